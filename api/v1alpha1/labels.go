@@ -1,0 +1,29 @@
+package v1alpha1
+
+// Labels and annotations the operator puts on what it creates. The
+// annotation is the ownership mark: the operator only updates or deletes a
+// namespace or RoleBinding whose AnnotationMeshProject names the MeshProject
+// being reconciled. The managed-by label lets the operator's informers cache
+// only the objects it manages.
+const (
+	// LabelManagedBy marks namespaces and RoleBindings the operator created.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy.
+	ManagedByValue = "meshstack-operator"
+
+	// LabelCustomer carries spec.customerIdentifier on the namespace.
+	LabelCustomer = "meshcloud.io/customer"
+	// LabelProject carries spec.projectIdentifier on the namespace.
+	LabelProject = "meshcloud.io/project"
+	// LabelRole carries the meshProject role on a RoleBinding.
+	LabelRole = "meshcloud.io/role"
+	// TagLabelPrefix prefixes each spec.tags key on the namespace.
+	TagLabelPrefix = "tags.meshcloud.io/"
+
+	// AnnotationMeshProject names the owning MeshProject.
+	AnnotationMeshProject = "meshcloud.io/meshproject"
+
+	// Finalizer lets the operator apply the deletion policy before a
+	// MeshProject goes away.
+	Finalizer = "meshcloud.io/replicator"
+)

@@ -1,0 +1,185 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+)
+
+// reconcileNamespace makes sure the project's namespace exists and carries
+// the operator's labels. It returns nil without an error when the namespace
+// cannot be used yet; the outcome says why.
+func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project *meshv1.MeshProject, out *outcome) (*corev1.Namespace, error) {
+	logger := log.FromContext(ctx)
+	key := client.ObjectKey{Name: project.NamespaceName()}
+	ns := &corev1.Namespace{}
+	err := r.Client.Get(ctx, key, ns)
+	if apierrors.IsNotFound(err) {
+		// The cache only holds managed namespaces: this one is either
+		// missing or not ours, and Create tells which in one request.
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: key.Name}}
+		markNamespace(ns, project)
+		err = r.Client.Create(ctx, ns)
+		if err == nil {
+			logger.Info("Created namespace")
+			r.Recorder.Eventf(project, ns, corev1.EventTypeNormal, "NamespaceCreated", "Create", "Created namespace %s", ns.Name)
+			out.namespace = ns.Name
+			return ns, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating namespace %s: %w", key.Name, err)
+		}
+		ns = &corev1.Namespace{}
+		err = r.APIReader.Get(ctx, key, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading namespace %s: %w", key.Name, err)
+	}
+
+	if owner := ns.Annotations[meshv1.AnnotationMeshProject]; owner != project.Name {
+		out.retry = true
+		if owner == "" {
+			out.block(ReasonNamespaceConflict, "namespace %s already exists and was not created by this operator; it is left untouched (delete or rename it, or change the identifiers)", ns.Name)
+		} else {
+			out.block(ReasonNamespaceConflict, "namespace %s belongs to MeshProject %s", ns.Name, owner)
+		}
+		return nil, nil
+	}
+	out.namespace = ns.Name
+	if !ns.DeletionTimestamp.IsZero() {
+		out.block(ReasonNamespaceTerminating, "namespace %s is being deleted; it is created again once it is gone", ns.Name)
+		return nil, nil
+	}
+	if markNamespace(ns, project) {
+		if err := r.Client.Update(ctx, ns); err != nil {
+			return nil, fmt.Errorf("restoring labels of namespace %s: %w", ns.Name, err)
+		}
+		logger.Info("Restored namespace labels")
+	}
+	return ns, nil
+}
+
+// markNamespace puts the operator's labels and ownership annotation on ns
+// and drops labels of tags that are no longer in the spec. Labels the
+// operator does not own are kept. It reports whether anything changed.
+func markNamespace(ns *corev1.Namespace, project *meshv1.MeshProject) bool {
+	want := map[string]string{
+		meshv1.LabelManagedBy: meshv1.ManagedByValue,
+		meshv1.LabelCustomer:  string(project.Spec.CustomerIdentifier),
+		meshv1.LabelProject:   string(project.Spec.ProjectIdentifier),
+	}
+	for k, v := range project.Spec.Tags {
+		want[meshv1.TagLabelPrefix+k] = string(v)
+	}
+	changed := false
+	for k := range ns.Labels {
+		if _, wanted := want[k]; !wanted && strings.HasPrefix(k, meshv1.TagLabelPrefix) {
+			delete(ns.Labels, k)
+			changed = true
+		}
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	for k, v := range want {
+		if cur, ok := ns.Labels[k]; !ok || cur != v {
+			ns.Labels[k] = v
+			changed = true
+		}
+	}
+	if ns.Annotations[meshv1.AnnotationMeshProject] != project.Name {
+		if ns.Annotations == nil {
+			ns.Annotations = map[string]string{}
+		}
+		ns.Annotations[meshv1.AnnotationMeshProject] = project.Name
+		changed = true
+	}
+	return changed
+}
+
+// ownedNamespace returns the project's namespace if the project owns it,
+// and nil otherwise.
+func (r *MeshProjectReconciler) ownedNamespace(ctx context.Context, project *meshv1.MeshProject) (*corev1.Namespace, error) {
+	key := client.ObjectKey{Name: project.NamespaceName()}
+	ns := &corev1.Namespace{}
+	err := r.Client.Get(ctx, key, ns)
+	if apierrors.IsNotFound(err) {
+		// Someone may have removed the managed-by label: look past the cache.
+		err = r.APIReader.Get(ctx, key, ns)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading namespace %s: %w", key.Name, err)
+	}
+	if ns.Annotations[meshv1.AnnotationMeshProject] != project.Name {
+		return nil, nil
+	}
+	return ns, nil
+}
+
+// deleteNamespace implements DeletionPolicy Delete.
+func (r *MeshProjectReconciler) deleteNamespace(ctx context.Context, project *meshv1.MeshProject) error {
+	ns, err := r.ownedNamespace(ctx, project)
+	if err != nil || ns == nil || !ns.DeletionTimestamp.IsZero() {
+		return err
+	}
+	// The UID precondition keeps us from deleting a namespace that someone
+	// else created under the same name since we read it.
+	err = r.Client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID})
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting namespace %s: %w", ns.Name, err)
+	}
+	log.FromContext(ctx).Info("Deleted namespace")
+	r.Recorder.Eventf(project, ns, corev1.EventTypeNormal, "NamespaceDeleted", "Delete", "Deleted namespace %s (deletionPolicy Delete)", ns.Name)
+	return nil
+}
+
+// releaseNamespace implements DeletionPolicy Retain: the namespace and its
+// RoleBindings stay, without the marks that make the operator manage them.
+func (r *MeshProjectReconciler) releaseNamespace(ctx context.Context, project *meshv1.MeshProject) error {
+	ns, err := r.ownedNamespace(ctx, project)
+	if err != nil || ns == nil {
+		return err
+	}
+	var bindings rbacv1.RoleBindingList
+	if err := r.APIReader.List(ctx, &bindings, client.InNamespace(ns.Name)); err != nil {
+		return fmt.Errorf("listing RoleBindings in namespace %s: %w", ns.Name, err)
+	}
+	for i := range bindings.Items {
+		rb := &bindings.Items[i]
+		if rb.Annotations[meshv1.AnnotationMeshProject] != project.Name {
+			continue
+		}
+		unmark(rb)
+		if err := r.Client.Update(ctx, rb); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("releasing RoleBinding %s/%s: %w", rb.Namespace, rb.Name, err)
+		}
+	}
+	unmark(ns)
+	if err := r.Client.Update(ctx, ns); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("releasing namespace %s: %w", ns.Name, err)
+	}
+	log.FromContext(ctx).Info("Released namespace")
+	r.Recorder.Eventf(project, ns, corev1.EventTypeNormal, "NamespaceRetained", "Release", "Left namespace %s and its RoleBindings in place, no longer managed (deletionPolicy Retain)", ns.Name)
+	return nil
+}
+
+func unmark(obj metav1.Object) {
+	labels := obj.GetLabels()
+	delete(labels, meshv1.LabelManagedBy)
+	obj.SetLabels(labels)
+	annotations := obj.GetAnnotations()
+	delete(annotations, meshv1.AnnotationMeshProject)
+	obj.SetAnnotations(annotations)
+}

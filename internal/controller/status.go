@@ -1,0 +1,85 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+)
+
+// ConditionReady is True when the namespace and every RoleBinding match the spec.
+const ConditionReady = "Ready"
+
+// Reasons of the Ready condition.
+const (
+	ReasonReconciled           = "Reconciled"
+	ReasonNamespaceConflict    = "NamespaceConflict"
+	ReasonNamespaceTerminating = "NamespaceTerminating"
+	ReasonUnknownRole          = "UnknownRole"
+	ReasonClusterRoleNotFound  = "ClusterRoleNotFound"
+	ReasonRoleBindingConflict  = "RoleBindingConflict"
+	ReasonReconcileFailed      = "ReconcileFailed"
+)
+
+// outcome collects what one pass found that keeps the project from being
+// Ready without being an error worth retrying at once.
+type outcome struct {
+	namespace string
+	problems  []problem
+	// retry asks for another pass later: the blocking object is not one the
+	// operator watches.
+	retry bool
+}
+
+type problem struct{ reason, message string }
+
+func (o *outcome) block(reason, format string, args ...any) {
+	o.problems = append(o.problems, problem{reason: reason, message: fmt.Sprintf(format, args...)})
+}
+
+// setStatus writes the pass's result into project.Status.
+func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outcome, err error) {
+	project.Status.Namespace = out.namespace
+	ready := metav1.Condition{Type: ConditionReady, ObservedGeneration: project.Generation}
+	switch {
+	case err != nil:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonReconcileFailed, err.Error()
+	case len(out.problems) > 0:
+		messages := make([]string, len(out.problems))
+		for i, p := range out.problems {
+			messages[i] = p.message
+		}
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, out.problems[0].reason, strings.Join(messages, "; ")
+	default:
+		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonReconciled
+		ready.Message = fmt.Sprintf("Namespace %s and its RoleBindings match the spec", out.namespace)
+	}
+	previous := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
+	if ready.Status == metav1.ConditionFalse && (previous == nil || previous.Message != ready.Message) {
+		r.Recorder.Eventf(project, nil, corev1.EventTypeWarning, ready.Reason, "Reconcile", "%s", ready.Message)
+	}
+	meta.SetStatusCondition(&project.Status.Conditions, ready)
+	if err == nil {
+		project.Status.ObservedGeneration = project.Generation
+	}
+}
+
+// patchStatus writes the status if it changed since before.
+func (r *MeshProjectReconciler) patchStatus(ctx context.Context, project *meshv1.MeshProject, before *meshv1.MeshProjectStatus) error {
+	if equality.Semantic.DeepEqual(before, &project.Status) {
+		return nil
+	}
+	original := project.DeepCopy()
+	original.Status = *before
+	if err := r.Client.Status().Patch(ctx, project, client.MergeFrom(original)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("updating status: %w", err)
+	}
+	return nil
+}

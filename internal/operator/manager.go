@@ -1,0 +1,83 @@
+package operator
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/controller"
+)
+
+// Scheme knows the built-in types and the meshcloud.io API.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(meshv1.AddToScheme(Scheme))
+}
+
+// NewManager builds a manager that runs the selected components against cfg.
+// cfg is copied; its rate limits are set from the options.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
+
+	leaderElectionID := o.LeaderElectionID
+	if leaderElectionID == "" {
+		leaderElectionID = "meshstack-operator-" + strings.Join(o.Components, "-")
+	}
+	mgrOpts := ctrl.Options{
+		Scheme:                  Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNS,
+		// Release the lease on a clean shutdown so a new replica takes over
+		// at once instead of after the lease expires.
+		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &o.SkipNameValidation},
+	}
+	if o.Runs(ComponentReplicator) {
+		mgrOpts.Cache = cache.Options{ByObject: controller.ManagedObjectsCacheOptions()}
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding readiness check: %w", err)
+	}
+
+	if o.Runs(ComponentReplicator) {
+		r := &controller.MeshProjectReconciler{
+			Client:                mgr.GetClient(),
+			APIReader:             mgr.GetAPIReader(),
+			Recorder:              mgr.GetEventRecorder("meshstack-operator"),
+			RoleMapping:           o.RoleMapping,
+			UsernamePrefix:        o.UsernamePrefix,
+			GroupsPrefix:          o.GroupsPrefix,
+			ConflictRetryInterval: o.ConflictRetryInterval,
+		}
+		if err := r.SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
+			return nil, fmt.Errorf("setting up the replicator: %w", err)
+		}
+	}
+	return mgr, nil
+}

@@ -1,0 +1,89 @@
+package framework
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshcloud/meshstack-operator/internal/operator"
+)
+
+// RunningManager is an operator manager started by a test.
+type RunningManager struct {
+	cancel context.CancelFunc
+	done   chan error
+	writes *atomic.Int64
+}
+
+// StartManager runs the operator with opts against cfg until Stop. It counts
+// every request that is not a read, so tests can prove that a converged
+// state costs no writes.
+func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, error) {
+	cfg = rest.CopyConfig(cfg)
+	writes := &atomic.Int64{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet && req.Method != http.MethodHead {
+				writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+	opts.SkipNameValidation = true
+	mgr, err := operator.NewManager(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &RunningManager{cancel: cancel, done: make(chan error, 1), writes: writes}
+	go func() { m.done <- mgr.Start(ctx) }()
+	return m, nil
+}
+
+// Writes is the number of write requests the manager has sent.
+func (m *RunningManager) Writes() int64 { return m.writes.Load() }
+
+// Stop stops the manager and returns the error it stopped with.
+func (m *RunningManager) Stop() error {
+	m.cancel()
+	return <-m.done
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// ReconcileCount is the number of reconciles the named controller has
+// finished in this process, from controller-runtime's metrics.
+func ReconcileCount(controller string) float64 {
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, fam := range families {
+		if fam.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			if labelValue(m, "controller") == controller {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}

@@ -1,0 +1,192 @@
+package replicator_test
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/controller"
+)
+
+const (
+	timeout  = 20 * time.Second
+	interval = 50 * time.Millisecond
+)
+
+var projectSeq atomic.Int32
+
+// projectBuilder builds MeshProjects with identifiers unique to the run, so
+// that specs never share namespaces.
+type projectBuilder struct{ p *meshv1.MeshProject }
+
+func aProject() *projectBuilder {
+	n := projectSeq.Add(1)
+	customer := fmt.Sprintf("cust%d%d", n, time.Now().UnixNano()%100000)
+	project := fmt.Sprintf("proj%d", n)
+	return &projectBuilder{p: &meshv1.MeshProject{
+		ObjectMeta: metav1.ObjectMeta{Name: customer + "-" + project},
+		Spec: meshv1.MeshProjectSpec{
+			CustomerIdentifier: meshv1.Identifier(customer),
+			ProjectIdentifier:  meshv1.Identifier(project),
+		},
+	}}
+}
+
+func (b *projectBuilder) named(name string) *projectBuilder { b.p.Name = name; return b }
+
+func (b *projectBuilder) identifiers(customer, project string) *projectBuilder {
+	b.p.Spec.CustomerIdentifier, b.p.Spec.ProjectIdentifier = meshv1.Identifier(customer), meshv1.Identifier(project)
+	return b
+}
+
+func (b *projectBuilder) binding(role string) *meshv1.ProjectRoleBinding {
+	for i := range b.p.Spec.RoleBindings {
+		if b.p.Spec.RoleBindings[i].Role == role {
+			return &b.p.Spec.RoleBindings[i]
+		}
+	}
+	b.p.Spec.RoleBindings = append(b.p.Spec.RoleBindings, meshv1.ProjectRoleBinding{Role: role})
+	return &b.p.Spec.RoleBindings[len(b.p.Spec.RoleBindings)-1]
+}
+
+func (b *projectBuilder) users(role string, users ...string) *projectBuilder {
+	rb := b.binding(role)
+	for _, u := range users {
+		rb.Users = append(rb.Users, meshv1.SubjectName(u))
+	}
+	return b
+}
+
+func (b *projectBuilder) groups(role string, groups ...string) *projectBuilder {
+	rb := b.binding(role)
+	for _, g := range groups {
+		rb.Groups = append(rb.Groups, meshv1.SubjectName(g))
+	}
+	return b
+}
+
+func (b *projectBuilder) tag(k, v string) *projectBuilder {
+	if b.p.Spec.Tags == nil {
+		b.p.Spec.Tags = map[string]meshv1.TagValue{}
+	}
+	b.p.Spec.Tags[k] = meshv1.TagValue(v)
+	return b
+}
+
+func (b *projectBuilder) policy(p meshv1.DeletionPolicy) *projectBuilder {
+	b.p.Spec.DeletionPolicy = p
+	return b
+}
+
+func (b *projectBuilder) build() *meshv1.MeshProject { return b.p.DeepCopy() }
+
+// create creates the project and returns it.
+func (b *projectBuilder) create() *meshv1.MeshProject {
+	p := b.build()
+	ExpectWithOffset(1, fw.Client.Create(ctx, p)).To(Succeed())
+	return p
+}
+
+// update re-reads p, applies mutate and updates it, retrying on conflicts.
+func update(p *meshv1.MeshProject, mutate func(*meshv1.MeshProject)) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+		mutate(p)
+		g.Expect(fw.Client.Update(ctx, p)).To(Succeed())
+	}, timeout, interval).Should(Succeed())
+}
+
+// readyCondition returns p's Ready condition once the operator has observed
+// p's current generation.
+func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
+	current := &meshv1.MeshProject{}
+	g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
+	cond := meta.FindStatusCondition(current.Status.Conditions, controller.ConditionReady)
+	g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
+	g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "Ready condition is for an older generation")
+	return cond
+}
+
+// expectReady waits until p is Ready for its current generation.
+func expectReady(p *meshv1.MeshProject) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		cond := readyCondition(g, p)
+		g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), "%s: %s", cond.Reason, cond.Message)
+		current := &meshv1.MeshProject{}
+		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
+		g.Expect(current.Status.ObservedGeneration).To(Equal(current.Generation))
+		g.Expect(current.Status.Namespace).To(Equal(p.NamespaceName()))
+	}, timeout, interval).Should(Succeed())
+}
+
+// expectNotReady waits until p's Ready condition is False with reason, and
+// returns its message.
+func expectNotReady(p *meshv1.MeshProject, reason string) string {
+	var message string
+	EventuallyWithOffset(1, func(g Gomega) {
+		cond := readyCondition(g, p)
+		g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
+		message = cond.Message
+	}, timeout, interval).Should(Succeed())
+	return message
+}
+
+func getNamespace(g Gomega, name string) *corev1.Namespace {
+	ns := &corev1.Namespace{}
+	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Name: name}, ns)).To(Succeed())
+	return ns
+}
+
+func getRoleBinding(g Gomega, p *meshv1.MeshProject, role string) *rbacv1.RoleBinding {
+	rb := &rbacv1.RoleBinding{}
+	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: controller.RoleBindingName(role)}, rb)).To(Succeed())
+	return rb
+}
+
+func user(name string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}
+}
+
+func group(name string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
+}
+
+// canCreateDeployments asks the API server whether user (with groups) may
+// create Deployments in namespace.
+func canCreateDeployments(g Gomega, namespace, user string, groups ...string) bool {
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:   user,
+		Groups: append([]string{"system:authenticated"}, groups...),
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: namespace, Verb: "create", Group: "apps", Resource: "deployments",
+		},
+	}}
+	g.Expect(fw.Client.Create(ctx, sar)).To(Succeed())
+	return sar.Status.Allowed
+}
+
+// eventNotes returns the notes of the events with reason about p.
+func eventNotes(g Gomega, p *meshv1.MeshProject, reason string) []string {
+	var list eventsv1.EventList
+	g.Expect(fw.Client.List(ctx, &list, client.InNamespace(metav1.NamespaceDefault))).To(Succeed())
+	var notes []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "MeshProject" && e.Regarding.Name == p.Name && e.Reason == reason {
+			notes = append(notes, e.Note)
+		}
+	}
+	slices.Sort(notes)
+	return notes
+}

@@ -223,7 +223,7 @@ var _ = Describe("Objects the operator does not own", func() {
 	It("does not take over the namespace of another MeshProject with the same identifiers", func() {
 		first := aProject().users("admin", "alice").create()
 		expectReady(first)
-		second := aProject().named(first.Name + "-copy").
+		second := aProject().named(first.Name+"-copy").
 			identifiers(string(first.Spec.CustomerIdentifier), string(first.Spec.ProjectIdentifier)).
 			users("admin", "mallory").create()
 		message := expectNotReady(second, controller.ReasonNamespaceConflict)

@@ -1,0 +1,111 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+)
+
+func project(tags map[string]meshv1.TagValue) *meshv1.MeshProject {
+	return &meshv1.MeshProject{
+		ObjectMeta: metav1.ObjectMeta{Name: "acme-shop"},
+		Spec:       meshv1.MeshProjectSpec{CustomerIdentifier: "acme", ProjectIdentifier: "shop", Tags: tags},
+	}
+}
+
+func TestMarkNamespace(t *testing.T) {
+	owned := map[string]string{
+		meshv1.LabelManagedBy: meshv1.ManagedByValue,
+		meshv1.LabelCustomer:  "acme",
+		meshv1.LabelProject:   "shop",
+	}
+	withLabels := func(base map[string]string, extra ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			out[extra[i]] = extra[i+1]
+		}
+		return out
+	}
+	ownedAnnotation := map[string]string{meshv1.AnnotationMeshProject: "acme-shop"}
+
+	tests := []struct {
+		name        string
+		tags        map[string]meshv1.TagValue
+		labels      map[string]string
+		annotations map[string]string
+		wantLabels  map[string]string
+		wantChanged bool
+	}{
+		{
+			name:        "new namespace",
+			tags:        map[string]meshv1.TagValue{"env": "prod"},
+			wantLabels:  withLabels(owned, "tags.meshcloud.io/env", "prod"),
+			wantChanged: true,
+		},
+		{
+			name:        "converged",
+			tags:        map[string]meshv1.TagValue{"env": "prod"},
+			labels:      withLabels(owned, "tags.meshcloud.io/env", "prod"),
+			annotations: ownedAnnotation,
+			wantLabels:  withLabels(owned, "tags.meshcloud.io/env", "prod"),
+		},
+		{
+			name:        "edited label restored, foreign label kept",
+			labels:      withLabels(owned, meshv1.LabelCustomer, "evil", "example.com/team", "a"),
+			annotations: ownedAnnotation,
+			wantLabels:  withLabels(owned, "example.com/team", "a"),
+			wantChanged: true,
+		},
+		{
+			name:        "removed tag dropped",
+			tags:        map[string]meshv1.TagValue{"env": "prod"},
+			labels:      withLabels(owned, "tags.meshcloud.io/env", "prod", "tags.meshcloud.io/old", "x"),
+			annotations: ownedAnnotation,
+			wantLabels:  withLabels(owned, "tags.meshcloud.io/env", "prod"),
+			wantChanged: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-shop", Labels: tt.labels, Annotations: tt.annotations}}
+			changed := markNamespace(ns, project(tt.tags))
+			if changed != tt.wantChanged {
+				t.Errorf("changed = %v, want %v", changed, tt.wantChanged)
+			}
+			if diff := cmp.Diff(tt.wantLabels, ns.Labels); diff != "" {
+				t.Errorf("labels mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(ownedAnnotation, ns.Annotations); diff != "" {
+				t.Errorf("annotations mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDesiredRoleBindingPrefixesAndSortsSubjects(t *testing.T) {
+	r := &MeshProjectReconciler{UsernamePrefix: "oidc:", GroupsPrefix: "grp:"}
+	binding := meshv1.ProjectRoleBinding{Role: "edit", Users: []meshv1.SubjectName{"zoe", "alice"}, Groups: []meshv1.SubjectName{"devs"}}
+	got := r.desiredRoleBinding(project(nil), "acme-shop", binding, "edit")
+	want := []rbacv1.Subject{
+		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:alice"},
+		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:zoe"},
+		{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "grp:devs"},
+	}
+	if diff := cmp.Diff(want, got.Subjects); diff != "" {
+		t.Errorf("subjects mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"}, got.RoleRef); diff != "" {
+		t.Errorf("roleRef mismatch (-want +got):\n%s", diff)
+	}
+	if got.Name != "meshproject-edit" || got.Namespace != "acme-shop" || got.Annotations[meshv1.AnnotationMeshProject] != "acme-shop" {
+		t.Errorf("unexpected metadata %+v", got.ObjectMeta)
+	}
+}

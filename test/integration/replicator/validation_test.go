@@ -1,0 +1,97 @@
+package replicator_test
+
+import (
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+)
+
+var _ = Describe("Admission of MeshProjects", func() {
+	DescribeTable("rejects bad input with a message a person understands",
+		func(mutate func(*meshv1.MeshProject), field, message string) {
+			p := aProject().users("admin", "alice").build()
+			mutate(p)
+			err := fw.Client.Create(ctx, p)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+			Expect(err.Error()).To(ContainSubstring(field))
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("upper case customer identifier",
+			func(p *meshv1.MeshProject) { p.Spec.CustomerIdentifier = "Acme" },
+			"spec.customerIdentifier", "must be non-empty and contain only lowercase letters (a-z) and digits (0-9)"),
+		Entry("dash in project identifier",
+			func(p *meshv1.MeshProject) { p.Spec.ProjectIdentifier = "web-shop" },
+			"spec.projectIdentifier", "must be non-empty and contain only lowercase letters (a-z) and digits (0-9)"),
+		Entry("underscore in customer identifier",
+			func(p *meshv1.MeshProject) { p.Spec.CustomerIdentifier = "acme_corp" },
+			"spec.customerIdentifier", "must be non-empty and contain only lowercase letters (a-z) and digits (0-9)"),
+		Entry("empty project identifier",
+			func(p *meshv1.MeshProject) { p.Spec.ProjectIdentifier = "" },
+			"spec.projectIdentifier", "must be non-empty"),
+		Entry("combined name over 63 characters",
+			func(p *meshv1.MeshProject) {
+				p.Spec.CustomerIdentifier = meshv1.Identifier(strings.Repeat("c", 32))
+				p.Spec.ProjectIdentifier = meshv1.Identifier(strings.Repeat("p", 31))
+			},
+			"spec", "the namespace name <customerIdentifier>-<projectIdentifier> must be at most 63 characters"),
+		Entry("a role listed twice",
+			func(p *meshv1.MeshProject) {
+				p.Spec.RoleBindings = append(p.Spec.RoleBindings, meshv1.ProjectRoleBinding{Role: "admin", Users: []meshv1.SubjectName{"bob"}})
+			},
+			"spec.roleBindings[1]", "Duplicate value"),
+		Entry("an empty user name",
+			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Users = []meshv1.SubjectName{""} },
+			"spec.roleBindings[0].users[0]", "should be at least 1 chars long"),
+		Entry("a user named system:masters",
+			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Users = []meshv1.SubjectName{"system:masters"} },
+			"spec.roleBindings[0].users[0]", "must not start with 'system:'"),
+		Entry("the group system:authenticated",
+			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Groups = []meshv1.SubjectName{"system:authenticated"} },
+			"spec.roleBindings[0].groups[0]", "must not start with 'system:'"),
+		Entry("an empty group name",
+			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Groups = []meshv1.SubjectName{""} },
+			"spec.roleBindings[0].groups[0]", "should be at least 1 chars long"),
+		Entry("a user listed twice",
+			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Users = []meshv1.SubjectName{"bob", "bob"} },
+			"spec.roleBindings[0].users[1]", "Duplicate value"),
+		Entry("an unknown deletion policy",
+			func(p *meshv1.MeshProject) { p.Spec.DeletionPolicy = "Orphan" },
+			"spec.deletionPolicy", `supported values: "Delete", "Retain"`),
+		Entry("a tag key that is no label name",
+			func(p *meshv1.MeshProject) { p.Spec.Tags = map[string]meshv1.TagValue{"cost center": "a"} },
+			"spec.tags", "tag keys must be valid label names"),
+		Entry("a tag value that is no label value",
+			func(p *meshv1.MeshProject) { p.Spec.Tags = map[string]meshv1.TagValue{"costcenter": "a b"} },
+			"spec.tags", "tag values must be valid label values"),
+		Entry("a role that is no DNS label",
+			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Role = "Admin" },
+			"spec.roleBindings[0].role", "should match"),
+	)
+
+	DescribeTable("keeps identifiers immutable",
+		func(mutate func(*meshv1.MeshProject), field string) {
+			p := aProject().users("admin", "alice").create()
+			mutate(p)
+			err := fw.Client.Update(ctx, p)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+			Expect(err.Error()).To(ContainSubstring(field))
+			Expect(err.Error()).To(ContainSubstring("is immutable: delete and recreate the MeshProject to change it"))
+		},
+		Entry("customer identifier", func(p *meshv1.MeshProject) { p.Spec.CustomerIdentifier += "x" }, "spec.customerIdentifier"),
+		Entry("project identifier", func(p *meshv1.MeshProject) { p.Spec.ProjectIdentifier += "x" }, "spec.projectIdentifier"),
+	)
+
+	It("accepts a valid project at the 63 character limit and defaults the deletion policy", func() {
+		p := aProject().users("admin", "alice").build()
+		p.Name = "limit-" + string(p.Spec.CustomerIdentifier)
+		p.Spec.ProjectIdentifier = meshv1.Identifier(strings.Repeat("p", 62-len(p.Spec.CustomerIdentifier)))
+		Expect(fw.Client.Create(ctx, p)).To(Succeed())
+		Expect(p.NamespaceName()).To(HaveLen(63))
+		Expect(p.Spec.DeletionPolicy).To(Equal(meshv1.DeletionPolicyDelete))
+		expectReady(p)
+	})
+})

@@ -4,6 +4,8 @@ IMG ?= meshstack-operator:latest
 CONTROLLER_GEN ?= go tool controller-gen
 # Test flags for `go test`; override for example with TEST_ARGS="-run Foo -v".
 TEST_ARGS ?=
+# Arguments for the demo, for example DEMO_ARGS=-once to exit after the output.
+DEMO_ARGS ?=
 # Packages benchmarked by `make bench`.
 BENCH_PKGS ?= ./...
 
@@ -25,6 +27,7 @@ help: ## Display this help.
 manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac/replicator
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering/..." output:rbac:artifacts:config=config/rbac/metering
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods from the Go markers.
@@ -69,7 +72,7 @@ run: manifests generate ## Run the operator against the cluster in ~/.kube/confi
 
 .PHONY: demo
 demo: build envtest ## Start a local control plane, install the CRD, run the operator and apply config/samples.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./hack/demo
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./hack/demo $(DEMO_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

@@ -1,0 +1,59 @@
+// Package e2e runs the product the way a user does: the built binary, its
+// flags and the README's commands.
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/meshcloud/meshstack-operator/test/framework"
+)
+
+// buildOperator builds the operator binary the way `make build` does.
+func buildOperator(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "meshstack-operator")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd")
+	cmd.Dir = framework.RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestDemo runs what `make demo` runs and checks that it shows the sample
+// projects converged, with the access their RoleBindings give.
+func TestDemo(t *testing.T) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Skip("kubectl is not on PATH; the demo drives the cluster with it")
+	}
+	bin := buildOperator(t)
+	cmd := exec.Command("go", "run", "./hack/demo", "-once", "-operator", bin)
+	cmd.Dir = framework.RepoRoot()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out)
+	}
+	output := string(out)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`acme-webshop\s+acme\s+webshop\s+acme-webshop\s+True\s+Reconciled`),
+		regexp.MustCompile(`acme-analytics\s+acme\s+analytics\s+acme-analytics\s+True\s+Reconciled`),
+		regexp.MustCompile(`acme-webshop\s+meshproject-admin\s+admin\s+mesh:alice`),
+		regexp.MustCompile(`acme-webshop\s+meshproject-edit\s+edit\s+acme-webshop-developers`),
+		regexp.MustCompile(`create deployments in acme-webshop\s+yes`),
+		regexp.MustCompile(`create deployments in acme-analytics\s+no`),
+		regexp.MustCompile(`export KUBECONFIG=\S+`),
+	} {
+		if !want.MatchString(output) {
+			t.Errorf("demo output lacks %q:\n%s", want, output)
+		}
+	}
+	if strings.Contains(output, "Press Ctrl-C") {
+		t.Errorf("-once must not wait for Ctrl-C")
+	}
+}

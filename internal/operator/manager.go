@@ -16,6 +16,7 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/metering"
 )
 
 // Scheme knows the built-in types and the meshcloud.io API.
@@ -77,6 +78,21 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 		if err := r.SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
 			return nil, fmt.Errorf("setting up the replicator: %w", err)
+		}
+	}
+	if o.Runs(ComponentMetering) {
+		// The metering identity may only get and list pods: it reads through
+		// the uncached APIReader, so this component starts no informer.
+		m := &metering.Meter{
+			Reader:   mgr.GetAPIReader(),
+			Interval: o.MeteringInterval,
+			Window:   o.MeteringWindow,
+			PageSize: o.MeteringPageSize,
+			Output:   o.MeteringOutput,
+			Log:      mgr.GetLogger().WithName("metering"),
+		}
+		if err := mgr.Add(m); err != nil {
+			return nil, fmt.Errorf("setting up metering: %w", err)
 		}
 	}
 	return mgr, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/metering"
 )
 
 // Component names accepted by --components.
@@ -42,6 +43,12 @@ type Options struct {
 	MaxConcurrentReconciles int
 	ConflictRetryInterval   time.Duration
 
+	// Metering
+	MeteringInterval time.Duration
+	MeteringWindow   time.Duration
+	MeteringPageSize int64
+	MeteringOutput   string
+
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
 }
@@ -60,6 +67,10 @@ func DefaultOptions() Options {
 		GroupsPrefix:            "",
 		MaxConcurrentReconciles: 10,
 		ConflictRetryInterval:   controller.DefaultConflictRetryInterval,
+		MeteringInterval:        metering.DefaultInterval,
+		MeteringWindow:          metering.DefaultWindow,
+		MeteringPageSize:        metering.DefaultPageSize,
+		MeteringOutput:          metering.StdoutOutput,
 	}
 }
 
@@ -98,6 +109,14 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"MeshProjects reconciled in parallel.")
 	fs.DurationVar(&o.ConflictRetryInterval, "conflict-retry-interval", o.ConflictRetryInterval,
 		"How often a MeshProject blocked by a namespace or RoleBinding the operator does not own checks again.")
+	fs.DurationVar(&o.MeteringInterval, "metering-interval", o.MeteringInterval,
+		"Time between two listings of all pods by the metering component.")
+	fs.DurationVar(&o.MeteringWindow, "metering-window", o.MeteringWindow,
+		"Length of a usage record's window, aligned to UTC; a whole number of seconds that divides 24h.")
+	fs.Int64Var(&o.MeteringPageSize, "metering-page-size", o.MeteringPageSize,
+		"Pods per list request of the metering component; bounds its memory.")
+	fs.StringVar(&o.MeteringOutput, "metering-output", o.MeteringOutput,
+		"Where usage records go: \"-\" for stdout, or a file to append to, which is also the checkpoint a restart resumes from (with <file>.state next to it).")
 }
 
 // ParseComponents parses a --components value.
@@ -131,6 +150,9 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIQPS > 0 && o.KubeAPIBurst < 1 {
 		return fmt.Errorf("--kube-api-burst must be at least 1")
+	}
+	if err := metering.ValidateSettings(o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize, o.MeteringOutput); err != nil {
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,231 @@
+package metering
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/component-helpers/resource"
+)
+
+// Aggregator accumulates usage per (window, namespace). It is pure: the
+// caller says when each pass happened, so tests drive it with a fake clock.
+//
+// Each pass at time t covers (last, t], where last is the time of the
+// previous pass (or the resume point before the first one). A pod seen
+// Running at t contributes from max(startTime, last) to t, split at window
+// boundaries. A pod that is gone by the next pass therefore counts until the
+// last pass that saw it, and a pod that runs through a window counts for
+// exactly the whole window.
+type Aggregator struct {
+	window time.Duration
+	last   time.Time
+	// open holds the windows that have usage and have not closed yet, keyed
+	// by the window start in Unix nanoseconds.
+	open map[int64]map[string]*Usage
+}
+
+// Window is the usage of one closed window, per namespace.
+type Window struct {
+	Start, End time.Time
+	Usage      map[string]*Usage
+}
+
+// NewAggregator returns an aggregator whose first pass counts from resume.
+func NewAggregator(window time.Duration, resume time.Time) *Aggregator {
+	return &Aggregator{window: window, last: resume.UTC(), open: map[int64]map[string]*Usage{}}
+}
+
+// WindowStart is the start of the window that holds t. Windows that divide a
+// day are aligned to UTC midnight.
+func WindowStart(t time.Time, window time.Duration) time.Time {
+	return t.UTC().Truncate(window)
+}
+
+// Last is the time up to which pods have been counted.
+func (a *Aggregator) Last() time.Time { return a.last }
+
+// NewPass starts a pass at t. Add the pods it lists, then Commit it; a pass
+// that is not committed (because listing failed half way) leaves no trace.
+func (a *Aggregator) NewPass(t time.Time) *Pass {
+	return &Pass{
+		from:   a.last,
+		to:     t.UTC(),
+		window: a.window,
+		usage:  map[int64]map[string]*Usage{},
+		reqs:   corev1.ResourceList{},
+		limits: corev1.ResourceList{},
+	}
+}
+
+// Commit merges a finished pass. Passes must be committed in the order they
+// were started, one at a time; a pass at or before Last adds nothing.
+func (a *Aggregator) Commit(p *Pass) {
+	if !p.to.After(a.last) {
+		return
+	}
+	for ws, byNS := range p.usage {
+		open := a.open[ws]
+		if open == nil {
+			open = make(map[string]*Usage, len(byNS))
+			a.open[ws] = open
+		}
+		for ns, u := range byNS {
+			if o := open[ns]; o != nil {
+				o.add(u)
+			} else {
+				open[ns] = u
+			}
+		}
+	}
+	a.last = p.to
+}
+
+// TakeClosed removes and returns, oldest first, the windows that ended at or
+// before Last: no later pass can add to them.
+func (a *Aggregator) TakeClosed() []Window {
+	var closed []Window
+	for ws, usage := range a.open {
+		start := time.Unix(0, ws).UTC()
+		end := start.Add(a.window)
+		if end.After(a.last) {
+			continue
+		}
+		closed = append(closed, Window{Start: start, End: end, Usage: usage})
+		delete(a.open, ws)
+	}
+	slices.SortFunc(closed, func(x, y Window) int { return x.Start.Compare(y.Start) })
+	return closed
+}
+
+// Open returns the windows that are still open, oldest first, without
+// removing them.
+func (a *Aggregator) Open() []Window {
+	open := make([]Window, 0, len(a.open))
+	for _, ws := range slices.Sorted(maps.Keys(a.open)) {
+		start := time.Unix(0, ws).UTC()
+		open = append(open, Window{Start: start, End: start.Add(a.window), Usage: a.open[ws]})
+	}
+	return open
+}
+
+// Restore continues where an earlier process left off: it had counted up to
+// last and held the open windows. resume is what the output already holds
+// (the end of its last window). Windows that ended by resume were emitted
+// and are dropped. It reports false and changes nothing when the state does
+// not fit: a window that straddles resume, or a last time before resume
+// (then the output is newer, and counting from resume is right).
+func (a *Aggregator) Restore(last time.Time, open []Window) bool {
+	resume := a.last
+	if last.Before(resume) {
+		return false
+	}
+	for _, w := range open {
+		if w.End.Sub(w.Start) != a.window || (w.Start.Before(resume) && w.End.After(resume)) {
+			return false
+		}
+	}
+	for _, w := range open {
+		if w.End.After(resume) {
+			a.open[w.Start.UnixNano()] = w.Usage
+		}
+	}
+	a.last = last.UTC()
+	return true
+}
+
+// Pass accumulates one listing of all pods. It holds per-namespace sums,
+// never pods.
+type Pass struct {
+	from, to time.Time
+	window   time.Duration
+	usage    map[int64]map[string]*Usage
+	// reqs and limits are reused by every pod, to spare allocations.
+	reqs, limits corev1.ResourceList
+
+	// Listed counts the pods added; Counted those that were Running in the
+	// pass's interval.
+	Listed, Counted int
+}
+
+// podResourcesOptions makes PodRequests and PodLimits return what the
+// scheduler and kubelet reserve for a pod: init and sidecar containers,
+// overhead, pod-level resources and, after an in-place resize, the larger of
+// the spec and what the kubelet allocated.
+var podResourcesOptions = resource.PodResourcesOptions{
+	UseStatusResources: true,
+	InPlacePodLevelResourcesVerticalScalingEnabled: true,
+}
+
+// Add counts pod if it is Running.
+func (p *Pass) Add(pod *corev1.Pod) {
+	p.Listed++
+	if pod.Status.Phase != corev1.PodRunning {
+		return
+	}
+	start := p.from
+	if st := pod.Status.StartTime; st != nil && st.After(start) {
+		start = st.UTC()
+	}
+	if !start.Before(p.to) {
+		// Started after the pass began (or clocks disagree): the next pass
+		// counts it from its startTime.
+		return
+	}
+	p.Counted++
+
+	opts := podResourcesOptions
+	opts.Reuse = p.reqs
+	reqs := resource.PodRequests(pod, opts)
+	opts.Reuse = p.limits
+	limits := resource.PodLimits(pod, opts)
+	cpuReq, memReq := quantity(reqs, corev1.ResourceCPU), quantity(reqs, corev1.ResourceMemory)
+	cpuLim, memLim := quantity(limits, corev1.ResourceCPU), quantity(limits, corev1.ResourceMemory)
+
+	for ws := WindowStart(start, p.window); ws.Before(p.to); ws = ws.Add(p.window) {
+		from, to := start, p.to
+		if ws.After(from) {
+			from = ws
+		}
+		if we := ws.Add(p.window); we.Before(to) {
+			to = we
+		}
+		seconds := to.Sub(from).Seconds()
+		u := p.usageOf(ws, pod.Namespace)
+		u.PodSeconds += seconds
+		u.CPURequestCoreSeconds += cpuReq * seconds
+		u.MemoryRequestByteSeconds += memReq * seconds
+		u.CPULimitCoreSeconds += cpuLim * seconds
+		u.MemoryLimitByteSeconds += memLim * seconds
+		u.Samples++
+	}
+}
+
+func (p *Pass) usageOf(windowStart time.Time, namespace string) *Usage {
+	ws := windowStart.UnixNano()
+	byNS := p.usage[ws]
+	if byNS == nil {
+		byNS = map[string]*Usage{}
+		p.usage[ws] = byNS
+	}
+	u := byNS[namespace]
+	if u == nil {
+		u = &Usage{}
+		// Clone the key: the namespace string points into the page of pods,
+		// which must not outlive the page.
+		byNS[strings.Clone(namespace)] = u
+	}
+	return u
+}
+
+// quantity is a resource in cores or bytes. It is a float, so huge
+// quantities (petabytes, millions of cores) neither overflow nor fail.
+func quantity(list corev1.ResourceList, name corev1.ResourceName) float64 {
+	q, ok := list[name]
+	if !ok {
+		return 0
+	}
+	return q.AsApproximateFloat64()
+}

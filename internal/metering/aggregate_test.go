@@ -1,0 +1,360 @@
+package metering
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+)
+
+// aggregate runs passes at the given times over the pods podsAt returns and
+// collects the windows that close.
+func aggregate(window time.Duration, resume time.Time, passes []time.Time, podsAt func(time.Time) []*corev1.Pod) ([]Window, *Aggregator) {
+	agg := NewAggregator(window, resume)
+	var closed []Window
+	for _, at := range passes {
+		p := agg.NewPass(at)
+		for _, pod := range podsAt(at) {
+			p.Add(pod)
+		}
+		agg.Commit(p)
+		closed = append(closed, agg.TakeClosed()...)
+	}
+	return closed, agg
+}
+
+// usage is the Usage of a pod reserving the given cores and bytes for secs
+// seconds, seen samples times.
+func usage(secs, cpuReq, memReq, cpuLim, memLim float64, samples int64) *Usage {
+	return &Usage{
+		PodSeconds:               secs,
+		CPURequestCoreSeconds:    secs * cpuReq,
+		MemoryRequestByteSeconds: secs * memReq,
+		CPULimitCoreSeconds:      secs * cpuLim,
+		MemoryLimitByteSeconds:   secs * memLim,
+		Samples:                  samples,
+	}
+}
+
+func window(start time.Time, usage map[string]*Usage) Window {
+	return Window{Start: start, End: start.Add(time.Hour), Usage: usage}
+}
+
+func TestAggregate(t *testing.T) {
+	// Passes every minute at :30 from 10:00:30 to 11:00:30 close the window
+	// [10:00, 11:00); 60 passes fall inside it and the 61st straddles its end.
+	minutely := every(t0.Add(30*time.Second), t0.Add(time.Hour+30*time.Second), time.Minute)
+	always := func(pods ...*corev1.Pod) func(time.Time) []*corev1.Pod {
+		return func(time.Time) []*corev1.Pod { return pods }
+	}
+	web := resources("500m", "1Gi", "1", "2Gi")
+
+	tests := []struct {
+		name   string
+		resume time.Time
+		passes []time.Time
+		podsAt func(time.Time) []*corev1.Pod
+		want   []Window
+	}{{
+		name:   "a pod running through the window counts exactly the window",
+		resume: t0, passes: minutely,
+		podsAt: always(newPod("acme-shop", "web", startedAt(t0.Add(-time.Hour)), web)),
+		want:   []Window{window(t0, map[string]*Usage{"acme-shop": usage(3600, 0.5, gi, 1, 2*gi, 61)})},
+	}, {
+		name:   "a pod counts from its startTime, not from when it was first seen",
+		resume: t0, passes: minutely,
+		podsAt: always(newPod("acme-shop", "web", startedAt(t0.Add(20*time.Minute+15*time.Second)), web)),
+		want:   []Window{window(t0, map[string]*Usage{"acme-shop": usage(2385, 0.5, gi, 1, 2*gi, 41)})},
+	}, {
+		name:   "a pod that disappears counts until the last pass that saw it",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			if at.Before(t0.Add(40 * time.Minute)) {
+				return []*corev1.Pod{newPod("acme-shop", "web", startedAt(t0.Add(-time.Hour)), web)}
+			}
+			return nil
+		},
+		// Last seen at 10:39:30; it ended at some time before 10:40:30.
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(39*60+30, 0.5, gi, 1, 2*gi, 40)})},
+	}, {
+		name:   "a pod that succeeds stops counting like one that disappears",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			phase := corev1.PodRunning
+			if !at.Before(t0.Add(40 * time.Minute)) {
+				phase = corev1.PodSucceeded
+			}
+			return []*corev1.Pod{newPod("acme-shop", "job", startedAt(t0.Add(-time.Hour)), web, inPhase(phase))}
+		},
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(39*60+30, 0.5, gi, 1, 2*gi, 40)})},
+	}, {
+		name:   "pods that are Pending, Succeeded, Failed or Unknown count nothing and make no record",
+		resume: t0, passes: minutely,
+		podsAt: always(
+			newPod("acme-shop", "pending", web, inPhase(corev1.PodPending)),
+			newPod("acme-shop", "done", startedAt(t0), web, inPhase(corev1.PodSucceeded)),
+			newPod("acme-shop", "crashed", startedAt(t0), web, inPhase(corev1.PodFailed)),
+			newPod("acme-shop", "lost", startedAt(t0), web, inPhase(corev1.PodUnknown)),
+		),
+		want: nil,
+	}, {
+		name:   "a pod without requests or limits counts pod-seconds only",
+		resume: t0, passes: minutely,
+		podsAt: always(newPod("acme-shop", "bare", startedAt(t0.Add(-time.Hour)))),
+		want:   []Window{window(t0, map[string]*Usage{"acme-shop": usage(3600, 0, 0, 0, 0, 61)})},
+	}, {
+		name:   "huge quantities neither overflow nor fail",
+		resume: t0, passes: minutely,
+		podsAt: always(newPod("acme-shop", "huge", startedAt(t0.Add(-time.Hour)), resources("1M", "1Pi", "1G", "8Ei"))),
+		want:   []Window{window(t0, map[string]*Usage{"acme-shop": usage(3600, 1e6, math.Pow(2, 50), 1e9, 8*math.Pow(2, 60), 61)})},
+	}, {
+		name:   "a Running pod without startTime counts from the previous pass",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			if at.Before(t0.Add(30 * time.Minute)) {
+				return nil
+			}
+			return []*corev1.Pod{newPod("acme-shop", "web", web)}
+		},
+		// First seen at 10:30:30, so it counts from 10:29:30.
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(30*60+30, 0.5, gi, 1, 2*gi, 31)})},
+	}, {
+		name:   "a pod whose startTime is after the pass (clock skew) counts from its startTime in the next pass",
+		resume: t0, passes: minutely,
+		podsAt: always(newPod("acme-shop", "web", startedAt(t0.Add(59*time.Minute+45*time.Second)), web)),
+		// Seen at 10:59:30 (skipped) and 11:00:30: counts 10:59:45 to 11:00.
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(15, 0.5, gi, 1, 2*gi, 1)})},
+	}, {
+		name:   "pods that ran through a time without passes count for every window from the resume point",
+		resume: t0.Add(-2 * time.Hour), passes: []time.Time{t0.Add(30 * time.Second)},
+		podsAt: always(
+			newPod("acme-shop", "old", startedAt(t0.Add(-3*time.Hour)), web),
+			newPod("acme-shop", "newer", startedAt(t0.Add(-90*time.Minute))),
+		),
+		// "newer" (no requests) started at 8:30, in the first window.
+		want: []Window{
+			window(t0.Add(-2*time.Hour), map[string]*Usage{"acme-shop": {
+				PodSeconds: 3600 + 1800, CPURequestCoreSeconds: 1800, MemoryRequestByteSeconds: 3600 * gi,
+				CPULimitCoreSeconds: 3600, MemoryLimitByteSeconds: 3600 * 2 * gi, Samples: 2,
+			}}),
+			window(t0.Add(-time.Hour), map[string]*Usage{"acme-shop": {
+				PodSeconds: 2 * 3600, CPURequestCoreSeconds: 1800, MemoryRequestByteSeconds: 3600 * gi,
+				CPULimitCoreSeconds: 3600, MemoryLimitByteSeconds: 3600 * 2 * gi, Samples: 2,
+			}}),
+		},
+	}, {
+		name:   "namespaces are kept apart, and a namespace whose pods all vanish stops getting records",
+		resume: t0, passes: every(t0.Add(30*time.Second), t0.Add(2*time.Hour+30*time.Second), time.Minute),
+		podsAt: func(at time.Time) []*corev1.Pod {
+			pods := []*corev1.Pod{
+				newPod("acme-shop", "a", startedAt(t0.Add(-time.Hour)), web),
+				newPod("acme-shop", "b", startedAt(t0.Add(-time.Hour)), web),
+			}
+			if at.Before(t0.Add(70 * time.Minute)) {
+				pods = append(pods, newPod("globex-crm", "db", startedAt(t0.Add(-time.Hour)), resources("2", "4Gi", "", "")))
+			}
+			return pods
+		},
+		want: []Window{
+			window(t0, map[string]*Usage{
+				"acme-shop":  usage(7200, 0.5, gi, 1, 2*gi, 122),
+				"globex-crm": usage(3600, 2, 4*gi, 0, 0, 61),
+			}),
+			window(t0.Add(time.Hour), map[string]*Usage{
+				"acme-shop":  usage(7200, 0.5, gi, 1, 2*gi, 122),
+				"globex-crm": usage(9*60+30, 2, 4*gi, 0, 0, 10), // last seen at 11:09:30
+			}),
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := aggregate(time.Hour, tt.resume, tt.passes, tt.podsAt)
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateApprox(1e-12, 1e-9)); diff != "" {
+				t.Errorf("closed windows (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestEffectiveResources checks that a pod's reservation is Kubernetes'
+// effective requests and limits, not a sum over its containers.
+func TestEffectiveResources(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	sidecar := corev1.Container{Name: "proxy", RestartPolicy: &always, Resources: requirements("100m", "64Mi", "200m", "128Mi")}
+	initC := corev1.Container{Name: "migrate", Resources: requirements("2", "1Gi", "2", "1Gi")}
+	app := func(name, cpu, mem string) corev1.Container {
+		return corev1.Container{Name: name, Resources: requirements(cpu, mem, cpu, mem)}
+	}
+	mi := float64(1 << 20)
+
+	tests := []struct {
+		name                   string
+		spec                   corev1.PodSpec
+		cpuReq, memReq, cpuLim float64
+		memLim                 float64
+	}{{
+		name:   "containers add up",
+		spec:   corev1.PodSpec{Containers: []corev1.Container{app("a", "500m", "256Mi"), app("b", "250m", "256Mi")}},
+		cpuReq: 0.75, memReq: 512 * mi, cpuLim: 0.75, memLim: 512 * mi,
+	}, {
+		name: "a larger init container raises the reservation; a sidecar started before it adds to it and to the pod",
+		spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{sidecar, initC},
+			Containers:     []corev1.Container{app("a", "500m", "256Mi")},
+		},
+		// max(0.5 + 0.1, 2 + 0.1) cores; max(256Mi + 64Mi, 1Gi + 64Mi).
+		cpuReq: 2.1, memReq: 1088 * mi, cpuLim: 2.2, memLim: 1152 * mi,
+	}, {
+		name: "overhead adds to requests and to limits that are set",
+		spec: corev1.PodSpec{
+			Containers: []corev1.Container{app("a", "500m", "256Mi")},
+			Overhead:   corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("50m"), corev1.ResourceMemory: apiresource.MustParse("32Mi")},
+		},
+		cpuReq: 0.55, memReq: 288 * mi, cpuLim: 0.55, memLim: 288 * mi,
+	}, {
+		name: "pod-level resources replace the containers' sum",
+		spec: corev1.PodSpec{
+			Containers: []corev1.Container{app("a", "500m", "256Mi"), app("b", "500m", "256Mi")},
+			Resources:  &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("3")}, Limits: corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("4")}},
+		},
+		cpuReq: 3, memReq: 512 * mi, cpuLim: 4, memLim: 512 * mi,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := newPod("acme-shop", "p", startedAt(t0.Add(-time.Hour)))
+			pod.Spec = tt.spec
+			got, _ := aggregate(time.Hour, t0, []time.Time{t0.Add(30 * time.Minute), t0.Add(time.Hour)},
+				func(time.Time) []*corev1.Pod { return []*corev1.Pod{pod} })
+			want := []Window{window(t0, map[string]*Usage{"acme-shop": usage(3600, tt.cpuReq, tt.memReq, tt.cpuLim, tt.memLim, 2)})}
+			if diff := cmp.Diff(want, got, cmpopts.EquateApprox(1e-12, 1e-9)); diff != "" {
+				t.Errorf("closed windows (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAccuracyBound checks the stated accuracy on random pods and passes
+// that come at most one interval apart: a pod that runs through a window is
+// exact; any other pod is short by less than one interval at its end (and
+// exact at its start, which startTime tells) and never counted over.
+func TestAccuracyBound(t *testing.T) {
+	const interval = time.Minute
+	rng := rand.New(rand.NewPCG(1, 2))
+	type life struct {
+		pod        *corev1.Pod
+		start, end time.Time // Running in [start, end)
+	}
+	horizon := 4 * time.Hour
+	var lives []life
+	for i := range 300 {
+		start := t0.Add(time.Duration(rng.Int64N(int64(horizon))) - time.Hour)
+		end := start.Add(time.Duration(rng.Int64N(int64(3 * time.Hour))))
+		if i%10 == 0 {
+			end = t0.Add(10 * horizon) // runs through everything
+		}
+		ns := fmt.Sprintf("cust%d-proj", i%7)
+		lives = append(lives, life{newPod(ns, fmt.Sprint(i), startedAt(start), resources("1", "1Gi", "", "")), start, end})
+	}
+	var passes []time.Time
+	for at := t0.Add(time.Duration(rng.Int64N(int64(interval)))); at.Before(t0.Add(horizon)); at = at.Add(time.Duration(1 + rng.Int64N(int64(interval)))) {
+		passes = append(passes, at)
+	}
+	got, _ := aggregate(time.Hour, t0, passes, func(at time.Time) []*corev1.Pod {
+		var pods []*corev1.Pod
+		for _, l := range lives {
+			if !at.Before(l.start) && at.Before(l.end) {
+				pods = append(pods, l.pod)
+			}
+		}
+		return pods
+	})
+	if len(got) < 3 {
+		t.Fatalf("only %d windows closed", len(got))
+	}
+	for _, w := range got {
+		for ns, u := range w.Usage {
+			// The truth and the largest error allowed, from the lifetimes.
+			var truth, slack float64
+			runThrough := true
+			for _, l := range lives {
+				if l.pod.Namespace != ns {
+					continue
+				}
+				from, to := later(l.start, w.Start, t0), earlier(l.end, w.End)
+				if !to.After(from) {
+					continue
+				}
+				truth += to.Sub(from).Seconds()
+				if to.Before(w.End) {
+					slack += interval.Seconds()
+					runThrough = false
+				}
+				if from.After(w.Start) {
+					runThrough = false
+				}
+			}
+			const eps = 1e-6
+			if u.PodSeconds > truth+eps || u.PodSeconds < truth-slack-eps {
+				t.Errorf("%s %s: %.3f pod-seconds, want %.3f (at most %.0f less)", w.Start.Format(time.TimeOnly), ns, u.PodSeconds, truth, slack)
+			}
+			if runThrough && math.Abs(u.PodSeconds-truth) > eps {
+				t.Errorf("%s %s: pods ran through the window, but %.6f pod-seconds != %.6f", w.Start.Format(time.TimeOnly), ns, u.PodSeconds, truth)
+			}
+			if math.Abs(u.CPURequestCoreSeconds-u.PodSeconds) > eps || math.Abs(u.MemoryRequestByteSeconds-u.PodSeconds*gi) > eps*gi {
+				t.Errorf("%s %s: requests do not match pod-seconds: %+v", w.Start.Format(time.TimeOnly), ns, u)
+			}
+		}
+	}
+}
+
+func later(ts ...time.Time) time.Time {
+	m := ts[0]
+	for _, t := range ts[1:] {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func TestRestore(t *testing.T) {
+	open := func(start time.Time) []Window {
+		return []Window{window(start, map[string]*Usage{"acme-shop": usage(10, 1, 1, 1, 1, 1)})}
+	}
+	tests := []struct {
+		name     string
+		resume   time.Time
+		last     time.Time
+		open     []Window
+		ok       bool
+		wantLast time.Time
+		wantOpen int
+	}{
+		{"state newer than the output continues from its last pass", t0, t0.Add(10 * time.Minute), open(t0), true, t0.Add(10 * time.Minute), 1},
+		{"windows the output holds are dropped", t0.Add(time.Hour), t0.Add(70 * time.Minute), append(open(t0), open(t0.Add(time.Hour))...), true, t0.Add(70 * time.Minute), 1},
+		{"state older than the output is ignored", t0.Add(time.Hour), t0.Add(50 * time.Minute), open(t0), false, t0.Add(time.Hour), 0},
+		{"a window straddling the resume point is refused", t0.Add(30 * time.Minute), t0.Add(40 * time.Minute), open(t0), false, t0.Add(30 * time.Minute), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			agg := NewAggregator(time.Hour, tt.resume)
+			ok := agg.Restore(tt.last, tt.open)
+			if diff := cmp.Diff([]any{tt.ok, tt.wantLast, tt.wantOpen}, []any{ok, agg.Last(), len(agg.Open())}); diff != "" {
+				t.Errorf("Restore (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package metering
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Usage is what the pods of one namespace reserved during one window. The
+// resource figures are integrals over time: a pod requesting 2 cores for
+// 30 seconds adds 60 core-seconds.
+type Usage struct {
+	// PodSeconds is the time pods were counted as Running.
+	PodSeconds float64 `json:"podSeconds"`
+	// CPURequestCoreSeconds integrates the pods' effective CPU requests.
+	CPURequestCoreSeconds float64 `json:"cpuRequestCoreSeconds"`
+	// MemoryRequestByteSeconds integrates the pods' effective memory requests.
+	MemoryRequestByteSeconds float64 `json:"memoryRequestByteSeconds"`
+	// CPULimitCoreSeconds integrates the pods' effective CPU limits; a pod
+	// without a CPU limit adds nothing.
+	CPULimitCoreSeconds float64 `json:"cpuLimitCoreSeconds"`
+	// MemoryLimitByteSeconds integrates the pods' effective memory limits;
+	// a pod without a memory limit adds nothing.
+	MemoryLimitByteSeconds float64 `json:"memoryLimitByteSeconds"`
+	// Samples is the number of (pass, pod) observations that contributed.
+	Samples int64 `json:"samples"`
+}
+
+func (u *Usage) add(o *Usage) {
+	u.PodSeconds += o.PodSeconds
+	u.CPURequestCoreSeconds += o.CPURequestCoreSeconds
+	u.MemoryRequestByteSeconds += o.MemoryRequestByteSeconds
+	u.CPULimitCoreSeconds += o.CPULimitCoreSeconds
+	u.MemoryLimitByteSeconds += o.MemoryLimitByteSeconds
+	u.Samples += o.Samples
+}
+
+// Record is one line of the output: the usage of one namespace in one
+// window. Its JSON form is the documented record schema.
+type Record struct {
+	// ID is deterministic (see RecordID), so a consumer can de-duplicate.
+	ID        string `json:"id"`
+	Namespace string `json:"namespace"`
+	// CustomerIdentifier and ProjectIdentifier are set when the namespace is
+	// named <customer>-<project> (see SplitIdentifiers).
+	CustomerIdentifier string `json:"customerIdentifier,omitempty"`
+	ProjectIdentifier  string `json:"projectIdentifier,omitempty"`
+	// WindowStart and WindowEnd bound the window [start, end), in UTC.
+	WindowStart time.Time `json:"windowStart"`
+	WindowEnd   time.Time `json:"windowEnd"`
+	// WindowRecords is the number of records the window has in total. The
+	// records of a window are written together, so a reader (and the meter
+	// itself, on start) can tell a complete window from a torn write.
+	WindowRecords int `json:"windowRecords"`
+	Usage
+}
+
+// RecordID is the record's id: the first 32 hex digits of the SHA-256 of
+// "<namespace>/<windowStart>/<windowEnd>" (RFC 3339, UTC). The window end is
+// part of it so that changing --metering-window never reuses an id.
+func RecordID(namespace string, start, end time.Time) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%s", namespace,
+		start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
+	return hex.EncodeToString(sum[:])[:32]
+}
+
+// identifierPattern is the seed's rule for customer and project identifiers
+// (lowercase alphanumerics) joined by the one dash the replicator puts
+// between them. Neither part can contain a dash, so the split is unambiguous.
+var identifierPattern = regexp.MustCompile(`^([a-z0-9]+)-([a-z0-9]+)$`)
+
+// SplitIdentifiers returns the customer and project identifiers of a
+// namespace named <customer>-<project>, and ok=false for any other name.
+// The metering identity cannot read namespaces or MeshProjects, so the name
+// is all it has.
+func SplitIdentifiers(namespace string) (customer, project string, ok bool) {
+	m := identifierPattern.FindStringSubmatch(namespace)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// windowRecords turns the usage of one window into its records, sorted by
+// namespace.
+func windowRecords(start, end time.Time, usage map[string]*Usage) []Record {
+	start, end = start.UTC(), end.UTC()
+	records := make([]Record, 0, len(usage))
+	for ns, u := range usage {
+		r := Record{
+			ID:          RecordID(ns, start, end),
+			Namespace:   ns,
+			WindowStart: start,
+			WindowEnd:   end,
+			Usage:       *u,
+		}
+		r.CustomerIdentifier, r.ProjectIdentifier, _ = SplitIdentifiers(ns)
+		records = append(records, r)
+	}
+	slices.SortFunc(records, func(a, b Record) int { return strings.Compare(a.Namespace, b.Namespace) })
+	for i := range records {
+		records[i].WindowRecords = len(records)
+	}
+	return records
+}
+
+// valid reports whether r is a record this package could have written; the
+// checkpoint reader treats anything else as garbage.
+func (r *Record) valid() bool {
+	return r.ID != "" && r.Namespace != "" && r.WindowRecords > 0 &&
+		!r.WindowStart.IsZero() && r.WindowEnd.After(r.WindowStart)
+}

@@ -26,6 +26,7 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
+	cp config/crd/bases/meshcloud.io_meshprojects.yaml config/helm/meshstack-operator/crds/
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering/..." output:rbac:artifacts:config=config/rbac/metering
 
@@ -52,9 +53,13 @@ vet: ## Run go vet.
 envtest: ## Build (once per machine) and cache kube-apiserver and etcd for envtest.
 	@hack/setup-envtest.sh >/dev/null
 
+.PHONY: helm
+helm: ## Build (once per machine) and cache helm from the Go module proxy.
+	@hack/setup-helm.sh >/dev/null
+
 .PHONY: test
-test: verify-generated vet envtest ## Run every test (unit, envtest integration, e2e) against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 40m $(TEST_ARGS)
+test: verify-generated vet envtest helm ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" go test ./... -count=1 -timeout 40m $(TEST_ARGS)
 
 .PHONY: bench
 bench: envtest ## Run the Go benchmarks.

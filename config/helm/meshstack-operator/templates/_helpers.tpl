@@ -1,0 +1,208 @@
+{{/*
+Name prefix of the namespaced objects: the release name when it contains the
+chart name (helm install meshstack-operator ...), else <release>-<chart>.
+The cluster-scoped objects have fixed names (meshStack's integration guide
+names the ServiceAccounts and their roles), so a cluster has one release.
+*/}}
+{{- define "meshstack-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "meshstack-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "meshstack-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "meshstack-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: meshstack
+{{- end -}}
+
+{{- define "meshstack-operator.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The ClusterRoles the role mapping refers to besides admin, edit and view,
+sorted and unique, as a JSON list.
+*/}}
+{{- define "meshstack-operator.customClusterRoles" -}}
+{{- $custom := list -}}
+{{- range $role, $clusterRole := .Values.roleMapping -}}
+{{- if and $clusterRole (not (has $clusterRole (list "admin" "edit" "view"))) (not (has $clusterRole $custom)) -}}
+{{- $custom = append $custom $clusterRole -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (sortAlpha $custom) -}}
+{{- end -}}
+
+{{/* The role mapping as the --role-mapping flag reads it: role=clusterrole,... */}}
+{{- define "meshstack-operator.roleMappingFlag" -}}
+{{- $pairs := list -}}
+{{- range $role, $clusterRole := .Values.roleMapping -}}
+{{- if $clusterRole -}}
+{{- $pairs = append $pairs (printf "%s=%s" $role $clusterRole) -}}
+{{- end -}}
+{{- end -}}
+{{- if not $pairs -}}
+{{- fail "roleMapping must map at least one meshProject role to a ClusterRole" -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{- define "meshstack-operator.meteringClaimName" -}}
+{{- .Values.metering.output.persistence.existingClaim | default (printf "%s-metering" (include "meshstack-operator.fullname" .)) -}}
+{{- end -}}
+
+{{/*
+A component's Deployment. Called with a dict:
+  root            the chart's context
+  component       replicator or metering
+  values          the component's values
+  serviceAccount  the ServiceAccount it runs as
+  args            its component-specific flags
+  volumes, volumeMounts  optional lists
+*/}}
+{{- define "meshstack-operator.deployment" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "meshstack-operator.fullname" $root }}-{{ .component }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "meshstack-operator.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  replicas: {{ $v.replicas }}
+  selector:
+    matchLabels:
+      {{- include "meshstack-operator.selectorLabels" $root | nindent 6 }}
+      app.kubernetes.io/component: {{ .component }}
+  template:
+    metadata:
+      labels:
+        {{- include "meshstack-operator.labels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ .component }}
+        {{- with $root.Values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $v.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      serviceAccountName: {{ .serviceAccount }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $root.Values.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+      - name: {{ .component }}
+        image: {{ include "meshstack-operator.image" $root | quote }}
+        imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+        args:
+        - --components={{ .component }}
+        {{- range .args }}
+        - {{ . | quote }}
+        {{- end }}
+        - --leader-elect
+        - --leader-election-namespace={{ $root.Release.Namespace }}
+        - --metrics-bind-address=:8080
+        - --health-probe-bind-address=:8081
+        - --zap-log-level={{ $root.Values.logLevel }}
+        {{- range $v.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+        ports:
+        - name: metrics
+          containerPort: 8080
+          protocol: TCP
+        - name: health
+          containerPort: 8081
+          protocol: TCP
+        livenessProbe:
+          httpGet:
+            path: /healthz
+            port: health
+          initialDelaySeconds: 15
+          periodSeconds: 20
+        readinessProbe:
+          httpGet:
+            path: /readyz
+            port: health
+          initialDelaySeconds: 5
+          periodSeconds: 10
+        securityContext:
+          {{- toYaml $root.Values.securityContext | nindent 10 }}
+        {{- with $v.resources }}
+        resources:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+        {{- with .volumeMounts }}
+        volumeMounts:
+          {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with .volumes }}
+      volumes:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($v.nodeSelector | default $root.Values.nodeSelector) }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($v.tolerations | default $root.Values.tolerations) }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with ($v.affinity | default $root.Values.affinity) }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* A component's metrics Service. Called with a dict: root, component. */}}
+{{- define "meshstack-operator.metricsService" -}}
+{{- $root := .root -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "meshstack-operator.fullname" $root }}-{{ .component }}-metrics
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "meshstack-operator.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+  {{- with $root.Values.metrics.service.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "meshstack-operator.selectorLabels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+  ports:
+  - name: metrics
+    port: {{ $root.Values.metrics.service.port }}
+    targetPort: metrics
+    protocol: TCP
+{{- end -}}

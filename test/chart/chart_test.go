@@ -1,0 +1,580 @@
+// Package chart checks the Helm chart without a cluster: helm lint, and what
+// helm template renders against the seed's objects, the RBAC that
+// controller-gen generates from the code's markers, and the operator's flags.
+package chart
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
+)
+
+const namespace = "meshcloud"
+
+// rendered is the output of helm template, by "Kind/name".
+type rendered map[string]*unstructured.Unstructured
+
+// render runs helm template with the given --set/-f arguments.
+func render(t *testing.T, args ...string) rendered {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := framework.Helm(context.Background(), dir, append([]string{
+		"template", "meshstack-operator", framework.ChartDir, "--namespace", namespace}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decode(t, dir, out)
+	r := rendered{}
+	for _, obj := range objs {
+		u := obj.(*unstructured.Unstructured)
+		key := u.GetKind() + "/" + u.GetName()
+		if _, dup := r[key]; dup {
+			t.Fatalf("helm template renders %s twice", key)
+		}
+		r[key] = u
+	}
+	return r
+}
+
+func decode(t *testing.T, dir string, data []byte) []client.Object {
+	t.Helper()
+	path := filepath.Join(dir, "objects.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := framework.ReadObjects(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// get converts the rendered object kind/name into out, failing when absent.
+func (r rendered) get(t *testing.T, kind, name string, out any) {
+	t.Helper()
+	u, ok := r[kind+"/"+name]
+	if !ok {
+		t.Fatalf("helm template renders no %s %s; it renders %v", kind, name, r.keys())
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+		t.Fatalf("%s %s: %v", kind, name, err)
+	}
+}
+
+func (r rendered) keys() []string {
+	keys := make([]string, 0, len(r))
+	for k := range r {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestHelmLint(t *testing.T) {
+	for name, args := range map[string][]string{
+		"defaults": nil,
+		"everything on": {"--set", "openshift=true", "--set", "roleMapping.auditor=my-custom-role",
+			"--set", "metering.output.persistence.enabled=true", "--set", "serviceMonitor.enabled=true",
+			"--set", "tokenSecrets.enabled=true"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := framework.Helm(context.Background(), t.TempDir(),
+				append([]string{"lint", "--strict", framework.ChartDir, "--namespace", namespace}, args...)...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestHelmRejectsBadValues(t *testing.T) {
+	for name, args := range map[string][]string{
+		"unknown key":            {"--set", "replicas=2"},
+		"bad metering window":    {"--set", "metering.window=hourly"},
+		"bad role name":          {"--set", "roleMapping.Admin=admin"},
+		"monitor without metric": {"--set", "serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := framework.Helm(context.Background(), t.TempDir(), append([]string{
+				"template", "meshstack-operator", framework.ChartDir, "--namespace", namespace}, args...)...); err == nil {
+				t.Errorf("helm template %v succeeded; want it rejected", args)
+			}
+		})
+	}
+}
+
+// TestCRDIsTheGeneratedOne: `make manifests` copies the generated CRD into
+// the chart's crds/ directory; the copy must not drift.
+func TestCRDIsTheGeneratedOne(t *testing.T) {
+	const name = "meshcloud.io_meshprojects.yaml"
+	generated, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "config", "crd", "bases", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inChart, err := os.ReadFile(filepath.Join(framework.RepoRoot(), framework.ChartDir, "crds", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(generated, inChart) {
+		t.Errorf("%s/crds/%s differs from config/crd/bases/%s: run `make manifests`", framework.ChartDir, name, name)
+	}
+	entries, err := os.ReadDir(filepath.Join(framework.RepoRoot(), framework.ChartDir, "crds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("the chart's crds/ holds %d files; want only %s", len(entries), name)
+	}
+}
+
+// TestSeedObjects: the chart renders the seed's ServiceAccounts,
+// ClusterRoles and ClusterRoleBindings with their names, namespaces,
+// annotations, rules, subjects and roleRefs unchanged (it only adds labels).
+func TestSeedObjects(t *testing.T) {
+	seedPath := filepath.Join(framework.RepoRoot(), "test", "chart", "testdata", "seed.yaml")
+	seed, err := framework.ReadObjects(seedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seed) != 6 {
+		t.Fatalf("testdata/seed.yaml has %d objects; want the seed's 6", len(seed))
+	}
+	r := render(t)
+	for _, obj := range seed {
+		want := obj.(*unstructured.Unstructured)
+		key := want.GetKind() + "/" + want.GetName()
+		got, ok := r[key]
+		if !ok {
+			t.Errorf("the chart does not render the seed's %s", key)
+			continue
+		}
+		if got.GetNamespace() != want.GetNamespace() {
+			t.Errorf("%s: namespace %q, want %q", key, got.GetNamespace(), want.GetNamespace())
+		}
+		if !reflect.DeepEqual(got.GetAnnotations(), want.GetAnnotations()) {
+			t.Errorf("%s: annotations %v, want %v", key, got.GetAnnotations(), want.GetAnnotations())
+		}
+		for _, field := range []string{"rules", "subjects", "roleRef", "secrets", "automountServiceAccountToken"} {
+			if !reflect.DeepEqual(got.Object[field], want.Object[field]) {
+				t.Errorf("%s: %s differ from the seed:\n got: %s\nwant: %s", key, field, toYAML(got.Object[field]), toYAML(want.Object[field]))
+			}
+		}
+	}
+}
+
+// TestSeedTestdataIsTheSeed checks testdata/seed.yaml against the seed
+// document itself where a checkout has it beside the clone (../shared).
+func TestSeedTestdataIsTheSeed(t *testing.T) {
+	seedDoc, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "..", "shared", "seed", "kubernetes-integration.txt"))
+	if err != nil {
+		t.Skipf("the seed document is not beside this clone (%v); testdata/seed.yaml stands for it", err)
+	}
+	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "test", "chart", "testdata", "seed.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n")[1:] {
+		if !strings.Contains(string(seedDoc), "---\n"+doc) {
+			t.Errorf("testdata/seed.yaml has a document that is not verbatim in the seed:\n%s", doc)
+		}
+	}
+}
+
+// TestCustomRoles: a custom ClusterRole in the role mapping joins the bind
+// resourceNames, and openshift=true adds the API groups of the seed's
+// "Custom meshProject Roles" example, which the result equals.
+func TestCustomRoles(t *testing.T) {
+	var example []rbacv1.PolicyRule
+	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "test", "chart", "testdata", "seed-custom-role-rule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := utilyaml.Unmarshal(data, &example); err != nil {
+		t.Fatal(err)
+	}
+	r := render(t, "--set", "openshift=true", "--set", "roleMapping.auditor=my-custom-role")
+	var role rbacv1.ClusterRole
+	r.get(t, "ClusterRole", "meshfed-service", &role)
+	if got := role.Rules[len(role.Rules)-1]; !reflect.DeepEqual(got, example[0]) {
+		t.Errorf("bind rule:\n%s\nwant the seed's example:\n%s", toYAML(got), toYAML(example[0]))
+	}
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "meshstack-operator-replicator", &d)
+	opts := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+	if got, want := opts.RoleMapping.String(), "admin=admin,auditor=my-custom-role,edit=edit,view=view"; got != want {
+		t.Errorf("--role-mapping %q, want %q", got, want)
+	}
+
+	// Without openshift only the custom role is added; replacing a default
+	// role with null removes it from the mapping but not from the seed's
+	// bind rule, and a role mapped twice is named once.
+	r = render(t, "--set", "roleMapping.admin=tenant-admin", "--set", "roleMapping.owner=tenant-admin", "--set", "roleMapping.view=null")
+	r.get(t, "ClusterRole", "meshfed-service", &role)
+	want := rbacv1.PolicyRule{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"},
+		ResourceNames: []string{"admin", "edit", "view", "tenant-admin"}}
+	if got := role.Rules[len(role.Rules)-1]; !reflect.DeepEqual(got, want) {
+		t.Errorf("bind rule:\n%s\nwant:\n%s", toYAML(got), toYAML(want))
+	}
+	r.get(t, "Deployment", "meshstack-operator-replicator", &d)
+	opts = parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+	if got, want := opts.RoleMapping.String(), "admin=tenant-admin,edit=edit,owner=tenant-admin"; got != want {
+		t.Errorf("--role-mapping %q, want %q", got, want)
+	}
+}
+
+// permission is one thing an identity may do; Namespace is empty for a
+// cluster-wide grant.
+type permission struct{ Namespace, APIGroup, Resource, Verb, ResourceName string }
+
+func expand(namespace string, rules []rbacv1.PolicyRule) []permission {
+	var perms []permission
+	for _, rule := range rules {
+		names := rule.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				for _, v := range rule.Verbs {
+					for _, n := range names {
+						perms = append(perms, permission{namespace, g, res, v, n})
+					}
+				}
+			}
+		}
+	}
+	return perms
+}
+
+// effective drops namespaced permissions a cluster-wide one already grants,
+// sorted, so two sets of roles compare by what they allow.
+func effective(perms []permission) []string {
+	cluster := map[permission]bool{}
+	for _, p := range perms {
+		if p.Namespace == "" {
+			cluster[p] = true
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range perms {
+		if p.Namespace != "" {
+			c := p
+			c.Namespace = ""
+			if cluster[c] {
+				continue
+			}
+		}
+		s := fmt.Sprintf("%s/%s/%s/%s/%s", p.Namespace, p.APIGroup, p.Resource, p.Verb, p.ResourceName)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// granted is what the chart's bindings give the ServiceAccount.
+func (r rendered) granted(t *testing.T, sa string) []permission {
+	t.Helper()
+	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: namespace}
+	var perms []permission
+	for _, u := range r {
+		switch u.GetKind() {
+		case "ClusterRoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			r.get(t, "ClusterRoleBinding", u.GetName(), &b)
+			if slices.Contains(b.Subjects, subject) {
+				var role rbacv1.ClusterRole
+				r.get(t, "ClusterRole", b.RoleRef.Name, &role)
+				perms = append(perms, expand("", role.Rules)...)
+			}
+		case "RoleBinding":
+			var b rbacv1.RoleBinding
+			r.get(t, "RoleBinding", u.GetName(), &b)
+			if !slices.Contains(b.Subjects, subject) {
+				continue
+			}
+			if b.RoleRef.Kind == "ClusterRole" {
+				var role rbacv1.ClusterRole
+				r.get(t, "ClusterRole", b.RoleRef.Name, &role)
+				perms = append(perms, expand(b.Namespace, role.Rules)...)
+			} else {
+				var role rbacv1.Role
+				r.get(t, "Role", b.RoleRef.Name, &role)
+				perms = append(perms, expand(b.Namespace, role.Rules)...)
+			}
+		}
+	}
+	return perms
+}
+
+// TestRBACIsTheGeneratedOne: per ServiceAccount, the chart grants exactly
+// what controller-gen generates from the code's RBAC markers, no more and
+// no less, so neither the code nor the chart can drift from the other.
+func TestRBACIsTheGeneratedOne(t *testing.T) {
+	r := render(t)
+	for sa, file := range map[string]string{
+		"meshfed-service":  "config/rbac/replicator/role.yaml",
+		"meshfed-metering": "config/rbac/metering/role.yaml",
+	} {
+		t.Run(sa, func(t *testing.T) {
+			objs, err := framework.ReadObjects(filepath.Join(framework.RepoRoot(), file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []permission
+			for _, obj := range objs {
+				u := obj.(*unstructured.Unstructured)
+				var role rbacv1.Role // a ClusterRole has the same rules field
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, expand(u.GetNamespace(), role.Rules)...)
+			}
+			got, wantEff := effective(r.granted(t, sa)), effective(want)
+			if !slices.Equal(got, wantEff) {
+				t.Errorf("the chart grants %s (namespace/group/resource/verb/name):\n  %s\n%s generates:\n  %s\nonly in the chart: %v\nonly generated: %v",
+					sa, strings.Join(got, "\n  "), file, strings.Join(wantEff, "\n  "), minus(got, wantEff), minus(wantEff, got))
+			}
+		})
+	}
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseArgs parses a container's args with the operator's own flags, as
+// cmd/main.go does, and validates them.
+func parseArgs(t *testing.T, args []string) operator.Options {
+	t.Helper()
+	fs := flag.NewFlagSet("meshstack-operator", flag.ContinueOnError)
+	opts := operator.DefaultOptions()
+	opts.BindFlags(fs)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("the operator rejects the chart's args %q: %v", args, err)
+	}
+	if fs.NArg() > 0 {
+		t.Fatalf("the chart passes positional args %q", fs.Args())
+	}
+	if err := opts.Validate(); err != nil {
+		t.Fatalf("the operator rejects the chart's args %q: %v", args, err)
+	}
+	return opts
+}
+
+func TestDeployments(t *testing.T) {
+	r := render(t,
+		"--set", "logLevel=debug",
+		"--set", "nodeSelector.pool=system",
+		"--set", "metering.nodeSelector.pool=metering",
+		"--set", "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
+		"--set", "replicator.replicas=2",
+		"--set", "image.tag=v9.9.9")
+	for _, c := range []struct {
+		component, serviceAccount, nodePool string
+		check                               func(t *testing.T, o operator.Options)
+	}{
+		{"replicator", "meshfed-service", "system", func(t *testing.T, o operator.Options) {
+			if o.RoleMapping.String() != "admin=admin,edit=edit,view=view" || o.UsernamePrefix != "mesh:" || o.GroupsPrefix != "" {
+				t.Errorf("replicator flags: role mapping %q, prefixes %q %q", o.RoleMapping, o.UsernamePrefix, o.GroupsPrefix)
+			}
+		}},
+		{"metering", "meshfed-metering", "metering", func(t *testing.T, o operator.Options) {
+			if o.MeteringOutput != "-" || o.MeteringInterval.String() != "1m0s" || o.MeteringWindow.String() != "1h0m0s" || o.MeteringPageSize != 500 {
+				t.Errorf("metering flags: output %q, interval %s, window %s, page size %d",
+					o.MeteringOutput, o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize)
+			}
+		}},
+	} {
+		t.Run(c.component, func(t *testing.T) {
+			var d appsv1.Deployment
+			r.get(t, "Deployment", "meshstack-operator-"+c.component, &d)
+			if d.Namespace != namespace {
+				t.Errorf("namespace %q", d.Namespace)
+			}
+			pod := d.Spec.Template.Spec
+			if pod.ServiceAccountName != c.serviceAccount {
+				t.Errorf("ServiceAccount %q, want %q", pod.ServiceAccountName, c.serviceAccount)
+			}
+			if len(pod.Containers) != 1 {
+				t.Fatalf("%d containers", len(pod.Containers))
+			}
+			ctr := pod.Containers[0]
+			if ctr.Image != "ghcr.io/meshcloud/meshstack-operator:v9.9.9" {
+				t.Errorf("image %q", ctr.Image)
+			}
+			opts := parseArgs(t, ctr.Args)
+			if !slices.Equal(opts.Components, []string{c.component}) || !opts.LeaderElect || opts.LeaderElectionNS != namespace ||
+				opts.MetricsBindAddress != ":8080" || opts.HealthProbeBindAddress != ":8081" {
+				t.Errorf("args %q: components %v, leader election %v in %q, metrics %q, probes %q", ctr.Args,
+					opts.Components, opts.LeaderElect, opts.LeaderElectionNS, opts.MetricsBindAddress, opts.HealthProbeBindAddress)
+			}
+			if !slices.Contains(ctr.Args, "--zap-log-level=debug") {
+				t.Errorf("args %q lack the log level", ctr.Args)
+			}
+			c.check(t, opts)
+			checkProbe(t, "liveness", ctr.LivenessProbe, "/healthz", ctr)
+			checkProbe(t, "readiness", ctr.ReadinessProbe, "/readyz", ctr)
+			checkRestricted(t, pod)
+			if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Requests.Memory().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
+				t.Errorf("resources %v: want CPU and memory requests and a memory limit", ctr.Resources)
+			}
+			if pod.NodeSelector["pool"] != c.nodePool {
+				t.Errorf("nodeSelector %v, want pool=%s", pod.NodeSelector, c.nodePool)
+			}
+			if len(pod.Tolerations) != 1 || pod.Tolerations[0].Key != "dedicated" {
+				t.Errorf("tolerations %v", pod.Tolerations)
+			}
+			var svc corev1.Service
+			r.get(t, "Service", "meshstack-operator-"+c.component+"-metrics", &svc)
+			for k, v := range svc.Spec.Selector {
+				if d.Spec.Template.Labels[k] != v {
+					t.Errorf("metrics Service selector %v does not select the pods (labels %v)", svc.Spec.Selector, d.Spec.Template.Labels)
+				}
+			}
+			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+				t.Errorf("metrics Service ports %v", svc.Spec.Ports)
+			}
+		})
+	}
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "meshstack-operator-replicator", &d)
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicator replicas %d, want 2", *d.Spec.Replicas)
+	}
+	if _, ok := r["ServiceMonitor/meshstack-operator"]; ok {
+		t.Errorf("a ServiceMonitor is rendered by default")
+	}
+	for _, s := range []string{"meshfed-service-token", "meshfed-metering-token"} {
+		if _, ok := r["Secret/"+s]; ok {
+			t.Errorf("Secret %s is rendered by default", s)
+		}
+	}
+}
+
+func checkProbe(t *testing.T, kind string, p *corev1.Probe, path string, ctr corev1.Container) {
+	t.Helper()
+	if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path {
+		t.Errorf("%s probe %v, want an HTTP GET of %s", kind, p, path)
+		return
+	}
+	for _, port := range ctr.Ports {
+		if port.Name == p.HTTPGet.Port.StrVal && fmt.Sprintf(":%d", port.ContainerPort) == parseArgs(t, ctr.Args).HealthProbeBindAddress {
+			return
+		}
+	}
+	t.Errorf("%s probe port %v is not the --health-probe-bind-address port", kind, p.HTTPGet.Port)
+}
+
+// checkRestricted checks the Pod Security Standard "restricted" profile.
+func checkRestricted(t *testing.T, pod corev1.PodSpec) {
+	t.Helper()
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and seccomp RuntimeDefault", psc)
+	}
+	for _, ctr := range pod.Containers {
+		sc := ctr.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("container %s securityContext %+v: want no privilege escalation, a read-only root filesystem and all capabilities dropped", ctr.Name, sc)
+		}
+	}
+}
+
+func TestMeteringFileOutput(t *testing.T) {
+	r := render(t, "--set", "metering.output.persistence.enabled=true", "--set", "metering.output.persistence.storageClassName=fast")
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "meshstack-operator-metering", &d)
+	opts := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+	if opts.MeteringOutput != "/var/lib/meshstack-metering/usage.jsonl" {
+		t.Errorf("--metering-output %q", opts.MeteringOutput)
+	}
+	var pvc corev1.PersistentVolumeClaim
+	r.get(t, "PersistentVolumeClaim", "meshstack-operator-metering", &pvc)
+	if pvc.Annotations["helm.sh/resource-policy"] != "keep" || *pvc.Spec.StorageClassName != "fast" ||
+		pvc.Spec.Resources.Requests.Storage().String() != "1Gi" {
+		t.Errorf("claim %+v", pvc)
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.Volumes) != 1 || pod.Volumes[0].PersistentVolumeClaim == nil || pod.Volumes[0].PersistentVolumeClaim.ClaimName != pvc.Name ||
+		len(pod.Containers[0].VolumeMounts) != 1 || pod.Containers[0].VolumeMounts[0].MountPath != "/var/lib/meshstack-metering" {
+		t.Errorf("volumes %v, mounts %v", pod.Volumes, pod.Containers[0].VolumeMounts)
+	}
+
+	r = render(t, "--set", "metering.output.persistence.enabled=true", "--set", "metering.output.persistence.existingClaim=usage")
+	if _, ok := r["PersistentVolumeClaim/meshstack-operator-metering"]; ok {
+		t.Errorf("a claim is rendered although existingClaim is set")
+	}
+	r.get(t, "Deployment", "meshstack-operator-metering", &d)
+	if d.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "usage" {
+		t.Errorf("volumes %v, want claim usage", d.Spec.Template.Spec.Volumes)
+	}
+}
+
+func TestServiceMonitorAndTokenSecrets(t *testing.T) {
+	r := render(t, "--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prometheus", "--set", "tokenSecrets.enabled=true")
+	sm, ok := r["ServiceMonitor/meshstack-operator"]
+	if !ok {
+		t.Fatalf("no ServiceMonitor; rendered %v", r.keys())
+	}
+	if sm.GetAPIVersion() != "monitoring.coreos.com/v1" || sm.GetLabels()["release"] != "prometheus" {
+		t.Errorf("ServiceMonitor %s with labels %v", sm.GetAPIVersion(), sm.GetLabels())
+	}
+	selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	for _, component := range []string{"replicator", "metering"} {
+		var svc corev1.Service
+		r.get(t, "Service", "meshstack-operator-"+component+"-metrics", &svc)
+		for k, v := range selector {
+			if svc.Labels[k] != v {
+				t.Errorf("ServiceMonitor selector %v does not select Service %s (labels %v)", selector, svc.Name, svc.Labels)
+			}
+		}
+	}
+	for _, sa := range []string{"meshfed-service", "meshfed-metering"} {
+		var s corev1.Secret
+		r.get(t, "Secret", sa+"-token", &s)
+		if s.Type != corev1.SecretTypeServiceAccountToken || s.Annotations[corev1.ServiceAccountNameKey] != sa || s.Namespace != namespace {
+			t.Errorf("Secret %s: type %s, annotations %v, namespace %s", s.Name, s.Type, s.Annotations, s.Namespace)
+		}
+	}
+}
+
+func toYAML(v any) string {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(data)
+}

@@ -45,7 +45,13 @@ func newPagedPods(total, namespaces, pageSize int) *pagedPods {
 			{Name: "app", Resources: requirements("500m", "1Gi", "1", "2Gi")},
 			{Name: "worker", Resources: requirements("250m", "512Mi", "", "1Gi")},
 		}
-		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Ready: true}, {Name: "worker", Ready: true}}
+		// A kubelet with in-place resize (GA since 1.35) reports what it
+		// allocated and actuated for every container.
+		for _, c := range append(pod.Spec.InitContainers[1:], pod.Spec.Containers...) {
+			pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
+				Name: c.Name, Ready: true, AllocatedResources: c.Resources.Requests.DeepCopy(), Resources: c.Resources.DeepCopy(),
+			})
+		}
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Time{Time: t0}}}
 		p.page[i] = *pod
 	}

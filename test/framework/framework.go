@@ -34,11 +34,15 @@ type Framework struct {
 }
 
 // Start starts kube-apiserver and etcd (from KUBEBUILDER_ASSETS, which `make
-// test` sets) and installs the operator's CRDs.
-func Start() (*Framework, error) {
+// test` sets) and installs the operator's CRDs. Options adjust the
+// environment before it starts (see WithAPIServerFlag).
+func Start(options ...func(*envtest.Environment)) (*Framework, error) {
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+	}
+	for _, o := range options {
+		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

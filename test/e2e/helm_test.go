@@ -1,0 +1,403 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/test/framework"
+)
+
+// The seed's kube-apiserver settings for meshStack's identity federation.
+const (
+	oidcClientID      = "meshfed-oidc"
+	oidcGroupsClaim   = "MC_CUSTOMER_PROJECTS"
+	oidcUsernameClaim = "sub"
+	releaseNamespace  = "meshcloud"
+)
+
+// TestHelmInstallEndToEnd installs the chart into a control plane whose
+// kube-apiserver trusts an OIDC issuer with meshStack's settings, runs both
+// components out of cluster under the chart's ServiceAccounts' tokens,
+// applies the samples, and checks namespaces, bindings, usage records and
+// what users signed in with ID tokens may do; then uninstalls the chart.
+func TestHelmInstallEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Skip("kubectl is not on PATH; this test applies config/samples with it, as the README does")
+	}
+	g := newG(t)
+	ctx := t.Context()
+	dir := t.TempDir()
+	bin := buildOperator(t)
+
+	issuer, err := framework.StartOIDCIssuer(dir, "/auth/realms/meshfed")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(issuer.Close)
+	fw, err := framework.Start(
+		// helm install brings the CRD.
+		framework.WithoutCRDs(),
+		framework.WithAPIServerFlag("oidc-issuer-url", issuer.URL),
+		framework.WithAPIServerFlag("oidc-ca-file", issuer.CAFile),
+		framework.WithAPIServerFlag("oidc-client-id", oidcClientID),
+		framework.WithAPIServerFlag("oidc-username-claim", oidcUsernameClaim),
+		framework.WithAPIServerFlag("oidc-username-prefix", "mesh:"),
+		framework.WithAPIServerFlag("oidc-groups-claim", oidcGroupsClaim),
+		framework.WithAPIServerFlag("oidc-groups-prefix", ""),
+		framework.WithAPIServerFlag("cors-allowed-origins", "http://localhost:9001,https://.*"),
+	)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = fw.Stop() })
+	c := fw.Client
+
+	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	data, err := fw.AdminKubeconfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(adminKubeconfig, data, 0o600)).To(Succeed())
+
+	// envtest runs no scheduler or kubelet: the chart's Deployments are
+	// created but never run. The components run below as processes instead.
+	t.Log("helm install meshstack-operator " + framework.ChartDir + " -n meshcloud --create-namespace")
+	_, err = framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
+		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
+		"--set", "tokenSecrets.enabled=true")
+	g.Expect(err).NotTo(HaveOccurred())
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	g.Expect(c.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, crd)).To(Succeed(), "helm install installs the CRD")
+	for _, name := range []string{"meshfed-service", "meshfed-metering"} {
+		var sa corev1.ServiceAccount
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name}, &sa)).To(Succeed())
+		var secret corev1.Secret
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name + "-token"}, &secret)).To(Succeed())
+		g.Expect(secret.Type).To(Equal(corev1.SecretTypeServiceAccountToken))
+	}
+	// envtest runs no aggregation controller: fill admin, edit and view.
+	g.Expect(fw.FillAggregatedClusterRoles(ctx)).To(Succeed())
+
+	t.Log("running the replicator and the meter, each under its ServiceAccount's token only")
+	usageFile := filepath.Join(dir, "usage.jsonl")
+	replicator := runComponent(t, fw, bin, dir, "meshfed-service", "--components=replicator")
+	meter := runComponent(t, fw, bin, dir, "meshfed-metering", "--components=metering",
+		"--metering-output="+usageFile, "--metering-interval=500ms", "--metering-window=2s")
+
+	t.Log("kubectl apply -f config/samples")
+	apply := exec.CommandContext(ctx, "kubectl", "--kubeconfig", adminKubeconfig, "apply", "-f", "config/samples")
+	apply.Dir = framework.RepoRoot()
+	out, err := apply.CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), "kubectl apply: %s", out)
+
+	for _, name := range []string{"acme-webshop", "acme-analytics"} {
+		g.Eventually(func(g Gomega) {
+			var p meshv1.MeshProject
+			g.Expect(c.Get(ctx, client.ObjectKey{Name: name}, &p)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, "Ready")).To(BeTrue(), "conditions %v", p.Status.Conditions)
+			g.Expect(p.Status.Namespace).To(Equal(name))
+		}).Should(Succeed(), "MeshProject %s becomes Ready (replicator log: %s)", name, replicator)
+		var ns corev1.Namespace
+		g.Expect(c.Get(ctx, client.ObjectKey{Name: name}, &ns)).To(Succeed())
+	}
+	g.Expect(binding(ctx, g, c, "acme-webshop", "admin")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:alice"}))
+	g.Expect(binding(ctx, g, c, "acme-webshop", "edit")).To(ConsistOf(rbacv1.Subject{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "acme-webshop-developers"}))
+	g.Expect(binding(ctx, g, c, "acme-webshop", "view")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:bob"}))
+	g.Expect(binding(ctx, g, c, "acme-analytics", "admin")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:carol"}))
+
+	// Both components elected a leader with the Role the chart gave them.
+	for _, lease := range []string{"meshstack-operator-replicator", "meshstack-operator-metering"} {
+		g.Eventually(func(g Gomega) {
+			var l coordinationv1.Lease
+			g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: lease}, &l)).To(Succeed())
+			g.Expect(l.Spec.HolderIdentity).NotTo(BeNil())
+		}).Should(Succeed(), "Lease %s/%s is held", releaseNamespace, lease)
+	}
+
+	// A running pod for the meter to count. Its start is now, so its first
+	// window is counted from here on.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "acme-webshop"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}}},
+	}
+	g.Expect(c.Create(ctx, pod)).To(Succeed())
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: time.Now()}}
+	g.Expect(c.Status().Update(ctx, pod)).To(Succeed())
+
+	t.Run("SSO", func(t *testing.T) { testSSO(t, fw, issuer) })
+
+	t.Log("waiting for a usage record of acme-webshop in " + usageFile)
+	g.Eventually(func(g Gomega) {
+		records := readUsage(g, usageFile)
+		var found bool
+		for _, r := range records {
+			if r.Namespace == "acme-webshop" && r.PodSeconds > 0 {
+				g.Expect(r.CustomerIdentifier).To(Equal("acme"))
+				g.Expect(r.ProjectIdentifier).To(Equal("webshop"))
+				g.Expect(r.ID).NotTo(BeEmpty())
+				g.Expect(r.CPURequestCoreSeconds).To(BeNumerically(">", 0))
+				g.Expect(r.WindowEnd.Sub(r.WindowStart)).To(Equal(2 * time.Second))
+				found = true
+			}
+		}
+		g.Expect(found).To(BeTrue(), "records so far: %+v", records)
+	}).Should(Succeed(), "the meter writes a usage record (log: %s)", meter)
+
+	// Stop the components before their accounts go.
+	for _, p := range []*component{replicator, meter} {
+		g.Expect(p.Stop()).To(Succeed(), "%s exits cleanly on SIGTERM", p)
+	}
+
+	t.Log("helm uninstall meshstack-operator -n meshcloud")
+	_, err = framework.Helm(ctx, dir, "uninstall", "meshstack-operator", "--namespace", releaseNamespace, "--kubeconfig", adminKubeconfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		var left []string
+		var roles rbacv1.ClusterRoleList
+		g.Expect(c.List(ctx, &roles)).To(Succeed())
+		for _, r := range roles.Items {
+			left = append(left, fromChart("ClusterRole", r.ObjectMeta)...)
+		}
+		var bindings rbacv1.ClusterRoleBindingList
+		g.Expect(c.List(ctx, &bindings)).To(Succeed())
+		for _, b := range bindings.Items {
+			left = append(left, fromChart("ClusterRoleBinding", b.ObjectMeta)...)
+		}
+		var sas corev1.ServiceAccountList
+		g.Expect(c.List(ctx, &sas, client.InNamespace(releaseNamespace))).To(Succeed())
+		for _, sa := range sas.Items {
+			left = append(left, fromChart("ServiceAccount", sa.ObjectMeta)...)
+		}
+		var secrets corev1.SecretList
+		g.Expect(c.List(ctx, &secrets, client.InNamespace(releaseNamespace))).To(Succeed())
+		for _, s := range secrets.Items {
+			left = append(left, fromChart("Secret", s.ObjectMeta)...)
+		}
+		g.Expect(left).To(BeEmpty(), "helm uninstall leaves these behind")
+	}).Should(Succeed())
+	g.Expect(c.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, crd)).To(Succeed(), "the CRD stays after helm uninstall")
+	var projects meshv1.MeshProjectList
+	g.Expect(c.List(ctx, &projects)).To(Succeed())
+	g.Expect(projects.Items).To(HaveLen(2), "the MeshProjects stay with the CRD")
+}
+
+func newG(t *testing.T) *WithT {
+	g := NewWithT(t)
+	g.SetDefaultEventuallyTimeout(60 * time.Second)
+	g.SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
+	return g
+}
+
+// fromChart names obj when it looks like one of the chart's: a seed name,
+// a meshstack-operator- name or the chart's instance label.
+func fromChart(kind string, obj metav1.ObjectMeta) []string {
+	if strings.HasPrefix(obj.Name, "meshfed-") || strings.HasPrefix(obj.Name, "meshstack-operator") ||
+		obj.Labels["app.kubernetes.io/instance"] == "meshstack-operator" {
+		return []string{kind + "/" + obj.Name}
+	}
+	return nil
+}
+
+// binding returns the subjects of the RoleBinding the replicator made for
+// role in namespace.
+func binding(ctx context.Context, g Gomega, c client.Client, namespace, role string) []rbacv1.Subject {
+	var rb rbacv1.RoleBinding
+	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "meshproject-" + role}, &rb)).To(Succeed())
+	g.Expect(rb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}))
+	return rb.Subjects
+}
+
+// component is the operator binary running one component.
+type component struct {
+	*framework.Process
+	log string
+}
+
+func (c *component) String() string {
+	data, _ := os.ReadFile(c.log)
+	return c.log + ":\n" + string(data)
+}
+
+// runComponent runs the operator binary authenticated only by a TokenRequest
+// token of the ServiceAccount, with leader election in the release
+// namespace.
+func runComponent(t *testing.T, fw *framework.Framework, bin, dir, serviceAccount string, args ...string) *component {
+	t.Helper()
+	kubeconfig := filepath.Join(dir, serviceAccount+".kubeconfig")
+	data, err := fw.TokenKubeconfig(t.Context(), framework.ServiceAccount{Namespace: releaseNamespace, Name: serviceAccount}, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, serviceAccount+".log")
+	p, err := framework.StartProcess(bin, log, append([]string{
+		"--kubeconfig=" + kubeconfig, "--leader-elect", "--leader-election-namespace=" + releaseNamespace,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &component{Process: p, log: log}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil || t.Failed() {
+			t.Logf("%s stopped with %v; %s", serviceAccount, err, c)
+		}
+	})
+	return c
+}
+
+type usageRecord struct {
+	ID                    string    `json:"id"`
+	Namespace             string    `json:"namespace"`
+	CustomerIdentifier    string    `json:"customerIdentifier"`
+	ProjectIdentifier     string    `json:"projectIdentifier"`
+	WindowStart           time.Time `json:"windowStart"`
+	WindowEnd             time.Time `json:"windowEnd"`
+	PodSeconds            float64   `json:"podSeconds"`
+	CPURequestCoreSeconds float64   `json:"cpuRequestCoreSeconds"`
+}
+
+// readUsage parses the complete lines of a JSON Lines file.
+func readUsage(g Gomega, path string) []usageRecord {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	var records []usageRecord
+	s := bufio.NewScanner(bytes.NewReader(data))
+	for s.Scan() {
+		var r usageRecord
+		g.Expect(json.Unmarshal(s.Bytes(), &r)).To(Succeed(), "line %q", s.Text())
+		records = append(records, r)
+	}
+	return records
+}
+
+// testSSO signs in users with ID tokens the way meshStack's identity
+// broker issues them and checks what the samples' bindings let them do.
+func testSSO(t *testing.T, fw *framework.Framework, issuer *framework.OIDCIssuer) {
+	g := newG(t)
+	ctx := t.Context()
+	user := func(sub string, groups ...string) *kubernetes.Clientset {
+		claims := map[string]any{oidcUsernameClaim: sub, "email": sub + "@acme.example"}
+		if groups != nil {
+			claims[oidcGroupsClaim] = groups
+		}
+		token, err := issuer.IDToken(oidcClientID, claims)
+		g.Expect(err).NotTo(HaveOccurred())
+		return bearerClient(g, fw.Config, token)
+	}
+	alice := user("alice", "acme-analytics-viewers")
+	bob := user("bob")
+	carol := user("carol")
+	dave := user("dave", "acme-webshop-developers")
+
+	// kube-apiserver fetches the issuer's keys in the background; until
+	// then it rejects ID tokens.
+	var review *authenticationv1.SelfSubjectReview
+	g.Eventually(func() error {
+		var err error
+		review, err = alice.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		return err
+	}).Should(Succeed(), "kube-apiserver accepts ID tokens of %s", issuer.URL)
+	g.Expect(review.Status.UserInfo.Username).To(Equal("mesh:alice"), "username claim sub with prefix mesh:")
+	g.Expect(review.Status.UserInfo.Groups).To(ContainElement("acme-analytics-viewers"), "groups claim %s without prefix", oidcGroupsClaim)
+
+	t.Run("a token for another client is rejected", func(t *testing.T) {
+		g := newG(t)
+		token, err := issuer.IDToken("another-client", map[string]any{oidcUsernameClaim: "alice"})
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = bearerClient(g, fw.Config, token).CoreV1().ConfigMaps("acme-webshop").List(ctx, metav1.ListOptions{})
+		g.Expect(apierrors.IsUnauthorized(err)).To(BeTrue(), "got %v", err)
+	})
+	t.Run("project admin creates a ConfigMap", func(t *testing.T) {
+		g := newG(t)
+		g.Expect(createConfigMap(ctx, alice, "acme-webshop", "from-alice")).To(Succeed())
+	})
+	t.Run("viewer reads but cannot write", func(t *testing.T) {
+		g := newG(t)
+		_, err := bob.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(apierrors.IsForbidden(createConfigMap(ctx, bob, "acme-webshop", "from-bob"))).To(BeTrue())
+	})
+	t.Run("a user of another project is forbidden", func(t *testing.T) {
+		g := newG(t)
+		_, err := carol.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
+		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+		g.Expect(apierrors.IsForbidden(createConfigMap(ctx, carol, "acme-webshop", "from-carol"))).To(BeTrue())
+		g.Expect(createConfigMap(ctx, carol, "acme-analytics", "from-carol")).To(Succeed(), "carol is admin of acme-analytics")
+	})
+	t.Run("a group member acts through the group claim", func(t *testing.T) {
+		g := newG(t)
+		g.Expect(createConfigMap(ctx, dave, "acme-webshop", "from-dave")).To(Succeed())
+		g.Expect(apierrors.IsForbidden(createConfigMap(ctx, dave, "acme-analytics", "from-dave"))).To(BeTrue())
+	})
+	t.Run("removed from the MeshProject, forbidden", func(t *testing.T) {
+		g := newG(t)
+		var p meshv1.MeshProject
+		g.Expect(fw.Client.Get(ctx, client.ObjectKey{Name: "acme-webshop"}, &p)).To(Succeed())
+		patch := client.MergeFrom(p.DeepCopy())
+		var kept []meshv1.ProjectRoleBinding
+		for _, b := range p.Spec.RoleBindings {
+			if b.Role != "admin" {
+				kept = append(kept, b)
+			}
+		}
+		p.Spec.RoleBindings = kept
+		g.Expect(fw.Client.Patch(ctx, &p, patch)).To(Succeed())
+		g.Eventually(func() error {
+			err := createConfigMap(ctx, alice, "acme-webshop", "from-alice-again")
+			if apierrors.IsForbidden(err) {
+				return nil
+			}
+			return fmt.Errorf("alice can still create ConfigMaps in acme-webshop (err %v)", err)
+		}).Should(Succeed())
+		_, err := alice.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
+		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+		g.Expect(createConfigMap(ctx, dave, "acme-webshop", "from-dave-again")).To(Succeed(), "the other bindings stay")
+	})
+}
+
+// bearerClient authenticates with token alone: no client certificate.
+func bearerClient(g Gomega, admin *rest.Config, token string) *kubernetes.Clientset {
+	cfg := &rest.Config{
+		Host:            admin.Host,
+		TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData},
+		BearerToken:     token,
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	return cs
+}
+
+func createConfigMap(ctx context.Context, cs *kubernetes.Clientset, namespace, name string) error {
+	_, err := cs.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Data:       map[string]string{"hello": "world"},
+	}, metav1.CreateOptions{})
+	return err
+}

@@ -23,6 +23,10 @@ func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project 
 	key := client.ObjectKey{Name: project.NamespaceName()}
 	ns := &corev1.Namespace{}
 	err := r.Client.Get(ctx, key, ns)
+	if apierrors.IsNotFound(err) && blockedBy(project, ReasonNamespaceConflict) {
+		// Known conflict: look, rather than send a create bound to fail.
+		err = r.APIReader.Get(ctx, key, ns)
+	}
 	if apierrors.IsNotFound(err) {
 		// The cache only holds managed namespaces: this one is either
 		// missing or not ours, and Create tells which in one request.
@@ -31,7 +35,6 @@ func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project 
 		err = r.Client.Create(ctx, ns)
 		if err == nil {
 			logger.Info("Created namespace")
-			r.Recorder.Eventf(project, ns, corev1.EventTypeNormal, "NamespaceCreated", "Create", "Created namespace %s", ns.Name)
 			out.namespace = ns.Name
 			return ns, nil
 		}

@@ -91,6 +91,17 @@ func (r *MeshProjectReconciler) clusterRoleExists(ctx context.Context, name stri
 // when the cache holds no managed binding of that name.
 func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, project *meshv1.MeshProject, want, have *rbacv1.RoleBinding, out *outcome) error {
 	logger := log.FromContext(ctx).WithValues("roleBinding", want.Name)
+	if have == nil && blockedBy(project, ReasonRoleBindingConflict) {
+		// Known conflict: look, rather than send a create bound to fail.
+		found := &rbacv1.RoleBinding{}
+		err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), found)
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("reading RoleBinding %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if err == nil {
+			have = found
+		}
+	}
 	if have == nil {
 		err := r.Client.Create(ctx, want)
 		if err == nil {
@@ -105,11 +116,11 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
 			return fmt.Errorf("reading RoleBinding %s/%s: %w", want.Namespace, want.Name, err)
 		}
-		if have.Annotations[meshv1.AnnotationMeshProject] != project.Name {
-			out.retry = true
-			out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s already exists and was not created by this operator; it is left untouched", want.Namespace, want.Name)
-			return nil
-		}
+	}
+	if have.Annotations[meshv1.AnnotationMeshProject] != project.Name {
+		out.retry = true
+		out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s already exists and was not created by this operator; it is left untouched", want.Namespace, want.Name)
+		return nil
 	}
 
 	if !equality.Semantic.DeepEqual(have.RoleRef, want.RoleRef) {
@@ -190,26 +201,50 @@ func subjects(kind, prefix string, names []meshv1.SubjectName) []rbacv1.Subject 
 	return out
 }
 
-// recordAccessChange emits one Event per subject that gained or lost the
-// binding's role.
+// recordAccessChange emits an Event for the subjects that gained the
+// binding's role and one for those that lost it: one write per change of a
+// binding, however many subjects it names.
 func (r *MeshProjectReconciler) recordAccessChange(project *meshv1.MeshProject, rb *rbacv1.RoleBinding, before, after []rbacv1.Subject) {
 	role := rb.Labels[meshv1.LabelRole]
 	if role == "" {
 		role = strings.TrimPrefix(rb.Name, RoleBindingName(""))
 	}
 	had, has := subjectSet(before), subjectSet(after)
+	var gained, lost []rbacv1.Subject
 	for _, s := range after {
 		if !had[subjectKey(s)] {
-			r.Recorder.Eventf(project, rb, corev1.EventTypeNormal, "AccessGranted", "Bind",
-				"%s %s gained role %s (ClusterRole %s) in namespace %s", s.Kind, s.Name, role, rb.RoleRef.Name, rb.Namespace)
+			gained = append(gained, s)
 		}
 	}
 	for _, s := range before {
 		if !has[subjectKey(s)] {
-			r.Recorder.Eventf(project, rb, corev1.EventTypeNormal, "AccessRevoked", "Unbind",
-				"%s %s lost role %s (ClusterRole %s) in namespace %s", s.Kind, s.Name, role, rb.RoleRef.Name, rb.Namespace)
+			lost = append(lost, s)
 		}
 	}
+	if len(gained) > 0 {
+		r.Recorder.Eventf(project, rb, corev1.EventTypeNormal, "AccessGranted", "Bind",
+			"%s gained role %s (ClusterRole %s) in namespace %s", describeSubjects(gained), role, rb.RoleRef.Name, rb.Namespace)
+	}
+	if len(lost) > 0 {
+		r.Recorder.Eventf(project, rb, corev1.EventTypeNormal, "AccessRevoked", "Unbind",
+			"%s lost role %s (ClusterRole %s) in namespace %s", describeSubjects(lost), role, rb.RoleRef.Name, rb.Namespace)
+	}
+}
+
+// maxSubjectsInEvent keeps an Event's note well under its 1 kB limit.
+const maxSubjectsInEvent = 10
+
+// describeSubjects renders "User mesh:alice, Group devs and 3 more".
+func describeSubjects(subjects []rbacv1.Subject) string {
+	names := make([]string, 0, min(len(subjects), maxSubjectsInEvent))
+	for _, s := range subjects[:min(len(subjects), maxSubjectsInEvent)] {
+		names = append(names, s.Kind+" "+s.Name)
+	}
+	text := strings.Join(names, ", ")
+	if rest := len(subjects) - maxSubjectsInEvent; rest > 0 {
+		text += fmt.Sprintf(" and %d more", rest)
+	}
+	return text
 }
 
 func subjectKey(s rbacv1.Subject) string { return s.Kind + "/" + s.Namespace + "/" + s.Name }

@@ -71,6 +71,12 @@ func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outc
 	}
 }
 
+// blockedBy reports whether the last pass left the project not Ready for reason.
+func blockedBy(project *meshv1.MeshProject, reason string) bool {
+	ready := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
+	return ready != nil && ready.Status == metav1.ConditionFalse && ready.Reason == reason
+}
+
 // patchStatus writes the status if it changed since before.
 func (r *MeshProjectReconciler) patchStatus(ctx context.Context, project *meshv1.MeshProject, before *meshv1.MeshProjectStatus) error {
 	if equality.Semantic.DeepEqual(before, &project.Status) {

@@ -3,10 +3,12 @@ package framework
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshcloud/meshstack-operator/internal/operator"
@@ -14,9 +16,13 @@ import (
 
 // RunningManager is an operator manager started by a test.
 type RunningManager struct {
-	cancel context.CancelFunc
+	// Manager is the running manager, for tests that inspect its cache.
+	Manager ctrl.Manager
+	cancel  context.CancelFunc
 	done   chan error
 	writes *atomic.Int64
+	mu     sync.Mutex
+	paths  []string
 }
 
 // StartManager runs the operator with opts against cfg until Stop. It counts
@@ -24,11 +30,16 @@ type RunningManager struct {
 // state costs no writes.
 func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, error) {
 	cfg = rest.CopyConfig(cfg)
-	writes := &atomic.Int64{}
+	m := &RunningManager{writes: &atomic.Int64{}}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			if req.Method != http.MethodGet && req.Method != http.MethodHead {
-				writes.Add(1)
+				m.writes.Add(1)
+				m.mu.Lock()
+				if len(m.paths) < 100 {
+					m.paths = append(m.paths, req.Method+" "+req.URL.Path)
+				}
+				m.mu.Unlock()
 			}
 			return rt.RoundTrip(req)
 		})
@@ -40,13 +51,20 @@ func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, err
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &RunningManager{cancel: cancel, done: make(chan error, 1), writes: writes}
+	m.Manager, m.cancel, m.done = mgr, cancel, make(chan error, 1)
 	go func() { m.done <- mgr.Start(ctx) }()
 	return m, nil
 }
 
 // Writes is the number of write requests the manager has sent.
 func (m *RunningManager) Writes() int64 { return m.writes.Load() }
+
+// WritePaths lists the first hundred write requests, "METHOD /path".
+func (m *RunningManager) WritePaths() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.paths...)
+}
 
 // Stop stops the manager and returns the error it stopped with.
 func (m *RunningManager) Stop() error {

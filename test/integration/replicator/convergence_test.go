@@ -3,6 +3,9 @@ package replicator_test
 import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/test/framework"
@@ -32,6 +35,40 @@ var _ = Describe("A converged project", Serial, func() {
 		Eventually(func() float64 {
 			return framework.ReconcileCount("meshproject") - before
 		}, timeout, interval).Should(BeNumerically(">=", len(all.Items)))
-		Expect(fresh.Writes()).To(BeZero(), "a converged state must cost no writes")
+		Expect(fresh.Writes()).To(BeZero(), "a converged state must cost no writes, got %v", fresh.WritePaths())
+	})
+})
+
+var _ = Describe("The operator's cache", func() {
+	It("holds only the namespaces and RoleBindings the operator manages", func() {
+		p := aProject().users("admin", "alice").create()
+		expectReady(p)
+		foreign := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unmanaged-" + string(p.Spec.CustomerIdentifier)}}
+		Expect(fw.Client.Create(ctx, foreign)).To(Succeed())
+		Expect(fw.Client.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "unmanaged", Namespace: foreign.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects:   []rbacv1.Subject{user("mesh:someone")},
+		})).To(Succeed())
+
+		cache := running.Manager.GetCache()
+		Eventually(func(g Gomega) {
+			var namespaces corev1.NamespaceList
+			g.Expect(cache.List(ctx, &namespaces)).To(Succeed())
+			names := map[string]bool{}
+			for _, ns := range namespaces.Items {
+				g.Expect(ns.Labels).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue), "cached namespace %s", ns.Name)
+				names[ns.Name] = true
+			}
+			g.Expect(names).To(HaveKey(p.NamespaceName()))
+			g.Expect(names).NotTo(HaveKey("default"))
+
+			var bindings rbacv1.RoleBindingList
+			g.Expect(cache.List(ctx, &bindings)).To(Succeed())
+			g.Expect(bindings.Items).NotTo(BeEmpty())
+			for _, rb := range bindings.Items {
+				g.Expect(rb.Labels).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue), "cached RoleBinding %s/%s", rb.Namespace, rb.Name)
+			}
+		}, timeout, interval).Should(Succeed())
 	})
 })

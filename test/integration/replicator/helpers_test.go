@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -120,14 +121,20 @@ func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
 
 // expectReady waits until p is Ready for its current generation.
 func expectReady(p *meshv1.MeshProject) {
-	EventuallyWithOffset(1, func(g Gomega) {
+	GinkgoHelper()
+	expectReadyWithin(p, timeout)
+}
+
+func expectReadyWithin(p *meshv1.MeshProject, within time.Duration) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
 		cond := readyCondition(g, p)
 		g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), "%s: %s", cond.Reason, cond.Message)
 		current := &meshv1.MeshProject{}
 		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
 		g.Expect(current.Status.ObservedGeneration).To(Equal(current.Generation))
 		g.Expect(current.Status.Namespace).To(Equal(p.NamespaceName()))
-	}, timeout, interval).Should(Succeed())
+	}, within, interval).Should(Succeed())
 }
 
 // expectNotReady waits until p's Ready condition is False with reason, and

@@ -2,6 +2,7 @@ package replicator_test
 
 import (
 	"context"
+	"time"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -19,6 +20,8 @@ const (
 	// customClusterRole is mapped to the "auditor" role but only created by
 	// the spec that tests a missing ClusterRole.
 	customClusterRole = "test-auditor"
+	// conflictRetryInterval is short so that specs about conflicts resolve quickly.
+	conflictRetryInterval = 2 * time.Second
 )
 
 var (
@@ -40,6 +43,7 @@ func replicatorOptions() operator.Options {
 	mapping, err := controller.ParseRoleMapping(controller.DefaultRoleMapping + ",auditor=" + customClusterRole)
 	Expect(err).NotTo(HaveOccurred())
 	opts.RoleMapping = mapping
+	opts.ConflictRetryInterval = conflictRetryInterval
 	return opts
 }
 

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
@@ -75,8 +76,14 @@ var _ = Describe("Admission of MeshProjects", func() {
 	DescribeTable("keeps identifiers immutable",
 		func(mutate func(*meshv1.MeshProject), field string) {
 			p := aProject().users("admin", "alice").create()
-			mutate(p)
-			err := fw.Client.Update(ctx, p)
+			var err error
+			// The operator adds its finalizer meanwhile: retry on conflicts.
+			Eventually(func(g Gomega) {
+				g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+				mutate(p)
+				err = fw.Client.Update(ctx, p)
+				g.Expect(apierrors.IsConflict(err)).To(BeFalse())
+			}, timeout, interval).Should(Succeed())
 			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
 			Expect(err.Error()).To(ContainSubstring(field))
 			Expect(err.Error()).To(ContainSubstring("is immutable: delete and recreate the MeshProject to change it"))

@@ -19,10 +19,10 @@ type RunningManager struct {
 	// Manager is the running manager, for tests that inspect its cache.
 	Manager ctrl.Manager
 	cancel  context.CancelFunc
-	done   chan error
-	writes *atomic.Int64
-	mu     sync.Mutex
-	paths  []string
+	done    chan error
+	writes  *atomic.Int64
+	mu      sync.Mutex
+	paths   []string
 }
 
 // StartManager runs the operator with opts against cfg until Stop. It counts

@@ -51,7 +51,9 @@ var _ = Describe("Admission of MeshProjects", func() {
 			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Users = []meshv1.SubjectName{"system:masters"} },
 			"spec.roleBindings[0].users[0]", "must not start with 'system:'"),
 		Entry("the group system:authenticated",
-			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Groups = []meshv1.SubjectName{"system:authenticated"} },
+			func(p *meshv1.MeshProject) {
+				p.Spec.RoleBindings[0].Groups = []meshv1.SubjectName{"system:authenticated"}
+			},
 			"spec.roleBindings[0].groups[0]", "must not start with 'system:'"),
 		Entry("an empty group name",
 			func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Groups = []meshv1.SubjectName{""} },

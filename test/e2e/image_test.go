@@ -37,7 +37,7 @@ func TestDockerfile(t *testing.T) {
 	if len(user) == 0 || strings.HasPrefix(user[len(user)-1][1], "0") || strings.HasPrefix(user[len(user)-1][1], "root") {
 		t.Errorf("the image must run as a non-root USER, got %q", user)
 	}
-	if !regexp.MustCompile(`(?m)^COPY --from=`+regexp.QuoteMeta(froms[0][2])+`\s`).MatchString(dockerfile) {
+	if !regexp.MustCompile(`(?m)^COPY --from=` + regexp.QuoteMeta(froms[0][2]) + `\s`).MatchString(dockerfile) {
 		t.Errorf("the final stage copies nothing from the %s stage", froms[0][2])
 	}
 

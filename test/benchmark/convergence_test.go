@@ -83,7 +83,7 @@ func BenchmarkConvergence(b *testing.B) {
 	writesBefore := running.Writes()
 	for i := 0; b.Loop(); i++ {
 		start := time.Now()
-		parallel(b, projects, func(n int) error { return writeDirectly(ctx, direct, fmt.Sprintf("d%dx%d", i, n)) })
+		parallel(b, projects, func(n int) error { return writeDirectly(ctx, admin, direct, fmt.Sprintf("d%dx%d", i, n)) })
 		directTime += time.Since(start)
 
 		wait := watchReady(b, ctx, admin, fmt.Sprintf("o%dx", i))
@@ -112,10 +112,15 @@ func meshProject(customer string) *meshv1.MeshProject {
 	return p
 }
 
-// writeDirectly makes the writes the operator needs for one project: the
-// namespace, three RoleBindings, and two namespace updates standing in for
-// the MeshProject's finalizer and status writes.
-func writeDirectly(ctx context.Context, c client.Client, customer string) error {
+// writeDirectly makes, for one project, the write of its user (a ConfigMap
+// standing in for the MeshProject) and, as the operator's identity, the
+// writes the operator needs: the namespace, three RoleBindings, and two
+// namespace updates standing in for the finalizer and status writes.
+func writeDirectly(ctx context.Context, user, c client.Client, customer string) error {
+	input := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: customer, Namespace: metav1.NamespaceDefault}}
+	if err := user.Create(ctx, input); err != nil {
+		return err
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: customer + "-bench"}}
 	if err := c.Create(ctx, ns); err != nil {
 		return err

@@ -111,6 +111,14 @@ var _ = Describe("Replicating a MeshProject", func() {
 		}, timeout, interval).Should(Succeed())
 	})
 
+	It("reports a namespace deleted by hand as terminating, to be created again once gone", func() {
+		p := aProject().users("admin", "alice").create()
+		expectReady(p)
+		Expect(fw.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})).To(Succeed())
+		message := expectNotReady(p, controller.ReasonNamespaceTerminating)
+		Expect(message).To(ContainSubstring("namespace " + p.NamespaceName() + " is being deleted"))
+	})
+
 	It("restores its namespace labels, keeps labels of others and drops removed tags", func() {
 		p := aProject().users("admin", "alice").tag("env", "dev").tag("team", "a").create()
 		expectReady(p)

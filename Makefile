@@ -76,8 +76,8 @@ run: manifests generate ## Run the operator against the cluster in ~/.kube/confi
 	go run ./cmd $(ARGS)
 
 .PHONY: demo
-demo: build envtest ## Start a local control plane, install the CRD, run the operator and apply config/samples.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./hack/demo $(DEMO_ARGS)
+demo: build envtest helm ## Start a local control plane, helm install the chart, run both components under its accounts, apply config/samples.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" go run ./hack/demo $(DEMO_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

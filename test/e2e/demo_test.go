@@ -26,8 +26,9 @@ func buildOperator(t *testing.T) string {
 	return bin
 }
 
-// TestDemo runs what `make demo` runs and checks that it shows the sample
-// projects converged, with the access their RoleBindings give.
+// TestDemo runs what `make demo` runs and checks that it shows the chart
+// installed, the sample projects converged with the access their
+// RoleBindings give, and a usage record of the demo pod.
 func TestDemo(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Skip("kubectl is not on PATH; the demo drives the cluster with it")
@@ -48,6 +49,12 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`create deployments in acme-webshop\s+yes`),
 		regexp.MustCompile(`create deployments in acme-analytics\s+no`),
 		regexp.MustCompile(`export KUBECONFIG=\S+`),
+		// The chart is installed and both components run under its accounts.
+		regexp.MustCompile(`STATUS: deployed`),
+		regexp.MustCompile(`--components=replicator, authenticated only by a token of ServiceAccount meshcloud/meshfed-service`),
+		regexp.MustCompile(`--components=metering, authenticated only by a token of ServiceAccount meshcloud/meshfed-metering`),
+		// A usage record of the demo pod.
+		regexp.MustCompile(`\{"id":"[0-9a-f]{32}","namespace":"acme-webshop","customerIdentifier":"acme","projectIdentifier":"webshop",.*"podSeconds":(0\.[0-9]*[1-9]|[1-9])`),
 	} {
 		if !want.MatchString(output) {
 			t.Errorf("demo output lacks %q:\n%s", want, output)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -577,4 +578,49 @@ func toYAML(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(data)
+}
+
+// TestValuesTable: the chart README's values table documents every value,
+// and nothing that is not a value.
+func TestValuesTable(t *testing.T) {
+	chart := filepath.Join(framework.RepoRoot(), framework.ChartDir)
+	data, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := utilyaml.Unmarshal(data, &values); err != nil {
+		t.Fatal(err)
+	}
+	// Objects passed to Kubernetes as a whole are documented as one value.
+	whole := map[string]bool{"roleMapping": true, "resources": true, "podSecurityContext": true, "securityContext": true}
+	var keys []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 && !whole[k] {
+				walk(prefix+k+".", sub)
+				continue
+			}
+			keys = append(keys, prefix+k)
+		}
+	}
+	walk("", values)
+	readme, err := os.ReadFile(filepath.Join(chart, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+	}
+	for _, k := range keys {
+		if !documented[k] {
+			t.Errorf("value %s is not in the README's values table", k)
+		}
+		delete(documented, k)
+	}
+	for k := range documented {
+		t.Errorf("the README's values table documents %s, which values.yaml does not have", k)
+	}
 }

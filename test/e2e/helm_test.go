@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/metering"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -269,28 +270,17 @@ func runComponent(t *testing.T, fw *framework.Framework, bin, dir, serviceAccoun
 	return c
 }
 
-type usageRecord struct {
-	ID                    string    `json:"id"`
-	Namespace             string    `json:"namespace"`
-	CustomerIdentifier    string    `json:"customerIdentifier"`
-	ProjectIdentifier     string    `json:"projectIdentifier"`
-	WindowStart           time.Time `json:"windowStart"`
-	WindowEnd             time.Time `json:"windowEnd"`
-	PodSeconds            float64   `json:"podSeconds"`
-	CPURequestCoreSeconds float64   `json:"cpuRequestCoreSeconds"`
-}
-
 // readUsage parses the complete lines of a JSON Lines file.
-func readUsage(g Gomega, path string) []usageRecord {
+func readUsage(g Gomega, path string) []metering.Record {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	g.Expect(err).NotTo(HaveOccurred())
-	var records []usageRecord
+	var records []metering.Record
 	s := bufio.NewScanner(bytes.NewReader(data))
 	for s.Scan() {
-		var r usageRecord
+		var r metering.Record
 		g.Expect(json.Unmarshal(s.Bytes(), &r)).To(Succeed(), "line %q", s.Text())
 		records = append(records, r)
 	}

@@ -534,13 +534,21 @@ func TestMeteringFileOutput(t *testing.T) {
 		t.Errorf("volumes %v, mounts %v", pod.Volumes, pod.Containers[0].VolumeMounts)
 	}
 
-	r = render(t, "--set", "metering.output.persistence.enabled=true", "--set", "metering.output.persistence.existingClaim=usage")
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("strategy %q: a new Pod cannot mount the old one's ReadWriteOnce claim, want Recreate", d.Spec.Strategy.Type)
+	}
+
+	r = render(t, "--set", "metering.output.persistence.enabled=true", "--set", "metering.output.persistence.existingClaim=usage",
+		"--set", "metering.output.persistence.accessModes={ReadWriteMany}", "--set", "metering.replicas=2")
 	if _, ok := r["PersistentVolumeClaim/meshstack-operator-metering"]; ok {
 		t.Errorf("a claim is rendered although existingClaim is set")
 	}
 	r.get(t, "Deployment", "meshstack-operator-metering", &d)
 	if d.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "usage" {
 		t.Errorf("volumes %v, want claim usage", d.Spec.Template.Spec.Volumes)
+	}
+	if d.Spec.Strategy.Type != "" {
+		t.Errorf("strategy %q with a ReadWriteMany claim, want the default rolling update", d.Spec.Strategy.Type)
 	}
 }
 

@@ -75,6 +75,7 @@ A component's Deployment. Called with a dict:
   serviceAccount  the ServiceAccount it runs as
   args            its component-specific flags
   volumes, volumeMounts  optional lists
+  strategy        optional Deployment strategy
 */}}
 {{- define "meshstack-operator.deployment" -}}
 {{- $root := .root -}}
@@ -89,6 +90,10 @@ metadata:
     app.kubernetes.io/component: {{ .component }}
 spec:
   replicas: {{ $v.replicas }}
+  {{- with .strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "meshstack-operator.selectorLabels" $root | nindent 6 }}

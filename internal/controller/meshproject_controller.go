@@ -158,6 +158,7 @@ func (r *MeshProjectReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	before := project.Status.DeepCopy()
 	outcome, err := r.reconcileNormal(ctx, project)
+	outcome.access.emit(r.Recorder, project)
 	r.setStatus(project, outcome, err)
 	if statusErr := r.patchStatus(ctx, project, before); statusErr != nil {
 		err = errors.Join(err, statusErr)

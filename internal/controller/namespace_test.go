@@ -109,23 +109,3 @@ func TestDesiredRoleBindingPrefixesAndSortsSubjects(t *testing.T) {
 		t.Errorf("unexpected metadata %+v", got.ObjectMeta)
 	}
 }
-
-func TestDescribeSubjects(t *testing.T) {
-	var many []rbacv1.Subject
-	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"} {
-		many = append(many, rbacv1.Subject{Kind: rbacv1.UserKind, Name: "mesh:" + n})
-	}
-	tests := map[string]struct {
-		in   []rbacv1.Subject
-		want string
-	}{
-		"one":  {in: many[:1], want: "User mesh:a"},
-		"two":  {in: []rbacv1.Subject{many[0], {Kind: rbacv1.GroupKind, Name: "devs"}}, want: "User mesh:a, Group devs"},
-		"many": {in: many, want: "User mesh:a, User mesh:b, User mesh:c, User mesh:d, User mesh:e, User mesh:f, User mesh:g, User mesh:h, User mesh:i, User mesh:j and 2 more"},
-	}
-	for name, tt := range tests {
-		if diff := cmp.Diff(tt.want, describeSubjects(tt.in)); diff != "" {
-			t.Errorf("%s: (-want +got):\n%s", name, diff)
-		}
-	}
-}

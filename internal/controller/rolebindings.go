@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -69,7 +68,7 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, proje
 			continue
 		}
 		log.FromContext(ctx).Info("Deleted RoleBinding", "roleBinding", rb.Name)
-		r.recordAccessChange(project, rb, rb.Subjects, nil)
+		out.access.record(rb, rb.Subjects, nil)
 	}
 	return errors.Join(errs...)
 }
@@ -106,7 +105,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 		err := r.Client.Create(ctx, want)
 		if err == nil {
 			logger.Info("Created RoleBinding")
-			r.recordAccessChange(project, want, nil, want.Subjects)
+			out.access.record(want, nil, want.Subjects)
 			return nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
@@ -128,12 +127,12 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 		if err := r.Client.Delete(ctx, have, client.Preconditions{UID: &have.UID}); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("replacing RoleBinding %s/%s: %w", have.Namespace, have.Name, err)
 		}
-		r.recordAccessChange(project, have, have.Subjects, nil)
+		out.access.record(have, have.Subjects, nil)
 		if err := r.Client.Create(ctx, want); err != nil {
 			return fmt.Errorf("replacing RoleBinding %s/%s: %w", want.Namespace, want.Name, err)
 		}
 		logger.Info("Replaced RoleBinding", "clusterRole", want.RoleRef.Name)
-		r.recordAccessChange(project, want, nil, want.Subjects)
+		out.access.record(want, nil, want.Subjects)
 		return nil
 	}
 
@@ -147,7 +146,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 		return fmt.Errorf("updating RoleBinding %s/%s: %w", have.Namespace, have.Name, err)
 	}
 	logger.Info("Updated RoleBinding")
-	r.recordAccessChange(project, updated, have.Subjects, updated.Subjects)
+	out.access.record(updated, have.Subjects, updated.Subjects)
 	return nil
 }
 
@@ -199,60 +198,4 @@ func subjects(kind, prefix string, names []meshv1.SubjectName) []rbacv1.Subject 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// recordAccessChange emits an Event for the subjects that gained the
-// binding's role and one for those that lost it: one write per change of a
-// binding, however many subjects it names.
-func (r *MeshProjectReconciler) recordAccessChange(project *meshv1.MeshProject, rb *rbacv1.RoleBinding, before, after []rbacv1.Subject) {
-	role := rb.Labels[meshv1.LabelRole]
-	if role == "" {
-		role = strings.TrimPrefix(rb.Name, RoleBindingName(""))
-	}
-	had, has := subjectSet(before), subjectSet(after)
-	var gained, lost []rbacv1.Subject
-	for _, s := range after {
-		if !had[subjectKey(s)] {
-			gained = append(gained, s)
-		}
-	}
-	for _, s := range before {
-		if !has[subjectKey(s)] {
-			lost = append(lost, s)
-		}
-	}
-	if len(gained) > 0 {
-		r.Recorder.Eventf(project, rb, corev1.EventTypeNormal, "AccessGranted", "Bind",
-			"%s gained role %s (ClusterRole %s) in namespace %s", describeSubjects(gained), role, rb.RoleRef.Name, rb.Namespace)
-	}
-	if len(lost) > 0 {
-		r.Recorder.Eventf(project, rb, corev1.EventTypeNormal, "AccessRevoked", "Unbind",
-			"%s lost role %s (ClusterRole %s) in namespace %s", describeSubjects(lost), role, rb.RoleRef.Name, rb.Namespace)
-	}
-}
-
-// maxSubjectsInEvent keeps an Event's note well under its 1 kB limit.
-const maxSubjectsInEvent = 10
-
-// describeSubjects renders "User mesh:alice, Group devs and 3 more".
-func describeSubjects(subjects []rbacv1.Subject) string {
-	names := make([]string, 0, min(len(subjects), maxSubjectsInEvent))
-	for _, s := range subjects[:min(len(subjects), maxSubjectsInEvent)] {
-		names = append(names, s.Kind+" "+s.Name)
-	}
-	text := strings.Join(names, ", ")
-	if rest := len(subjects) - maxSubjectsInEvent; rest > 0 {
-		text += fmt.Sprintf(" and %d more", rest)
-	}
-	return text
-}
-
-func subjectKey(s rbacv1.Subject) string { return s.Kind + "/" + s.Namespace + "/" + s.Name }
-
-func subjectSet(subjects []rbacv1.Subject) map[string]bool {
-	set := make(map[string]bool, len(subjects))
-	for _, s := range subjects {
-		set[subjectKey(s)] = true
-	}
-	return set
 }

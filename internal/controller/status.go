@@ -32,6 +32,7 @@ const (
 // Ready without being an error worth retrying at once.
 type outcome struct {
 	namespace string
+	access    accessChanges
 	problems  []problem
 	// retry asks for another pass later: the blocking object is not one the
 	// operator watches.

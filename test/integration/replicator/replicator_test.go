@@ -39,8 +39,10 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(edit.RoleRef.Name).To(Equal("edit"))
 			g.Expect(edit.Subjects).To(ConsistOf(group("devs")))
 
-			g.Expect(eventNotes(g, p, "AccessGranted")).To(ContainElement(
-				"User mesh:alice gained role admin (ClusterRole admin) in namespace " + p.NamespaceName()))
+			g.Expect(eventNotes(g, p, "AccessGranted")).To(ContainElement(SatisfyAll(
+				ContainSubstring("User mesh:alice gained role admin (ClusterRole admin)"),
+				ContainSubstring("Group devs gained role edit (ClusterRole edit)"),
+				HaveSuffix(" in namespace "+p.NamespaceName()))))
 		}, timeout, interval).Should(Succeed())
 	})
 

@@ -219,7 +219,7 @@ func TestCustomRoles(t *testing.T) {
 		t.Errorf("bind rule:\n%s\nwant the seed's example:\n%s", toYAML(got), toYAML(example[0]))
 	}
 	var d appsv1.Deployment
-	r.get(t, "Deployment", "meshstack-operator-replicator", &d)
+	r.get(t, "Deployment", "replicator", &d)
 	opts := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
 	if got, want := opts.RoleMapping.String(), "admin=admin,auditor=my-custom-role,edit=edit,view=view"; got != want {
 		t.Errorf("--role-mapping %q, want %q", got, want)
@@ -235,7 +235,7 @@ func TestCustomRoles(t *testing.T) {
 	if got := role.Rules[len(role.Rules)-1]; !reflect.DeepEqual(got, want) {
 		t.Errorf("bind rule:\n%s\nwant:\n%s", toYAML(got), toYAML(want))
 	}
-	r.get(t, "Deployment", "meshstack-operator-replicator", &d)
+	r.get(t, "Deployment", "replicator", &d)
 	opts = parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
 	if got, want := opts.RoleMapping.String(), "admin=tenant-admin,edit=edit,owner=tenant-admin"; got != want {
 		t.Errorf("--role-mapping %q, want %q", got, want)
@@ -419,7 +419,7 @@ func TestDeployments(t *testing.T) {
 	} {
 		t.Run(c.component, func(t *testing.T) {
 			var d appsv1.Deployment
-			r.get(t, "Deployment", "meshstack-operator-"+c.component, &d)
+			r.get(t, "Deployment", c.component, &d)
 			if d.Namespace != namespace {
 				t.Errorf("namespace %q", d.Namespace)
 			}
@@ -457,7 +457,7 @@ func TestDeployments(t *testing.T) {
 				t.Errorf("tolerations %v", pod.Tolerations)
 			}
 			var svc corev1.Service
-			r.get(t, "Service", "meshstack-operator-"+c.component+"-metrics", &svc)
+			r.get(t, "Service", c.component+"-metrics", &svc)
 			for k, v := range svc.Spec.Selector {
 				if d.Spec.Template.Labels[k] != v {
 					t.Errorf("metrics Service selector %v does not select the pods (labels %v)", svc.Spec.Selector, d.Spec.Template.Labels)
@@ -469,7 +469,7 @@ func TestDeployments(t *testing.T) {
 		})
 	}
 	var d appsv1.Deployment
-	r.get(t, "Deployment", "meshstack-operator-replicator", &d)
+	r.get(t, "Deployment", "replicator", &d)
 	if *d.Spec.Replicas != 2 {
 		t.Errorf("replicator replicas %d, want 2", *d.Spec.Replicas)
 	}
@@ -517,13 +517,13 @@ func checkRestricted(t *testing.T, pod corev1.PodSpec) {
 func TestMeteringFileOutput(t *testing.T) {
 	r := render(t, "--set", "metering.output.persistence.enabled=true", "--set", "metering.output.persistence.storageClassName=fast")
 	var d appsv1.Deployment
-	r.get(t, "Deployment", "meshstack-operator-metering", &d)
+	r.get(t, "Deployment", "metering", &d)
 	opts := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
 	if opts.MeteringOutput != "/var/lib/meshstack-metering/usage.jsonl" {
 		t.Errorf("--metering-output %q", opts.MeteringOutput)
 	}
 	var pvc corev1.PersistentVolumeClaim
-	r.get(t, "PersistentVolumeClaim", "meshstack-operator-metering", &pvc)
+	r.get(t, "PersistentVolumeClaim", "metering", &pvc)
 	if pvc.Annotations["helm.sh/resource-policy"] != "keep" || *pvc.Spec.StorageClassName != "fast" ||
 		pvc.Spec.Resources.Requests.Storage().String() != "1Gi" {
 		t.Errorf("claim %+v", pvc)
@@ -540,10 +540,10 @@ func TestMeteringFileOutput(t *testing.T) {
 
 	r = render(t, "--set", "metering.output.persistence.enabled=true", "--set", "metering.output.persistence.existingClaim=usage",
 		"--set", "metering.output.persistence.accessModes={ReadWriteMany}", "--set", "metering.replicas=2")
-	if _, ok := r["PersistentVolumeClaim/meshstack-operator-metering"]; ok {
+	if _, ok := r["PersistentVolumeClaim/metering"]; ok {
 		t.Errorf("a claim is rendered although existingClaim is set")
 	}
-	r.get(t, "Deployment", "meshstack-operator-metering", &d)
+	r.get(t, "Deployment", "metering", &d)
 	if d.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "usage" {
 		t.Errorf("volumes %v, want claim usage", d.Spec.Template.Spec.Volumes)
 	}
@@ -564,7 +564,7 @@ func TestServiceMonitorAndTokenSecrets(t *testing.T) {
 	selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 	for _, component := range []string{"replicator", "metering"} {
 		var svc corev1.Service
-		r.get(t, "Service", "meshstack-operator-"+component+"-metrics", &svc)
+		r.get(t, "Service", component+"-metrics", &svc)
 		for k, v := range selector {
 			if svc.Labels[k] != v {
 				t.Errorf("ServiceMonitor selector %v does not select Service %s (labels %v)", selector, svc.Name, svc.Labels)
@@ -631,4 +631,24 @@ func TestValuesTable(t *testing.T) {
 	for k := range documented {
 		t.Errorf("the README's values table documents %s, which values.yaml does not have", k)
 	}
+}
+
+func TestNames(t *testing.T) {
+	var d appsv1.Deployment
+	// The issue names the Deployments replicator and metering.
+	r := render(t)
+	r.get(t, "Deployment", "replicator", &d)
+	r.get(t, "Deployment", "metering", &d)
+
+	r = render(t, "--set", "namePrefix=tenants", "--set", "metering.output.persistence.enabled=true")
+	r.get(t, "Deployment", "tenants-replicator", &d)
+	r.get(t, "Deployment", "tenants-metering", &d)
+	var svc corev1.Service
+	r.get(t, "Service", "tenants-metering-metrics", &svc)
+	var pvc corev1.PersistentVolumeClaim
+	r.get(t, "PersistentVolumeClaim", "tenants-metering", &pvc)
+	// The meshStack accounts keep their documented names.
+	var sa corev1.ServiceAccount
+	r.get(t, "ServiceAccount", "meshfed-service", &sa)
+	r.get(t, "ServiceAccount", "meshfed-metering", &sa)
 }

@@ -1,16 +1,11 @@
 {{/*
-Name prefix of the namespaced objects: the release name when it contains the
-chart name (helm install meshstack-operator ...), else <release>-<chart>.
+Prefix of the namespaced objects' names: empty, or namePrefix and a dash.
 The cluster-scoped objects have fixed names (meshStack's integration guide
 names the ServiceAccounts and their roles), so a cluster has one release.
 */}}
-{{- define "meshstack-operator.fullname" -}}
-{{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
-{{- else if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- define "meshstack-operator.prefix" -}}
+{{- with .Values.namePrefix -}}
+{{- . | trunc 40 | trimSuffix "-" -}}-
 {{- end -}}
 {{- end -}}
 
@@ -64,7 +59,7 @@ sorted and unique, as a JSON list.
 {{- end -}}
 
 {{- define "meshstack-operator.meteringClaimName" -}}
-{{- .Values.metering.output.persistence.existingClaim | default (printf "%s-metering" (include "meshstack-operator.fullname" .)) -}}
+{{- .Values.metering.output.persistence.existingClaim | default (printf "%smetering" (include "meshstack-operator.prefix" .)) -}}
 {{- end -}}
 
 {{/*
@@ -83,7 +78,7 @@ A component's Deployment. Called with a dict:
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ include "meshstack-operator.fullname" $root }}-{{ .component }}
+  name: {{ include "meshstack-operator.prefix" $root }}{{ .component }}
   namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "meshstack-operator.labels" $root | nindent 4 }}
@@ -191,7 +186,7 @@ spec:
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ include "meshstack-operator.fullname" $root }}-{{ .component }}-metrics
+  name: {{ include "meshstack-operator.prefix" $root }}{{ .component }}-metrics
   namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "meshstack-operator.labels" $root | nindent 4 }}

@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -190,7 +189,9 @@ func (r *MeshProjectReconciler) ensureFinalizer(ctx context.Context, project *me
 	}
 	original := project.DeepCopy()
 	controllerutil.AddFinalizer(project, meshv1.Finalizer)
-	if err := r.Client.Patch(ctx, project, client.MergeFrom(original)); err != nil {
+	// A JSON merge patch replaces the whole finalizer list: the optimistic
+	// lock keeps it from dropping a finalizer someone else added meanwhile.
+	if err := r.Client.Patch(ctx, project, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("adding finalizer: %w", err)
 	}
 	return nil
@@ -212,7 +213,7 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 	}
 	original := project.DeepCopy()
 	controllerutil.RemoveFinalizer(project, meshv1.Finalizer)
-	if err := r.Client.Patch(ctx, project, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.Client.Patch(ctx, project, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	return nil

@@ -77,7 +77,8 @@ run: manifests generate ## Run the operator against the cluster in ~/.kube/confi
 
 .PHONY: demo
 demo: build envtest helm ## Start a local control plane, helm install the chart, run both components under its accounts, apply config/samples.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" go run ./hack/demo $(DEMO_ARGS)
+	go build -o bin/demo ./hack/demo
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" exec bin/demo $(DEMO_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

@@ -54,8 +54,8 @@ envtest: ## Build (once per machine) and cache kube-apiserver and etcd for envte
 	@hack/setup-envtest.sh >/dev/null
 
 .PHONY: helm
-helm: ## Build (once per machine) and cache helm from the Go module proxy.
-	@hack/setup-helm.sh >/dev/null
+helm: ## Build (once per machine) and cache helm from the Go module proxy; link it as bin/helm.
+	@mkdir -p bin && ln -sf "$$(hack/setup-helm.sh)" bin/helm
 
 .PHONY: test
 test: verify-generated vet envtest helm ## Run every test (unit, envtest integration, chart, e2e) against a real API server.

@@ -70,7 +70,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		r := &controller.MeshProjectReconciler{
 			Client:                mgr.GetClient(),
 			APIReader:             mgr.GetAPIReader(),
-			Recorder:              mgr.GetEventRecorder("meshstack-operator"),
+			Recorder:              eventRecorder(cfg, mgr),
 			RoleMapping:           o.RoleMapping,
 			UsernamePrefix:        o.UsernamePrefix,
 			GroupsPrefix:          o.GroupsPrefix,

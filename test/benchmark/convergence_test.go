@@ -128,7 +128,6 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 		return err
 	}
 	owned := map[string]string{meshv1.AnnotationMeshProject: p.Name}
-	managed := map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: p.NamespaceName(), Annotations: owned,
 		Labels: map[string]string{
@@ -144,7 +143,7 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 		if err := operatorClient.Create(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: controller.RoleBindingName(binding.Role), Namespace: ns.Name, Annotations: owned,
-				Labels: map[string]string{meshv1.LabelManagedBy: managed[meshv1.LabelManagedBy], meshv1.LabelRole: binding.Role},
+				Labels: map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue, meshv1.LabelRole: binding.Role},
 			},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: binding.Role},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mesh:" + string(binding.Users[0])}},

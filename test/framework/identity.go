@@ -37,9 +37,6 @@ func (sa ServiceAccount) UserName() string {
 // root); Roles are bound in their own namespace. The returned config
 // impersonates the ServiceAccount, with the rate limits the operator uses.
 func (f *Framework) CreateServiceAccount(ctx context.Context, namespace, name string, roleFiles ...string) (ServiceAccount, error) {
-	if err := f.ensure(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		return ServiceAccount{}, err
-	}
 	if err := f.ensure(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}); err != nil {
 		return ServiceAccount{}, err
 	}
@@ -78,9 +75,6 @@ func (f *Framework) bind(ctx context.Context, obj client.Object, subject rbacv1.
 			Subjects:   []rbacv1.Subject{subject},
 		})
 	case "Role":
-		if err := f.ensure(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: obj.GetNamespace()}}); err != nil {
-			return err
-		}
 		return f.ensure(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: bindingName, Namespace: obj.GetNamespace()},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: obj.GetName()},
@@ -90,7 +84,7 @@ func (f *Framework) bind(ctx context.Context, obj client.Object, subject rbacv1.
 	return nil
 }
 
-// ensure creates obj unless it already exists.
+// ensure creates obj, and its namespace first, unless they already exist.
 func (f *Framework) ensure(ctx context.Context, obj client.Object) error {
 	if ns := obj.GetNamespace(); ns != "" {
 		if err := f.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -99,21 +93,6 @@ func (f *Framework) ensure(ctx context.Context, obj client.Object) error {
 	}
 	if err := f.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
-	}
-	return nil
-}
-
-// Apply creates every object in the YAML file (path relative to the repo
-// root) that does not exist yet.
-func (f *Framework) Apply(ctx context.Context, file string) error {
-	objs, err := ReadObjects(filepath.Join(RepoRoot(), file))
-	if err != nil {
-		return err
-	}
-	for _, obj := range objs {
-		if err := f.ensure(ctx, obj); err != nil {
-			return err
-		}
 	}
 	return nil
 }

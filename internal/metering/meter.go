@@ -123,7 +123,7 @@ type run struct {
 	*Meter
 	clock     clock.WithTicker
 	agg       *Aggregator
-	out       sink
+	out       Sink
 	statePath string // empty for stdout
 }
 
@@ -229,7 +229,7 @@ func (r *run) pass(ctx context.Context) error {
 
 	for _, w := range r.agg.TakeClosed() {
 		records := windowRecords(w.Start, w.End, w.Usage)
-		if err := r.out.WriteWindow(records); err != nil {
+		if err := r.out.Deliver(ctx, records); err != nil {
 			return fmt.Errorf("writing the usage records of the window from %s: %w", w.Start.Format(time.RFC3339), err)
 		}
 		recordsEmitted.Add(float64(len(records)))

@@ -2,6 +2,7 @@ package metering
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +17,17 @@ import (
 // StdoutOutput is the --metering-output value that writes to stdout.
 const StdoutOutput = "-"
 
-// sink receives the records of one closed window at a time.
-type sink interface {
-	// WriteWindow writes the records of one window as one batch.
-	WriteWindow(records []Record) error
+// Sink delivers the records of closed windows, one window at a time, in
+// window order. The records of one window are never empty, are sorted by
+// namespace and share WindowStart and WindowEnd; they are derived from the
+// checkpoint, so a window delivered again (after a crash or a change of
+// leader) has the same records with the same ids and values.
+type Sink interface {
+	// Deliver blocks until the window's records are delivered, retrying
+	// what can be retried. It returns an error only when ctx is done or
+	// when delivery cannot succeed in this process (the meter then stops
+	// and the window stays pending in the checkpoint).
+	Deliver(ctx context.Context, records []Record) error
 	Close() error
 }
 
@@ -39,7 +47,7 @@ func encodeWindow(records []Record) ([]byte, error) {
 // writerSink writes to a stream, such as stdout, that keeps no checkpoint.
 type writerSink struct{ w io.Writer }
 
-func (s writerSink) WriteWindow(records []Record) error {
+func (s writerSink) Deliver(_ context.Context, records []Record) error {
 	data, err := encodeWindow(records)
 	if err != nil {
 		return err
@@ -53,10 +61,10 @@ func (s writerSink) Close() error { return nil }
 // fileSink appends to a file that is its own checkpoint.
 type fileSink struct{ f *os.File }
 
-// WriteWindow appends the window with a single write and syncs it, so that a
+// Deliver appends the window with a single write and syncs it, so that a
 // crash leaves at most one torn window at the end of the file, which the
 // next start repairs.
-func (s fileSink) WriteWindow(records []Record) error {
+func (s fileSink) Deliver(_ context.Context, records []Record) error {
 	data, err := encodeWindow(records)
 	if err != nil {
 		return err

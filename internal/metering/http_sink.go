@@ -1,0 +1,472 @@
+package metering
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// DefaultHTTPBatchSize is the default of --metering-http-batch-size.
+const DefaultHTTPBatchSize = 1000
+
+// Defaults of the HTTPSinkOptions that have no flag.
+const (
+	defaultHTTPInitialBackoff = time.Second
+	defaultHTTPMaxBackoff     = 5 * time.Minute
+	defaultHTTPRequestTimeout = 30 * time.Second
+)
+
+// maxLoggedBody is how much of a failed response's body is logged.
+const maxLoggedBody = 1024
+
+// ndjsonContentType is the Content-Type of the requests.
+const ndjsonContentType = "application/x-ndjson"
+
+var deliveryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "meshstack_metering_delivery_failures_total",
+	Help: "Failed attempts to deliver a batch of usage records to the HTTP metering output, by HTTP status code, or \"error\" when there was no response.",
+}, []string{"code"})
+
+func init() {
+	metrics.Registry.MustRegister(deliveryFailures)
+}
+
+// IsHTTPOutput reports whether a --metering-output value is a URL, which
+// selects the HTTP sink.
+func IsHTTPOutput(output string) bool {
+	o := strings.ToLower(output)
+	return strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://")
+}
+
+// ValidateHTTPOutput checks a --metering-output URL: https:// to any host, or
+// plain http:// to a loopback host only (127.0.0.0/8, ::1 or localhost), for
+// tests and sidecars.
+func ValidateHTTPOutput(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// The error quotes the URL, which may hold a password.
+		return fmt.Errorf("--metering-output is not a valid URL")
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("--metering-output %q must be an https:// URL", u.Redacted())
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("--metering-output %q has no host", u.Redacted())
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return fmt.Errorf("--metering-output %q: plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://", u.Redacted())
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// HTTPSinkOptions configure an HTTPSink; the zero values of the durations
+// and of BatchSize select their defaults.
+type HTTPSinkOptions struct {
+	// URL is the --metering-output URL (see ValidateHTTPOutput).
+	URL string
+	// BatchSize is the most records per request (--metering-http-batch-size),
+	// DefaultHTTPBatchSize when 0.
+	BatchSize int
+	// BearerTokenFile holds a token sent as "Authorization: Bearer <token>".
+	// It is read for every request, so a rotated (e.g. projected
+	// ServiceAccount) token is used as soon as it is written.
+	BearerTokenFile string
+	// CAFile holds PEM certificates trusted for the server in addition to
+	// the system's.
+	CAFile string
+	// ClientCertFile and ClientKeyFile are a PEM client certificate and key
+	// for mutual TLS. Both or neither must be set. They are re-read at every
+	// TLS handshake and used once they have changed and form a valid pair.
+	ClientCertFile string
+	ClientKeyFile  string
+	Log            logr.Logger
+	// InitialBackoff (default 1s) is the first wait after a failed request;
+	// it doubles with every failure up to MaxBackoff (default 5m).
+	// RequestTimeout (default 30s) bounds one request.
+	InitialBackoff, MaxBackoff, RequestTimeout time.Duration
+}
+
+// HTTPSink POSTs each window to a URL as JSON Lines (Content-Type
+// application/x-ndjson) in the schema of the file output, in batches of at
+// most BatchSize records, in order.
+//
+// Every request carries an Idempotency-Key header: the SHA-256, in 64 lower
+// case hex digits, of the lines
+//
+//	meshstack-metering-batch/v1
+//	<windowStart>
+//	<windowEnd>
+//	<batch index, from 0>
+//	<number of records in the batch>
+//	<id of the batch's first record>
+//	...
+//	<id of the batch's last record>
+//
+// each ended by "\n", with the window bounds in RFC 3339 (UTC, with
+// nanoseconds when they have any). Since a window delivered again has the
+// same records, a batch sent again, on a retry, after a restart or by a new
+// leader, has the same key, and the receiver can de-duplicate it (the
+// records' ids allow that too).
+//
+// A batch is retried until the receiver answers 2xx: after a connection
+// error, a timeout, 408, 429 or 5xx with exponential backoff and jitter
+// (InitialBackoff doubling up to MaxBackoff; a Retry-After header, in
+// seconds or an HTTP date, lengthens the wait up to MaxBackoff); after any
+// other status (other 4xx, and 3xx since redirects are not followed) at
+// MaxBackoff, logging the response body, so that data is kept until the
+// receiver is fixed. Deliver returns only when every batch of the window
+// has been acknowledged, or with ctx.Err() when ctx is done.
+type HTTPSink struct {
+	url       string
+	redacted  string
+	batchSize int
+	tokenFile string
+	client    *http.Client
+	transport *http.Transport
+	log       logr.Logger
+
+	initialBackoff, maxBackoff, requestTimeout time.Duration
+}
+
+var _ Sink = &HTTPSink{}
+
+// NewHTTPSink checks the options and loads the CA and client certificate
+// files.
+func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
+	if err := ValidateHTTPOutput(o.URL); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(o.URL)
+	s := &HTTPSink{
+		url:            o.URL,
+		redacted:       u.Redacted(),
+		batchSize:      o.BatchSize,
+		tokenFile:      o.BearerTokenFile,
+		log:            o.Log,
+		initialBackoff: cmpOr(o.InitialBackoff, defaultHTTPInitialBackoff),
+		maxBackoff:     cmpOr(o.MaxBackoff, defaultHTTPMaxBackoff),
+		requestTimeout: cmpOr(o.RequestTimeout, defaultHTTPRequestTimeout),
+	}
+	switch {
+	case o.BatchSize < 0:
+		return nil, fmt.Errorf("--metering-http-batch-size must be positive")
+	case o.BatchSize == 0:
+		s.batchSize = DefaultHTTPBatchSize
+	}
+	if s.initialBackoff < 0 || s.maxBackoff < s.initialBackoff || s.requestTimeout < 0 {
+		return nil, fmt.Errorf("the HTTP sink's backoffs (%s, %s) and request timeout (%s) must be positive and ordered",
+			s.initialBackoff, s.maxBackoff, s.requestTimeout)
+	}
+	if s.tokenFile != "" {
+		if _, err := readToken(s.tokenFile); err != nil {
+			return nil, fmt.Errorf("--metering-http-bearer-token-file: %w", err)
+		}
+	}
+
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--metering-http-ca-file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--metering-http-ca-file %s holds no PEM certificate", o.CAFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
+		return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file must be set together")
+	}
+	if o.ClientCertFile != "" {
+		l := &clientCertLoader{certFile: o.ClientCertFile, keyFile: o.ClientKeyFile, log: o.Log}
+		if err := l.load(); err != nil {
+			return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file: %w", err)
+		}
+		tlsConfig.GetClientCertificate = l.get
+	}
+
+	s.transport = http.DefaultTransport.(*http.Transport).Clone()
+	s.transport.TLSClientConfig = tlsConfig
+	s.client = &http.Client{
+		Transport: s.transport,
+		// A redirected POST may turn into a GET, and take the token
+		// elsewhere: a 3xx is a failure like a 4xx.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return s, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Close closes idle connections.
+func (s *HTTPSink) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
+
+// Deliver sends the window's records batch by batch, in order; see HTTPSink.
+func (s *HTTPSink) Deliver(ctx context.Context, records []Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	batches := (len(records) + s.batchSize - 1) / s.batchSize
+	for i := range batches {
+		batch := records[i*s.batchSize : min((i+1)*s.batchSize, len(records))]
+		body, err := encodeWindow(batch)
+		if err != nil {
+			return err
+		}
+		log := s.log.WithValues("url", s.redacted, "windowStart", batch[0].WindowStart.UTC().Format(time.RFC3339),
+			"batch", i, "batches", batches, "records", len(batch))
+		if err := s.deliverBatch(ctx, log, body, idempotencyKey(batch, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliverBatch sends one batch until it is acknowledged or ctx is done.
+func (s *HTTPSink) deliverBatch(ctx context.Context, log logr.Logger, body []byte, key string) error {
+	log = log.WithValues("idempotencyKey", key)
+	backoff := s.initialBackoff
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res := s.post(ctx, body, key)
+		if res.ok {
+			if attempt > 1 {
+				log.Info("Delivered metering records after failed attempts", "attempt", attempt)
+			}
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		deliveryFailures.WithLabelValues(res.code).Inc()
+
+		var wait time.Duration
+		if res.transient {
+			wait = max(jitter(backoff), res.retryAfter)
+			backoff = min(2*backoff, s.maxBackoff)
+		} else {
+			wait = jitter(s.maxBackoff)
+		}
+		wait = min(wait, s.maxBackoff)
+
+		kv := []any{"code", res.code, "attempt", attempt, "retryIn", wait.Round(time.Millisecond).String()}
+		switch {
+		case res.err != nil:
+			log.Info("Delivering metering records failed; retrying", append(kv, "error", res.err.Error())...)
+		case res.transient:
+			log.Info("Delivering metering records failed; retrying", append(kv, "body", res.body)...)
+		default:
+			log.Error(fmt.Errorf("the metering receiver answered %s", res.status),
+				"The metering receiver rejected records; retrying at the longest interval until it accepts them", append(kv, "body", res.body)...)
+		}
+
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// postResult is the outcome of one request.
+type postResult struct {
+	ok bool
+	// transient failures are retried with exponential backoff.
+	transient bool
+	// code labels the failure metric.
+	code       string
+	status     string
+	err        error
+	body       string
+	retryAfter time.Duration
+}
+
+// post sends one request.
+func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult {
+	fail := func(err error) postResult { return postResult{transient: true, code: "error", err: err} }
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return fail(err)
+	}
+	req.Header.Set("Content-Type", ndjsonContentType)
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("User-Agent", "meshstack-operator-metering")
+	if s.tokenFile != "" {
+		token, err := readToken(s.tokenFile)
+		if err != nil {
+			return fail(fmt.Errorf("reading the bearer token: %w", err))
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Read a little of the body so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return postResult{ok: true}
+	}
+	c := resp.StatusCode
+	r := postResult{
+		transient:  c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500,
+		code:       strconv.Itoa(c),
+		status:     resp.Status,
+		body:       readLoggedBody(resp.Body),
+		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return r
+}
+
+// readLoggedBody reads up to maxLoggedBody bytes of a response body.
+func readLoggedBody(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, maxLoggedBody+1))
+	if len(b) > maxLoggedBody {
+		return strings.ToValidUTF8(string(b[:maxLoggedBody]), "") + "…(truncated)"
+	}
+	return strings.ToValidUTF8(string(b), "")
+}
+
+// parseRetryAfter reads a Retry-After header, in seconds or an HTTP date;
+// it is zero when absent, invalid or past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		// Saturate instead of overflowing; the caller caps it anyway.
+		return time.Duration(min(secs, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// jitter spreads a wait over (0.8d, d], so that many senders do not retry in
+// step and d is never exceeded.
+func jitter(d time.Duration) time.Duration {
+	if d/5 <= 0 {
+		return d
+	}
+	return d - rand.N(d/5)
+}
+
+// readToken reads a bearer token file.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return token, nil
+}
+
+// idempotencyKey is the Idempotency-Key of batch index i of a window; see
+// HTTPSink.
+func idempotencyKey(batch []Record, i int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "meshstack-metering-batch/v1\n%s\n%s\n%d\n%d\n",
+		batch[0].WindowStart.UTC().Format(time.RFC3339Nano), batch[0].WindowEnd.UTC().Format(time.RFC3339Nano), i, len(batch))
+	for _, r := range batch {
+		fmt.Fprintf(h, "%s\n", r.ID)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// clientCertLoader serves the client certificate, re-reading its files at
+// every handshake; a pair that does not load (such as during a rotation that
+// has written one file only) keeps the previous one in use.
+type clientCertLoader struct {
+	certFile, keyFile string
+	log               logr.Logger
+
+	mu              sync.Mutex
+	certPEM, keyPEM []byte
+	cert            *tls.Certificate
+}
+
+// load reads the files and replaces the certificate when they changed.
+func (l *clientCertLoader) load() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	certPEM, err := os.ReadFile(l.certFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := os.ReadFile(l.keyFile)
+	if err != nil {
+		return err
+	}
+	if l.cert != nil && bytes.Equal(certPEM, l.certPEM) && bytes.Equal(keyPEM, l.keyPEM) {
+		return nil
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	l.cert, l.certPEM, l.keyPEM = &cert, certPEM, keyPEM
+	return nil
+}
+
+func (l *clientCertLoader) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	if err := l.load(); err != nil {
+		l.log.Error(err, "Reloading the metering client certificate failed; using the one loaded before",
+			"certFile", l.certFile, "keyFile", l.keyFile)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cert, nil
+}

@@ -111,29 +111,14 @@ func (a *Aggregator) Open() []Window {
 	return open
 }
 
-// Restore continues where an earlier process left off: it had counted up to
-// last and held the open windows. resume is what the output already holds
-// (the end of its last window). Windows that ended by resume were emitted
-// and are dropped. It reports false and changes nothing when the state does
-// not fit: a window that straddles resume, or a last time before resume
-// (then the output is newer, and counting from resume is right).
-func (a *Aggregator) Restore(last time.Time, open []Window) bool {
-	resume := a.last
-	if last.Before(resume) {
-		return false
-	}
+// RestoreAggregator continues where an earlier process left off: it had
+// counted up to last and held the open windows.
+func RestoreAggregator(window time.Duration, last time.Time, open []Window) *Aggregator {
+	a := NewAggregator(window, last)
 	for _, w := range open {
-		if w.End.Sub(w.Start) != a.window || (w.Start.Before(resume) && w.End.After(resume)) {
-			return false
-		}
+		a.open[w.Start.UnixNano()] = w.Usage
 	}
-	for _, w := range open {
-		if w.End.After(resume) {
-			a.open[w.Start.UnixNano()] = w.Usage
-		}
-	}
-	a.last = last.UTC()
-	return true
+	return a
 }
 
 // Pass accumulates one listing of all pods. It holds per-namespace sums,
@@ -146,8 +131,8 @@ type Pass struct {
 	reqs, limits corev1.ResourceList
 
 	// Listed counts the pods added; Counted those that were Running in the
-	// pass's interval.
-	Listed, Counted int
+	// pass's interval. Claims counts the Bound claims that were counted.
+	Listed, Counted, Claims int
 }
 
 // podResourcesOptions makes PodRequests and PodLimits return what the
@@ -184,6 +169,51 @@ func (p *Pass) Add(pod *corev1.Pod) {
 	cpuReq, memReq := quantity(reqs, corev1.ResourceCPU), quantity(reqs, corev1.ResourceMemory)
 	cpuLim, memLim := quantity(limits, corev1.ResourceCPU), quantity(limits, corev1.ResourceMemory)
 
+	p.spread(pod.Namespace, start, func(u *Usage, seconds float64) {
+		u.PodSeconds += seconds
+		u.CPURequestCoreSeconds += cpuReq * seconds
+		u.MemoryRequestByteSeconds += memReq * seconds
+		u.CPULimitCoreSeconds += cpuLim * seconds
+		u.MemoryLimitByteSeconds += memLim * seconds
+		u.Samples++
+	})
+}
+
+// AddClaim counts claim if it is Bound: its capacity (status.capacity, else
+// the request) from its creation, per storage class.
+func (p *Pass) AddClaim(claim *corev1.PersistentVolumeClaim) {
+	if claim.Status.Phase != corev1.ClaimBound {
+		return
+	}
+	start := p.from
+	if created := claim.CreationTimestamp.Time; created.After(start) {
+		start = created.UTC()
+	}
+	if !start.Before(p.to) {
+		return
+	}
+	size, ok := claim.Status.Capacity[corev1.ResourceStorage]
+	if !ok {
+		size = claim.Spec.Resources.Requests[corev1.ResourceStorage]
+	}
+	bytes := size.AsApproximateFloat64()
+	class := ""
+	if claim.Spec.StorageClassName != nil {
+		class = *claim.Spec.StorageClassName
+	}
+	p.Claims++
+	p.spread(claim.Namespace, start, func(u *Usage, seconds float64) {
+		u.StorageByteSeconds += bytes * seconds
+		if u.StorageByteSecondsByClass == nil {
+			u.StorageByteSecondsByClass = map[string]float64{}
+		}
+		u.StorageByteSecondsByClass[strings.Clone(class)] += bytes * seconds
+	})
+}
+
+// spread calls add with the seconds from start to the pass's time that fall
+// into each window, and that window's usage of namespace.
+func (p *Pass) spread(namespace string, start time.Time, add func(u *Usage, seconds float64)) {
 	for ws := WindowStart(start, p.window); ws.Before(p.to); ws = ws.Add(p.window) {
 		from, to := start, p.to
 		if ws.After(from) {
@@ -192,14 +222,7 @@ func (p *Pass) Add(pod *corev1.Pod) {
 		if we := ws.Add(p.window); we.Before(to) {
 			to = we
 		}
-		seconds := to.Sub(from).Seconds()
-		u := p.usageOf(ws, pod.Namespace)
-		u.PodSeconds += seconds
-		u.CPURequestCoreSeconds += cpuReq * seconds
-		u.MemoryRequestByteSeconds += memReq * seconds
-		u.CPULimitCoreSeconds += cpuLim * seconds
-		u.MemoryLimitByteSeconds += memLim * seconds
-		u.Samples++
+		add(p.usageOf(ws, namespace), to.Sub(from).Seconds())
 	}
 }
 

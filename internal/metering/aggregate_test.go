@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // aggregate runs passes at the given times over the pods podsAt returns and
@@ -330,30 +331,65 @@ func earlier(a, b time.Time) time.Time {
 	return b
 }
 
-func TestRestore(t *testing.T) {
-	open := func(start time.Time) []Window {
-		return []Window{window(start, map[string]*Usage{"acme-shop": usage(10, 1, 1, 1, 1, 1)})}
+func TestAddClaim(t *testing.T) {
+	fast, classless := "fast", ""
+	claim := func(ns string, created time.Time, phase corev1.PersistentVolumeClaimPhase, class *string, capacity, request string) *corev1.PersistentVolumeClaim {
+		c := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data", CreationTimestamp: metav1.NewTime(created)},
+			Spec:       corev1.PersistentVolumeClaimSpec{StorageClassName: class},
+			Status:     corev1.PersistentVolumeClaimStatus{Phase: phase},
+		}
+		if request != "" {
+			c.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse(request)}
+		}
+		if capacity != "" {
+			c.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse(capacity)}
+		}
+		return c
 	}
+	longAgo := t0.Add(-24 * time.Hour)
 	tests := []struct {
-		name     string
-		resume   time.Time
-		last     time.Time
-		open     []Window
-		ok       bool
-		wantLast time.Time
-		wantOpen int
+		name   string
+		claims []*corev1.PersistentVolumeClaim
+		want   map[string]*Usage
 	}{
-		{"state newer than the output continues from its last pass", t0, t0.Add(10 * time.Minute), open(t0), true, t0.Add(10 * time.Minute), 1},
-		{"windows the output holds are dropped", t0.Add(time.Hour), t0.Add(70 * time.Minute), append(open(t0), open(t0.Add(time.Hour))...), true, t0.Add(70 * time.Minute), 1},
-		{"state older than the output is ignored", t0.Add(time.Hour), t0.Add(50 * time.Minute), open(t0), false, t0.Add(time.Hour), 0},
-		{"a window straddling the resume point is refused", t0.Add(30 * time.Minute), t0.Add(40 * time.Minute), open(t0), false, t0.Add(30 * time.Minute), 0},
+		{"a Bound claim counts its capacity, not its request, for the whole pass",
+			[]*corev1.PersistentVolumeClaim{claim("acme-shop", longAgo, corev1.ClaimBound, &fast, "10Gi", "8Gi")},
+			map[string]*Usage{"acme-shop": {StorageByteSeconds: 600 * 10 * gi, StorageByteSecondsByClass: map[string]float64{"fast": 600 * 10 * gi}}}},
+		{"without a capacity the request counts; no class is the empty class",
+			[]*corev1.PersistentVolumeClaim{claim("acme-shop", longAgo, corev1.ClaimBound, nil, "", "1Gi")},
+			map[string]*Usage{"acme-shop": {StorageByteSeconds: 600 * gi, StorageByteSecondsByClass: map[string]float64{"": 600 * gi}}}},
+		{"an explicitly empty class is the empty class too, and classes add up",
+			[]*corev1.PersistentVolumeClaim{
+				claim("acme-shop", longAgo, corev1.ClaimBound, &classless, "1Gi", ""),
+				claim("acme-shop", longAgo, corev1.ClaimBound, &fast, "2Gi", ""),
+				claim("acme-shop", longAgo, corev1.ClaimBound, nil, "1Gi", ""),
+			},
+			map[string]*Usage{"acme-shop": {StorageByteSeconds: 600 * 4 * gi, StorageByteSecondsByClass: map[string]float64{"": 600 * 2 * gi, "fast": 600 * 2 * gi}}}},
+		{"a claim created during the pass counts from its creation",
+			[]*corev1.PersistentVolumeClaim{claim("acme-shop", t0.Add(4*time.Minute), corev1.ClaimBound, &fast, "1Gi", "")},
+			map[string]*Usage{"acme-shop": {StorageByteSeconds: 360 * gi, StorageByteSecondsByClass: map[string]float64{"fast": 360 * gi}}}},
+		{"Pending and Lost claims count nothing",
+			[]*corev1.PersistentVolumeClaim{
+				claim("acme-shop", longAgo, corev1.ClaimPending, &fast, "", "1Gi"),
+				claim("acme-shop", longAgo, corev1.ClaimLost, &fast, "1Gi", "1Gi"),
+			},
+			map[string]*Usage{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			agg := NewAggregator(time.Hour, tt.resume)
-			ok := agg.Restore(tt.last, tt.open)
-			if diff := cmp.Diff([]any{tt.ok, tt.wantLast, tt.wantOpen}, []any{ok, agg.Last(), len(agg.Open())}); diff != "" {
-				t.Errorf("Restore (-want +got):\n%s", diff)
+			agg := NewAggregator(time.Hour, t0)
+			p := agg.NewPass(t0.Add(10 * time.Minute))
+			for _, c := range tt.claims {
+				p.AddClaim(c)
+			}
+			agg.Commit(p)
+			got := map[string]*Usage{}
+			for _, w := range agg.Open() {
+				got = w.Usage
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("usage (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -98,7 +98,7 @@ func BenchmarkPass(b *testing.B) {
 			clock := clocktesting.NewFakeClock(t0.Add(30 * time.Second))
 			m := &Meter{Reader: reader, Interval: time.Minute, Window: time.Hour, PageSize: DefaultPageSize,
 				Output: StdoutOutput, Stdout: io.Discard, Clock: clock, Log: logr.Discard()}
-			r, err := m.open()
+			r, err := m.open(context.Background())
 			if err != nil {
 				b.Fatal(err)
 			}

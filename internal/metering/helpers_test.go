@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,6 +85,13 @@ type fakePods struct {
 	failPage map[int]error
 	// limits records the limit of every list call.
 	limits []int64
+	// expirePage, when set, answers the continue token of that page index
+	// with 410 Expired once.
+	expirePage map[int]bool
+	// claims are served as PersistentVolumeClaims; claimsErr fails their
+	// listing.
+	claims    []*corev1.PersistentVolumeClaim
+	claimsErr error
 }
 
 func (f *fakePods) set(pods ...*corev1.Pod) {
@@ -99,36 +107,105 @@ func (f *fakePods) Get(context.Context, client.ObjectKey, client.Object, ...clie
 func (f *fakePods) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	podList, ok := list.(*corev1.PodList)
-	if !ok {
-		return fmt.Errorf("the meter listed %T", list)
-	}
 	o := (&client.ListOptions{}).ApplyOptions(opts)
 	if o.Limit <= 0 || o.Raw != nil && o.Raw.ResourceVersion != "" {
 		return fmt.Errorf("unpaged or resourceVersion list: limit %d", o.Limit)
 	}
-	f.limits = append(f.limits, o.Limit)
+	switch l := list.(type) {
+	case *corev1.PodList:
+		f.limits = append(f.limits, o.Limit)
+		items, next, err := pageOf(f, f.pods, o)
+		for _, p := range items {
+			l.Items = append(l.Items, *p.DeepCopy())
+		}
+		l.Continue = next
+		return err
+	case *corev1.PersistentVolumeClaimList:
+		if f.claimsErr != nil {
+			return f.claimsErr
+		}
+		items, next, err := pageOf(f, f.claims, o)
+		for _, c := range items {
+			l.Items = append(l.Items, *c.DeepCopy())
+		}
+		l.Continue = next
+		return err
+	default:
+		return fmt.Errorf("the meter listed %T", list)
+	}
+}
+
+// pageOf serves one page of objects the way the API server does with limit
+// and continue.
+func pageOf[T any](f *fakePods, objects []T, o *client.ListOptions) ([]T, string, error) {
 	from := 0
 	if o.Continue != "" {
 		var err error
 		if from, err = strconv.Atoi(o.Continue); err != nil {
-			return err
+			return nil, "", err
 		}
 	}
 	page := from / int(o.Limit)
 	if err := f.failPage[page]; err != nil {
 		delete(f.failPage, page)
-		return err
+		return nil, "", err
 	}
-	to := min(from+int(o.Limit), len(f.pods))
-	podList.Items = make([]corev1.Pod, 0, to-from)
-	for _, p := range f.pods[from:to] {
-		podList.Items = append(podList.Items, *p.DeepCopy())
+	if f.expirePage[page] && o.Continue != "" {
+		delete(f.expirePage, page)
+		return nil, "", apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result.")
 	}
-	if to < len(f.pods) {
-		podList.Continue = strconv.Itoa(to)
+	to := min(from+int(o.Limit), len(objects))
+	next := ""
+	if to < len(objects) {
+		next = strconv.Itoa(to)
 	}
-	return nil
+	return objects[from:to], next, nil
 }
 
 var _ client.Reader = &fakePods{}
+
+// memoryCheckpoints is a CheckpointStore's backing that several processes
+// share; each process gets its own handle, so fencing works as with the
+// ConfigMap.
+type memoryCheckpoints struct {
+	mu      sync.Mutex
+	data    []byte
+	version int
+	saves   int
+}
+
+func (m *memoryCheckpoints) handle() *memoryCheckpoint { return &memoryCheckpoint{shared: m} }
+
+type memoryCheckpoint struct {
+	shared *memoryCheckpoints
+	seen   int
+}
+
+func (h *memoryCheckpoint) Describe() string { return "memory" }
+
+func (h *memoryCheckpoint) Load(context.Context) (*Checkpoint, error) {
+	h.shared.mu.Lock()
+	defer h.shared.mu.Unlock()
+	h.seen = h.shared.version
+	if h.shared.data == nil {
+		return nil, nil
+	}
+	return decodeCheckpoint(h.shared.data)
+}
+
+func (h *memoryCheckpoint) Save(_ context.Context, cp *Checkpoint) error {
+	h.shared.mu.Lock()
+	defer h.shared.mu.Unlock()
+	if h.seen != h.shared.version {
+		return fmt.Errorf("memory checkpoint at version %d, this process read %d: %w", h.shared.version, h.seen, ErrFenced)
+	}
+	data, err := encodeCheckpoint(cp)
+	if err != nil {
+		return err
+	}
+	h.shared.data = data
+	h.shared.version++
+	h.shared.saves++
+	h.seen = h.shared.version
+	return nil
+}

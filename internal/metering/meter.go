@@ -1,10 +1,14 @@
-// Package metering turns periodic listings of all pods into per-namespace
-// usage records (JSON Lines) that a billing system can ingest as they are.
+// Package metering turns periodic listings of all pods (and, on request,
+// PersistentVolumeClaims) into per-namespace usage records (JSON Lines)
+// that a billing system can ingest as they are.
 //
 // The metering identity may only get and list pods, so there is no
 // informer: every interval the leader lists all pods in pages through an
 // uncached reader and adds what the Running ones reserve to per-namespace
-// sums. It keeps nothing else between passes.
+// sums. The sums of open windows, the closed windows not yet delivered and
+// the time of the last pass live in a checkpoint (a ConfigMap), so that a
+// new process after a restart or a change of leader carries on where the
+// last one stopped.
 package metering
 
 import (
@@ -12,12 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -38,18 +43,37 @@ const (
 	DefaultPageSize = 500
 )
 
+// Resources the meter can count, as --metering-resources names them.
+const (
+	ResourcePods                   = "pods"
+	ResourcePersistentVolumeClaims = "persistentvolumeclaims"
+)
+
+// maxListAttempts bounds how often a pass starts its listing again after a
+// continue token expired.
+const maxListAttempts = 3
+
 // Meter is the metering component: a manager.Runnable that runs on the
 // leader only.
 type Meter struct {
-	// Reader lists pods past any cache (the manager's APIReader).
+	// Reader lists pods and claims past any cache (the manager's APIReader).
 	Reader client.Reader
 	// Interval is the time between passes; Window the length of a record's
-	// window; PageSize the number of pods per list request.
+	// window; PageSize the number of objects per list request.
 	Interval time.Duration
 	Window   time.Duration
 	PageSize int64
-	// Output is StdoutOutput or the path of a file to append to.
+	// Resources are ResourcePods and optionally ResourcePersistentVolumeClaims.
+	Resources []string
+	// Checkpoint keeps what was counted and what is still to be delivered;
+	// nil meters without one (and can lose usage on every restart).
+	Checkpoint CheckpointStore
+	// Output is StdoutOutput, an http(s):// URL or the path of a file to
+	// append to.
 	Output string
+	// HTTP configures an http(s) output; its URL and Log are taken from
+	// Output and Log.
+	HTTP HTTPSinkOptions
 	// Stdout is where StdoutOutput writes; os.Stdout when nil.
 	Stdout io.Writer
 	// Clock is the real clock when nil.
@@ -67,7 +91,11 @@ func (m *Meter) NeedLeaderElection() bool { return true }
 
 // Validate checks the settings.
 func (m *Meter) Validate() error {
-	return ValidateSettings(m.Interval, m.Window, m.PageSize, m.Output)
+	if err := ValidateSettings(m.Interval, m.Window, m.PageSize, m.Output); err != nil {
+		return err
+	}
+	_, err := ParseResources(m.Resources)
+	return err
 }
 
 // ValidateSettings checks metering settings; the operator's options use it
@@ -83,19 +111,40 @@ func ValidateSettings(interval, window time.Duration, pageSize int64, output str
 	case pageSize <= 0:
 		return fmt.Errorf("--metering-page-size must be positive")
 	case output == "":
-		return fmt.Errorf("--metering-output must be %q (stdout) or a file path", StdoutOutput)
+		return fmt.Errorf("--metering-output must be %q (stdout), an http(s):// URL or a file path", StdoutOutput)
+	case IsHTTPOutput(output):
+		return ValidateHTTPOutput(output)
 	}
 	return nil
 }
 
-// Start meters until ctx is done. It returns an error only when the output
-// cannot be opened or written: then the records are not safe, and a restart
-// repairs and resumes the output.
+// ParseResources checks a --metering-resources list: pods, and optionally
+// persistentvolumeclaims.
+func ParseResources(resources []string) (claims bool, err error) {
+	if !slices.Contains(resources, ResourcePods) {
+		return false, fmt.Errorf("--metering-resources must include %s", ResourcePods)
+	}
+	for _, r := range resources {
+		switch r {
+		case ResourcePods:
+		case ResourcePersistentVolumeClaims:
+			claims = true
+		default:
+			return false, fmt.Errorf("--metering-resources: unknown resource %q, want %s or %s", r, ResourcePods, ResourcePersistentVolumeClaims)
+		}
+	}
+	return claims, nil
+}
+
+// Start meters until ctx is done. It returns an error when the checkpoint
+// cannot be read, when another process saved it (this one is no longer the
+// leader), or when the output cannot be written: then the records are not
+// safe, and a new process resumes from the checkpoint.
 func (m *Meter) Start(ctx context.Context) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	r, err := m.open()
+	r, err := m.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -104,146 +153,316 @@ func (m *Meter) Start(ctx context.Context) error {
 			m.Log.Error(err, "Closing the metering output")
 		}
 	}()
+	stopDelivering := r.startDelivering(ctx)
+	defer stopDelivering()
+
 	ticker := r.clock.NewTicker(m.Interval)
 	defer ticker.Stop()
-	for {
-		if err := r.pass(ctx); err != nil {
-			return err
-		}
+	err = r.pass(ctx)
+	for err == nil {
+		r.dispatch()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C():
+			err = r.pass(ctx)
+		case res := <-r.results:
+			err = r.markDelivered(ctx, res)
 		}
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	m.Log.Error(err, "Metering stops")
+	return err
 }
 
 // run is one process's metering: from open to the end of Start.
 type run struct {
 	*Meter
-	clock     clock.WithTicker
-	agg       *Aggregator
-	out       Sink
-	statePath string // empty for stdout
+	clock  clock.WithTicker
+	agg    *Aggregator
+	claims bool
+	out    Sink
+
+	// pending are the closed windows not yet delivered, oldest first; the
+	// first fixed of them are in the saved checkpoint and may be delivered.
+	pending   []Window
+	fixed     int
+	deliveredUpTo time.Time
+
+	// The delivering goroutine takes one window at a time from work and
+	// answers on results; busy while it has one.
+	work    chan Window
+	results chan deliveryResult
+	busy    bool
+
+	claimsForbiddenLogged bool
 }
 
-// open opens the output and decides where counting resumes.
-func (m *Meter) open() (*run, error) {
+type deliveryResult struct {
+	window Window
+	err    error
+}
+
+// open opens the output and the checkpoint and decides where counting
+// resumes.
+func (m *Meter) open(ctx context.Context) (*run, error) {
 	r := &run{Meter: m, clock: m.Clock}
 	if r.clock == nil {
 		r.clock = clock.RealClock{}
 	}
+	r.claims, _ = ParseResources(m.Resources)
 	now := r.clock.Now()
 	current := WindowStart(now, m.Window)
+	kv := []any{"output", m.Output, "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources}
 
-	if m.Output == StdoutOutput {
+	out, outputUpTo, err := m.openSink()
+	if err != nil {
+		return nil, err
+	}
+	r.out = out
+
+	var cp *Checkpoint
+	if m.Checkpoint != nil {
+		kv = append(kv, "checkpoint", m.Checkpoint.Describe())
+		if cp, err = m.Checkpoint.Load(ctx); err != nil {
+			_ = out.Close()
+			return nil, fmt.Errorf("reading the metering checkpoint: %w", err)
+		}
+	} else {
+		m.Log.Info("WARNING: metering without a checkpoint (--metering-checkpoint=\"\"). A restart or a change of leader loses the usage "+
+			"counted in the open window and every window that closes while no metering process runs, and, with a stdout or "+
+			"HTTP output, a window being delivered at the time; two processes metering at once both emit every window.", kv...)
+	}
+
+	switch {
+	case cp != nil && cp.Window == m.Window:
+		r.agg = RestoreAggregator(m.Window, cp.LastPass, cp.Open)
+		r.pending, r.fixed, r.deliveredUpTo = cp.Pending, len(cp.Pending), cp.Delivered
+		m.Log.Info("Metering: resuming from the checkpoint", append(kv, "resume", cp.LastPass.Format(time.RFC3339Nano),
+			"openWindows", len(cp.Open), "pendingWindows", len(cp.Pending))...)
+	case cp != nil:
+		// The window length changed: the closed windows stand, the open
+		// ones cannot be continued, so their time is counted again from
+		// the pods still running.
+		resume := cp.LastPass
+		if len(cp.Open) > 0 {
+			resume = cp.Open[0].Start
+		}
+		r.agg = NewAggregator(m.Window, resume)
+		r.pending, r.fixed, r.deliveredUpTo = cp.Pending, len(cp.Pending), cp.Delivered
+		m.Log.Info("WARNING: the metering checkpoint was written for another --metering-window; its open windows are counted again "+
+			"from the pods still running, so pods that ended in them are missed and the first window can be partial",
+			append(kv, "checkpointWindow", cp.Window, "resume", resume.Format(time.RFC3339), "pendingWindows", len(cp.Pending))...)
+	case !outputUpTo.IsZero():
+		r.agg = NewAggregator(m.Window, outputUpTo)
+		m.Log.Info("Metering: no checkpoint yet, resuming after the last window in the output", append(kv, "resume", outputUpTo.Format(time.RFC3339))...)
+	default:
+		r.agg = NewAggregator(m.Window, current)
+		m.Log.Info("Metering: no checkpoint yet, counting from the start of the current window", append(kv, "resume", current.Format(time.RFC3339))...)
+	}
+	if r.agg.Last().After(now) {
+		m.Log.Info("WARNING: the metering checkpoint or output reaches into the future (clock skew?); nothing is counted before that",
+			"resume", r.agg.Last(), "now", now)
+	}
+	r.updateDeliveryMetrics()
+	return r, nil
+}
+
+// openSink opens the output. For a file it also returns the end of the last
+// complete window the file holds.
+func (m *Meter) openSink() (Sink, time.Time, error) {
+	switch {
+	case m.Output == StdoutOutput:
 		w := m.Stdout
 		if w == nil {
 			w = os.Stdout
 		}
-		r.out = writerSink{w}
-		r.agg = NewAggregator(m.Window, current)
-		m.Log.Info("Metering to stdout, which keeps no checkpoint: counting from the start of the current window; "+
-			"consumers must de-duplicate by id, and windows that closed while no metering process ran are lost",
-			"resume", current.Format(time.RFC3339), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize)
-		return r, nil
+		return writerSink{w}, time.Time{}, nil
+	case IsHTTPOutput(m.Output):
+		o := m.HTTP
+		o.URL, o.Log = m.Output, m.Log.WithName("http")
+		s, err := NewHTTPSink(o)
+		return s, time.Time{}, err
 	}
-
-	f, resume, err := openFile(m.Output, m.Log)
+	f, upTo, err := openFile(m.Output, m.Log)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	r.out = fileSink{f}
-	r.statePath = statePath(m.Output)
-
-	// Resume from the state of the previous process if it fits the output;
-	// else after the last window in the output; else (a new or empty output
-	// and no state) from the start of the current window.
-	r.agg = NewAggregator(m.Window, resume)
-	kv := []any{"output", m.Output, "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize}
-	if !resume.IsZero() {
-		kv = append(kv, "outputUpTo", resume.Format(time.RFC3339))
-	}
-	restored := false
-	last, open, err := loadState(r.statePath, m.Window)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		m.Log.Error(err, "Ignoring the metering state file: pods that ended in the open window before the restart are not counted", kv...)
-	case last.After(now):
-		m.Log.Info("WARNING: ignoring the metering state file, which is from the future", append(kv, "stateLastPass", last)...)
-	default:
-		restored = r.agg.Restore(last, open)
-		if !restored {
-			m.Log.Info("The metering state file is older than the output; ignoring it", append(kv, "stateLastPass", last)...)
-		}
-	}
-	switch {
-	case restored:
-		m.Log.Info("Metering: resuming from the last pass of the previous process",
-			append(kv, "resume", last.Format(time.RFC3339), "openWindows", len(r.agg.Open()))...)
-	case !resume.IsZero():
-		m.Log.Info("Metering: resuming after the last window in the output", append(kv, "resume", resume.Format(time.RFC3339))...)
-	default:
-		resume = current
-		r.agg = NewAggregator(m.Window, resume)
-		m.Log.Info("Metering: new output, counting from the start of the current window", append(kv, "resume", resume.Format(time.RFC3339))...)
-	}
-	if resume.After(now) {
-		m.Log.Info("WARNING: the metering output holds windows that end in the future (clock skew?); nothing is counted before that",
-			"resume", resume, "now", now)
-	}
-	return r, nil
+	return &fileSink{f: f, upTo: upTo, log: m.Log}, upTo, nil
 }
 
-// pass lists every pod once, page by page, and writes the windows that
-// closed. A failed listing discards the pass: the next pass covers its time.
-// Only output errors are returned.
+// startDelivering starts the goroutine that delivers one window at a time,
+// so that a slow or failing sink never holds up the passes. The returned
+// function stops it and waits for it.
+func (r *run) startDelivering(ctx context.Context) (stop func()) {
+	r.work, r.results = make(chan Window, 1), make(chan deliveryResult, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for w := range r.work {
+			r.results <- deliveryResult{window: w, err: r.out.Deliver(ctx, windowRecords(w.Start, w.End, w.Usage))}
+		}
+	}()
+	return func() {
+		close(r.work)
+		<-done
+	}
+}
+
+// dispatch hands the oldest window that is fixed in the checkpoint to the
+// delivering goroutine, if it is idle.
+func (r *run) dispatch() {
+	if r.busy || r.fixed == 0 {
+		return
+	}
+	r.busy = true
+	r.work <- r.pending[0]
+}
+
+// markDelivered marks a delivered window in the checkpoint.
+func (r *run) markDelivered(ctx context.Context, res deliveryResult) error {
+	r.busy = false
+	w := res.window
+	if res.err != nil {
+		return fmt.Errorf("delivering the usage records of the window from %s: %w", w.Start.Format(time.RFC3339), res.err)
+	}
+	r.pending, r.fixed, r.deliveredUpTo = r.pending[1:], r.fixed-1, w.End
+	recordsEmitted.Add(float64(len(w.Usage)))
+	r.Log.Info("Delivered usage records", "windowStart", w.Start, "windowEnd", w.End, "records", len(w.Usage), "pendingWindows", len(r.pending))
+	r.updateDeliveryMetrics()
+	return r.save(ctx)
+}
+
+// pass lists every pod (and claim) once, page by page, fixes the windows
+// that closed in the checkpoint and saves it. A failed listing discards the
+// pass: the next pass covers its time. Only a fenced checkpoint is an error.
 func (r *run) pass(ctx context.Context) error {
 	began := r.clock.Now()
-	p := r.agg.NewPass(began)
-	token := ""
-	for {
-		page := &corev1.PodList{}
-		if err := r.Reader.List(ctx, page, client.Limit(r.PageSize), client.Continue(token)); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			listErrors.Inc()
-			r.Log.Error(err, "Listing pods failed; discarding this pass, the next one covers its time")
+	p, err := r.list(ctx, began)
+	if err != nil {
+		if ctx.Err() != nil {
 			return nil
 		}
-		for i := range page.Items {
-			p.Add(&page.Items[i])
-		}
-		token = page.Continue
-		if token == "" {
-			break
-		}
+		listErrors.Inc()
+		r.Log.Error(err, "Listing failed; discarding this pass, the next one covers its time")
+		return nil
 	}
 	if !p.to.After(r.agg.Last()) {
 		r.Log.Info("WARNING: the clock is at or before the previous pass; this pass counts nothing",
 			"now", p.to, "previousPass", r.agg.Last())
 	}
 	r.agg.Commit(p)
-
-	for _, w := range r.agg.TakeClosed() {
-		records := windowRecords(w.Start, w.End, w.Usage)
-		if err := r.out.Deliver(ctx, records); err != nil {
-			return fmt.Errorf("writing the usage records of the window from %s: %w", w.Start.Format(time.RFC3339), err)
-		}
-		recordsEmitted.Add(float64(len(records)))
-		r.Log.Info("Emitted usage records", "windowStart", w.Start, "windowEnd", w.End, "records", len(records))
+	r.pending = append(r.pending, r.agg.TakeClosed()...)
+	if err := r.save(ctx); err != nil {
+		return err
 	}
-	if r.statePath != "" {
-		if err := saveState(r.statePath, r.Window, r.agg.Last(), r.agg.Open()); err != nil {
-			r.Log.Error(err, "Saving the metering state failed; a restart would resume from the last window in the output")
-		}
-	}
+	r.updateDeliveryMetrics()
 
 	lastSuccessTimestamp.Set(float64(r.clock.Now().UnixNano()) / 1e9)
 	podsSeen.Set(float64(p.Listed))
 	passDuration.Observe(r.clock.Since(began).Seconds())
-	r.Log.V(1).Info("Metering pass done", "pods", p.Listed, "running", p.Counted, "duration", r.clock.Since(began))
+	r.Log.V(1).Info("Metering pass done", "pods", p.Listed, "running", p.Counted, "claims", p.Claims, "duration", r.clock.Since(began))
 	return nil
+}
+
+// save writes the checkpoint. Only a fenced write is returned: any other
+// failure leaves the new closed windows unfixed (and so undelivered) until
+// a later save succeeds.
+func (r *run) save(ctx context.Context) error {
+	if r.Checkpoint == nil {
+		r.fixed = len(r.pending)
+		return nil
+	}
+	err := r.Checkpoint.Save(ctx, &Checkpoint{
+		Window: r.Window, LastPass: r.agg.Last(), Delivered: r.deliveredUpTo, Open: r.agg.Open(), Pending: r.pending,
+	})
+	switch {
+	case errors.Is(err, ErrFenced):
+		return fmt.Errorf("this process is no longer the leader, so it stops metering without delivering anything more: %w", err)
+	case err != nil:
+		if ctx.Err() == nil {
+			checkpointErrors.Inc()
+			r.Log.Error(err, "Saving the metering checkpoint failed; closed windows are delivered once a later save succeeds",
+				"pendingWindows", len(r.pending))
+		}
+		return nil
+	}
+	r.fixed = len(r.pending)
+	return nil
+}
+
+// list makes a pass at began from a complete listing. A continue token that
+// expires half way (the API server compacted the list's snapshot) starts
+// the pass again, so that no object counts twice.
+func (r *run) list(ctx context.Context, began time.Time) (*Pass, error) {
+	for attempt := 1; ; attempt++ {
+		p := r.agg.NewPass(began)
+		err := r.listInto(ctx, p)
+		if (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) && attempt < maxListAttempts {
+			r.Log.Info("A list continue token expired in the middle of a pass; listing again from the start", "attempt", attempt, "error", err.Error())
+			continue
+		}
+		return p, err
+	}
+}
+
+func (r *run) listInto(ctx context.Context, p *Pass) error {
+	err := listPages(ctx, r.Reader, r.PageSize, func() client.ObjectList { return &corev1.PodList{} }, func(l client.ObjectList) {
+		pods := l.(*corev1.PodList)
+		for i := range pods.Items {
+			p.Add(&pods.Items[i])
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+	if !r.claims {
+		return nil
+	}
+	err = listPages(ctx, r.Reader, r.PageSize, func() client.ObjectList { return &corev1.PersistentVolumeClaimList{} }, func(l client.ObjectList) {
+		claims := l.(*corev1.PersistentVolumeClaimList)
+		for i := range claims.Items {
+			p.AddClaim(&claims.Items[i])
+		}
+	})
+	switch {
+	case apierrors.IsForbidden(err):
+		if !r.claimsForbiddenLogged {
+			r.claimsForbiddenLogged = true
+			r.Log.Error(err, "Metering PersistentVolumeClaims is not permitted: the metering ServiceAccount may not list them. "+
+				"Metering pods only until it may (chart value metering.persistentVolumeClaims.enabled=true grants it).")
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("listing persistentvolumeclaims: %w", err)
+	}
+	r.claimsForbiddenLogged = false
+	return nil
+}
+
+// listPages lists every object of a kind, a page at a time, into a new page
+// object each (decoding into a used one would mix objects).
+func listPages(ctx context.Context, reader client.Reader, pageSize int64, newPage func() client.ObjectList, each func(client.ObjectList)) error {
+	token := ""
+	for {
+		page := newPage()
+		if err := reader.List(ctx, page, client.Limit(pageSize), client.Continue(token)); err != nil {
+			return err
+		}
+		each(page)
+		if token = page.GetContinue(); token == "" {
+			return nil
+		}
+	}
+}
+
+func (r *run) updateDeliveryMetrics() {
+	pendingWindows.Set(float64(len(r.pending)))
+	if len(r.pending) == 0 {
+		oldestUndelivered.Set(0)
+	} else {
+		oldestUndelivered.Set(float64(r.pending[0].End.Unix()))
+	}
 }

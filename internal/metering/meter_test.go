@@ -16,25 +16,32 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // scenario is a cluster whose pods change over time, metered by processes
-// that a test starts and stops at will, on a fake clock.
+// that a test starts and stops at will, on a fake clock, with a checkpoint
+// they share (nil for none).
 type scenario struct {
-	t      *testing.T
-	clock  *clocktesting.FakeClock
-	pods   *fakePods
-	podsAt func(time.Time) []*corev1.Pod
-	output string
-	stdout bytes.Buffer
-	logs   logSink
+	t          *testing.T
+	clock      *clocktesting.FakeClock
+	pods       *fakePods
+	podsAt     func(time.Time) []*corev1.Pod
+	output     string
+	stdout     bytes.Buffer
+	logs       logSink
+	checkpoint *memoryCheckpoints
+	resources  []string
 }
 
 const testInterval = time.Minute
 
 func newScenario(t *testing.T, output string) *scenario {
-	s := &scenario{t: t, clock: clocktesting.NewFakeClock(t0.Add(30 * time.Second)), pods: &fakePods{}, output: output}
+	s := &scenario{t: t, clock: clocktesting.NewFakeClock(t0.Add(30 * time.Second)), pods: &fakePods{}, output: output,
+		checkpoint: &memoryCheckpoints{}, resources: []string{ResourcePods}}
 	// A web pod runs all along; a batch job runs 10:05 to 10:20 in another
 	// namespace; a pod starts at 10:40 and runs on.
 	s.podsAt = func(at time.Time) []*corev1.Pod {
@@ -56,31 +63,54 @@ func newScenario(t *testing.T, output string) *scenario {
 }
 
 func (s *scenario) meter() *Meter {
-	return &Meter{
-		Reader: s.pods, Interval: testInterval, Window: time.Hour, PageSize: 2,
+	m := &Meter{
+		Reader: s.pods, Interval: testInterval, Window: time.Hour, PageSize: 2, Resources: s.resources,
 		Output: s.output, Stdout: &s.stdout, Clock: s.clock, Log: s.logs.logger(),
 	}
+	if s.checkpoint != nil {
+		m.Checkpoint = s.checkpoint.handle()
+	}
+	return m
 }
 
 // start opens a new metering process at the current time.
 func (s *scenario) start() *run {
 	s.t.Helper()
-	r, err := s.meter().open()
+	r, err := s.meter().open(context.Background())
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return r
 }
 
-// runUntil makes r pass now and then every interval up to until, and
-// leaves the clock one interval after the last pass.
+// passOnce makes r pass now, without delivering.
+func (s *scenario) passOnce(r *run) {
+	s.t.Helper()
+	s.pods.set(s.podsAt(s.clock.Now())...)
+	if err := r.pass(context.Background()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// deliver delivers what r may deliver, as Start's loop does.
+func (s *scenario) deliver(r *run) {
+	s.t.Helper()
+	for r.fixed > 0 {
+		w := r.pending[0]
+		err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage))
+		if err := r.markDelivered(context.Background(), deliveryResult{window: w, err: err}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+// runUntil makes r pass and deliver now and then every interval up to
+// until, and leaves the clock one interval after the last pass.
 func (s *scenario) runUntil(r *run, until time.Time) {
 	s.t.Helper()
 	for ; !s.clock.Now().After(until); s.clock.Step(testInterval) {
-		s.pods.set(s.podsAt(s.clock.Now())...)
-		if err := r.pass(context.Background()); err != nil {
-			s.t.Fatal(err)
-		}
+		s.passOnce(r)
+		s.deliver(r)
 	}
 }
 
@@ -104,8 +134,12 @@ func readRecords(t *testing.T, data []byte) []Record {
 	return records
 }
 
-func (s *scenario) fileRecords() []Record {
+// records are the records the scenario's processes emitted.
+func (s *scenario) records() []Record {
 	s.t.Helper()
+	if s.output == StdoutOutput {
+		return readRecords(s.t, s.stdout.Bytes())
+	}
 	data, err := os.ReadFile(s.output)
 	if err != nil {
 		s.t.Fatal(err)
@@ -113,16 +147,35 @@ func (s *scenario) fileRecords() []Record {
 	return readRecords(s.t, data)
 }
 
-// uninterrupted is what one process that never stops writes.
+// uninterrupted is what one process that never stops emits.
 func uninterrupted(t *testing.T, until time.Time) []Record {
-	s := newScenario(t, filepath.Join(t.TempDir(), "reference.jsonl"))
+	s := newScenario(t, StdoutOutput)
 	r := s.start()
 	s.runUntil(r, until)
 	s.stop(r)
-	return s.fileRecords()
+	return s.records()
 }
 
-func TestMeterRestartsResumeWithoutDuplicatesOrGaps(t *testing.T) {
+// deduplicated drops records whose id came before, failing the test if a
+// duplicate differs from the first record with its id.
+func deduplicated(t *testing.T, records []Record) []Record {
+	t.Helper()
+	seen := map[string]Record{}
+	var out []Record
+	for _, r := range records {
+		if first, ok := seen[r.ID]; ok {
+			if diff := cmp.Diff(first, r); diff != "" {
+				t.Errorf("record %s delivered twice with different content (-first +again):\n%s", r.ID, diff)
+			}
+			continue
+		}
+		seen[r.ID] = r
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestMeterRestartsLoseNothing(t *testing.T) {
 	end := t0.Add(3*time.Hour + 30*time.Second)
 	want := uninterrupted(t, end)
 	if len(want) != 4 { // two namespaces in the first window, one in each of the two others
@@ -130,72 +183,62 @@ func TestMeterRestartsResumeWithoutDuplicatesOrGaps(t *testing.T) {
 	}
 
 	t.Run("restarts in the middle of a window and right after one closed give the same records", func(t *testing.T) {
-		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+		s := newScenario(t, StdoutOutput)
 		for _, stop := range []time.Time{t0.Add(30*time.Minute + 30*time.Second), t0.Add(time.Hour + 30*time.Second), end} {
 			r := s.start()
 			s.runUntil(r, stop)
 			s.stop(r)
 		}
-		if diff := cmp.Diff(want, s.fileRecords()); diff != "" {
+		if diff := cmp.Diff(want, s.records()); diff != "" {
 			t.Errorf("records (-uninterrupted +restarted):\n%s", diff)
 		}
-		if !s.logs.contains("resuming from the last pass of the previous process") {
+		if !s.logs.contains("resuming from the checkpoint") {
 			t.Errorf("log does not say where it resumed: %v", s.logs.lines)
 		}
 	})
 
-	t.Run("a crash while a window is written loses nothing", func(t *testing.T) {
-		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+	t.Run("a crash after a window was fixed and before it was delivered: the next process delivers the same records", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
 		r := s.start()
 		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
-		state, err := os.ReadFile(statePath(s.output))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.runUntil(r, t0.Add(time.Hour+30*time.Second)) // writes the first window
-		s.stop(r)
-		// Tear the write: keep the first of its two records, cut into the
-		// second, and leave the state file as it was before the pass.
-		data, _ := os.ReadFile(s.output)
-		if err := os.WriteFile(s.output, data[:len(data)-20], 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(statePath(s.output), state, 0o600); err != nil {
-			t.Fatal(err)
+		s.passOnce(r) // 11:00:30 closes the first window and fixes it, then the process dies
+		s.clock.Step(testInterval)
+		if got := len(s.records()); got != 0 {
+			t.Fatalf("%d records before any delivery", got)
 		}
 		r = s.start()
-		s.runUntil(r, end)
-		s.stop(r)
-		// The new process's first pass covers the time of the pass that
-		// crashed, so there is one sample less; the usage is the same.
-		if diff := cmp.Diff(want, s.fileRecords(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
-			t.Errorf("records (-uninterrupted +torn and resumed):\n%s", diff)
+		if len(r.pending) != 1 {
+			t.Fatalf("the new process found %d pending windows, want 1", len(r.pending))
 		}
-		if !s.logs.contains("torn write") || !s.logs.contains(`"recomputedWindowStart"="2026-03-01T10:00:00Z"`) {
-			t.Errorf("log does not report the repair: %v", s.logs.lines)
+		s.runUntil(r, end)
+		if diff := cmp.Diff(want, s.records()); diff != "" {
+			t.Errorf("records (-uninterrupted +crashed before delivery):\n%s", diff)
 		}
 	})
 
-	t.Run("without the state file, pods that ran through the restart still count in full", func(t *testing.T) {
-		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+	t.Run("a crash after delivering and before marking it: an identical duplicate", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
 		r := s.start()
-		s.runUntil(r, t0.Add(30*time.Minute+30*time.Second))
-		s.stop(r)
-		if err := os.Remove(statePath(s.output)); err != nil {
+		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
+		s.passOnce(r)
+		w := r.pending[0]
+		if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
 			t.Fatal(err)
 		}
+		s.clock.Step(testInterval) // dies before it marks the window delivered
 		r = s.start()
 		s.runUntil(r, end)
-		s.stop(r)
-		// The batch job ended in the open window before the restart: with no
-		// state it is lost; everything else is as if nothing happened.
-		if diff := cmp.Diff(dropNamespace(want, "globex-batch"), s.fileRecords(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
-			t.Errorf("records (-uninterrupted +restarted without state):\n%s", diff)
+		got := s.records()
+		if len(got) != len(want)+2 {
+			t.Errorf("got %d records, want the %d of an uninterrupted run plus the first window's 2 again", len(got), len(want))
+		}
+		if diff := cmp.Diff(want, deduplicated(t, got)); diff != "" {
+			t.Errorf("records by id (-uninterrupted +crashed after delivery):\n%s", diff)
 		}
 	})
 
-	t.Run("windows that closed while nothing ran are written on start, counting pods that ran through", func(t *testing.T) {
-		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+	t.Run("windows that closed while nothing ran are delivered on start, counting pods that ran through", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
 		r := s.start()
 		s.runUntil(r, t0.Add(30*time.Minute+30*time.Second))
 		s.stop(r)
@@ -203,34 +246,164 @@ func TestMeterRestartsResumeWithoutDuplicatesOrGaps(t *testing.T) {
 		r = s.start()
 		s.runUntil(r, end)
 		s.stop(r)
-		if diff := cmp.Diff(want, s.fileRecords(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
+		// The batch job ended at 10:20 while the first process still ran:
+		// it is counted in full.
+		if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
 			t.Errorf("records (-uninterrupted +down for 100 minutes):\n%s", diff)
 		}
 	})
 }
 
-func dropNamespace(records []Record, ns string) []Record {
-	var out []Record
-	perWindow := map[time.Time]int{}
-	for _, r := range records {
-		if r.Namespace != ns {
-			out = append(out, r)
-			perWindow[r.WindowStart]++
+func TestMeterFencing(t *testing.T) {
+	t.Run("of two processes started from the same checkpoint, the second to save stops before it delivers", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
+		r := s.start()
+		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
+		first, second := s.start(), s.start()
+		s.passOnce(first) // 11:00:30: fixes the first window
+		s.deliver(first)
+		delivered := s.stdout.Len()
+		s.pods.set(s.podsAt(s.clock.Now())...)
+		err := second.pass(context.Background())
+		if !errors.Is(err, ErrFenced) {
+			t.Fatalf("the second process's pass returned %v, want ErrFenced", err)
 		}
-	}
-	for i := range out {
-		out[i].WindowRecords = perWindow[out[i].WindowStart]
-	}
-	return out
+		if second.fixed != 0 || s.stdout.Len() != delivered {
+			t.Errorf("the fenced process may deliver %d windows and wrote %d bytes", second.fixed, s.stdout.Len()-delivered)
+		}
+	})
+
+	t.Run("a deposed leader's first save fails, before it delivers anything new", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
+		old := s.start()
+		s.runUntil(old, t0.Add(50*time.Minute+30*time.Second))
+		leader := s.start() // the old leader is paused, a new one takes over
+		s.runUntil(leader, t0.Add(time.Hour+30*time.Second))
+		before := s.stdout.Len()
+		s.clock.Step(testInterval)
+		s.pods.set(s.podsAt(s.clock.Now())...)
+		if err := old.pass(context.Background()); !errors.Is(err, ErrFenced) {
+			t.Fatalf("the deposed leader's pass returned %v, want ErrFenced", err)
+		}
+		if old.fixed != 0 || s.stdout.Len() != before {
+			t.Errorf("the deposed leader may deliver %d windows and wrote %d bytes", old.fixed, s.stdout.Len()-before)
+		}
+	})
+
+	t.Run("Start stops with the fencing error", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
+		s.pods.set(s.podsAt(s.clock.Now())...)
+		m := s.meter()
+		m.Checkpoint = &saveBeforeFirstSave{CheckpointStore: m.Checkpoint, other: s.checkpoint.handle()}
+		err := m.Start(context.Background())
+		if !errors.Is(err, ErrFenced) {
+			t.Fatalf("Start returned %v, want ErrFenced", err)
+		}
+		if !s.logs.contains("no longer the leader") {
+			t.Errorf("no clear log line: %v", s.logs.lines)
+		}
+	})
 }
 
-func TestMeterStdout(t *testing.T) {
+// saveBeforeFirstSave lets another process save the checkpoint between this
+// process's Load and its first Save.
+type saveBeforeFirstSave struct {
+	CheckpointStore
+	other *memoryCheckpoint
+	done  bool
+}
+
+func (s *saveBeforeFirstSave) Save(ctx context.Context, cp *Checkpoint) error {
+	if !s.done {
+		s.done = true
+		if _, err := s.other.Load(ctx); err != nil {
+			return err
+		}
+		if err := s.other.Save(ctx, cp); err != nil {
+			return err
+		}
+	}
+	return s.CheckpointStore.Save(ctx, cp)
+}
+
+func TestMeterFileOutput(t *testing.T) {
+	end := t0.Add(3*time.Hour + 30*time.Second)
+	want := uninterrupted(t, end)
+
+	t.Run("a crash while a window is written: the torn tail is cut and the window delivered again", func(t *testing.T) {
+		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+		r := s.start()
+		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
+		s.passOnce(r)
+		w := r.pending[0]
+		if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
+			t.Fatal(err)
+		}
+		s.stop(r)
+		s.clock.Step(testInterval)
+		// Tear the write: keep the first of its two records, cut into the
+		// second.
+		data, _ := os.ReadFile(s.output)
+		if err := os.WriteFile(s.output, data[:len(data)-20], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r = s.start()
+		s.runUntil(r, end)
+		s.stop(r)
+		if diff := cmp.Diff(want, s.records()); diff != "" {
+			t.Errorf("records (-uninterrupted +torn and resumed):\n%s", diff)
+		}
+		if !s.logs.contains("torn write") {
+			t.Errorf("log does not report the repair: %v", s.logs.lines)
+		}
+	})
+
+	t.Run("a window the file already holds is not written again", func(t *testing.T) {
+		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+		r := s.start()
+		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
+		s.passOnce(r)
+		w := r.pending[0]
+		if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
+			t.Fatal(err)
+		}
+		s.stop(r) // dies before it marks the window delivered
+		s.clock.Step(testInterval)
+		r = s.start()
+		s.runUntil(r, end)
+		s.stop(r)
+		if diff := cmp.Diff(want, s.records()); diff != "" {
+			t.Errorf("records (-uninterrupted +crashed after writing):\n%s", diff)
+		}
+	})
+
+	t.Run("without a checkpoint a file resumes after its last window", func(t *testing.T) {
+		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+		s.checkpoint = nil
+		r := s.start()
+		s.runUntil(r, t0.Add(30*time.Minute+30*time.Second))
+		s.runUntil(r, t0.Add(time.Hour+30*time.Second))
+		s.stop(r)
+		r = s.start()
+		s.runUntil(r, end)
+		s.stop(r)
+		if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
+			t.Errorf("records (-uninterrupted +restarted without checkpoint):\n%s", diff)
+		}
+		if !s.logs.contains("metering without a checkpoint") {
+			t.Errorf("no warning about running without a checkpoint: %v", s.logs.lines)
+		}
+	})
+}
+
+func TestMeterStdoutWithoutCheckpoint(t *testing.T) {
 	s := newScenario(t, StdoutOutput)
+	s.checkpoint = nil
 	s.clock.SetTime(t0.Add(10*time.Minute + 30*time.Second))
 	r := s.start()
 	s.runUntil(r, t0.Add(time.Hour+30*time.Second))
 	s.stop(r)
-	got := readRecords(t, s.stdout.Bytes())
+	got := s.records()
 	// Started at 10:10:30 with no checkpoint: counts from 10:00, so the web
 	// pod, which ran through, is exact, and the batch job counts from its
 	// start at 10:05 to the last pass that saw it, 10:19:30.
@@ -243,16 +416,32 @@ func TestMeterStdout(t *testing.T) {
 	if diff := cmp.Diff(want, gotUsage, cmpopts.EquateApprox(1e-12, 1e-6)); diff != "" {
 		t.Errorf("records on stdout (-want +got):\n%s", diff)
 	}
-	if !s.logs.contains("consumers must de-duplicate by id") {
-		t.Errorf("log does not explain stdout: %v", s.logs.lines)
+	if !s.logs.contains("metering without a checkpoint") {
+		t.Errorf("log does not warn: %v", s.logs.lines)
 	}
-	if _, err := os.Stat(statePath(StdoutOutput)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stdout output wrote a state file: %v", err)
+}
+
+func TestMeterWindowChange(t *testing.T) {
+	s := newScenario(t, StdoutOutput)
+	r := s.start()
+	s.runUntil(r, t0.Add(time.Hour+10*time.Minute+30*time.Second))
+	s.stop(r)
+	m := s.meter()
+	m.Window = 30 * time.Minute
+	r, err := m.open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.agg.Last(), t0.Add(time.Hour); !got.Equal(want) {
+		t.Errorf("counting resumes at %s, want the start of the open window %s", got, want)
+	}
+	if !s.logs.contains("written for another --metering-window") {
+		t.Errorf("no warning: %v", s.logs.lines)
 	}
 }
 
 func TestMeterListErrorDiscardsThePass(t *testing.T) {
-	s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
+	s := newScenario(t, StdoutOutput)
 	before := testutil.ToFloat64(listErrors)
 	r := s.start()
 	s.runUntil(r, t0.Add(10*time.Minute+30*time.Second))
@@ -264,11 +453,11 @@ func TestMeterListErrorDiscardsThePass(t *testing.T) {
 	if got := testutil.ToFloat64(listErrors) - before; got != 1 {
 		t.Errorf("list errors went up by %v, want 1", got)
 	}
-	if !s.logs.contains("Listing pods failed") {
+	if !s.logs.contains("Listing failed") {
 		t.Errorf("list error not logged: %v", s.logs.lines)
 	}
 	want := uninterrupted(t, t0.Add(time.Hour+30*time.Second))
-	if diff := cmp.Diff(want, s.fileRecords(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
+	if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
 		t.Errorf("records (-uninterrupted +with a failed pass):\n%s", diff)
 	}
 	for _, limit := range s.pods.limits {
@@ -276,6 +465,75 @@ func TestMeterListErrorDiscardsThePass(t *testing.T) {
 			t.Fatalf("listed with limit %d, want the page size 2", limit)
 		}
 	}
+}
+
+func TestMeterExpiredContinueTokenListsAgain(t *testing.T) {
+	s := newScenario(t, StdoutOutput)
+	r := s.start()
+	s.runUntil(r, t0.Add(10*time.Minute+30*time.Second))
+	// The continue token of the second page of the next pass expires: the
+	// pass lists again from the start and counts each pod once.
+	s.pods.expirePage = map[int]bool{1: true}
+	s.runUntil(r, t0.Add(time.Hour+30*time.Second))
+	s.stop(r)
+	if len(s.pods.expirePage) != 0 {
+		t.Fatal("the token never expired: the test proves nothing")
+	}
+	want := uninterrupted(t, t0.Add(time.Hour+30*time.Second))
+	if diff := cmp.Diff(want, s.records()); diff != "" {
+		t.Errorf("records (-uninterrupted +with an expired token):\n%s", diff)
+	}
+	if !s.logs.contains("continue token expired") {
+		t.Errorf("expiry not logged: %v", s.logs.lines)
+	}
+}
+
+func TestMeterClaims(t *testing.T) {
+	fast := "fast"
+	bound := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "acme-shop", Name: "data", CreationTimestamp: metav1.NewTime(t0.Add(-time.Hour))},
+		Spec:       corev1.PersistentVolumeClaimSpec{StorageClassName: &fast},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound,
+			Capacity: corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("10Gi")}},
+	}
+	onlyStorage := bound.DeepCopy()
+	onlyStorage.Namespace = "initech-archive"
+
+	t.Run("claims count per storage class, also in namespaces without pods", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
+		s.resources = []string{ResourcePods, ResourcePersistentVolumeClaims}
+		s.pods.claims = []*corev1.PersistentVolumeClaim{bound, onlyStorage}
+		r := s.start()
+		s.runUntil(r, t0.Add(time.Hour+30*time.Second))
+		got := map[string]Usage{}
+		for _, rec := range s.records() {
+			got[rec.Namespace] = rec.Usage
+		}
+		want := float64(3600 * 10 * gi)
+		for _, ns := range []string{"acme-shop", "initech-archive"} {
+			if got[ns].StorageByteSeconds != want || got[ns].StorageByteSecondsByClass["fast"] != want {
+				t.Errorf("%s: storage %v by class %v, want %v of class fast", ns, got[ns].StorageByteSeconds, got[ns].StorageByteSecondsByClass, want)
+			}
+		}
+		if got["acme-shop"].PodSeconds == 0 || got["initech-archive"].PodSeconds != 0 {
+			t.Errorf("pod seconds changed meaning: %+v", got)
+		}
+	})
+
+	t.Run("without the right to list claims it logs a clear error and meters pods", func(t *testing.T) {
+		s := newScenario(t, StdoutOutput)
+		s.resources = []string{ResourcePods, ResourcePersistentVolumeClaims}
+		s.pods.claimsErr = apierrors.NewForbidden(corev1.Resource("persistentvolumeclaims"), "", errors.New("no RBAC policy matched"))
+		r := s.start()
+		s.runUntil(r, t0.Add(time.Hour+30*time.Second))
+		want := uninterrupted(t, t0.Add(time.Hour+30*time.Second))
+		if diff := cmp.Diff(want, s.records()); diff != "" {
+			t.Errorf("records (-pods only +claims forbidden):\n%s", diff)
+		}
+		if n := s.logs.count("Metering PersistentVolumeClaims is not permitted"); n != 1 {
+			t.Errorf("the error was logged %d times, want once: %v", n, s.logs.lines)
+		}
+	})
 }
 
 func TestMeterStartRunsOnItsTicker(t *testing.T) {
@@ -287,7 +545,7 @@ func TestMeterStartRunsOnItsTicker(t *testing.T) {
 	go func() { done <- m.Start(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if data, _ := os.ReadFile(s.output); len(data) > 0 {
+		if data, _ := os.ReadFile(s.output); len(data) > 0 && testutil.ToFloat64(pendingWindows) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -296,18 +554,22 @@ func TestMeterStartRunsOnItsTicker(t *testing.T) {
 		if s.clock.HasWaiters() {
 			s.clock.Step(testInterval)
 		}
-		time.Sleep(time.Millisecond) // yield to the meter's goroutine; the fake clock sets the pace
+		time.Sleep(time.Millisecond) // yield to the meter's goroutines; the fake clock sets the pace
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	records := s.fileRecords()
+	records := s.records()
 	if len(records) != 1 || records[0].Namespace != "acme-shop" || records[0].PodSeconds < 3600 {
 		t.Errorf("records: %+v", records)
 	}
 	if testutil.ToFloat64(lastSuccessTimestamp) == 0 || testutil.ToFloat64(recordsEmitted) == 0 {
 		t.Errorf("metrics not updated")
+	}
+	cp, err := s.checkpoint.handle().Load(context.Background())
+	if err != nil || cp == nil || !cp.Delivered.Equal(t0.Add(time.Hour)) || len(cp.Pending) != 0 {
+		t.Errorf("checkpoint after delivery: %+v, %v", cp, err)
 	}
 }
 

@@ -17,11 +17,23 @@ var (
 	})
 	recordsEmitted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "meshstack_metering_records_emitted_total",
-		Help: "Usage records written to the metering output.",
+		Help: "Usage records delivered to the metering output.",
 	})
 	listErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "meshstack_metering_list_errors_total",
 		Help: "Metering passes discarded because listing pods failed.",
+	})
+	pendingWindows = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meshstack_metering_pending_windows",
+		Help: "Closed metering windows not yet delivered to the output.",
+	})
+	oldestUndelivered = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meshstack_metering_oldest_undelivered_window_timestamp_seconds",
+		Help: "Unix time of the end of the oldest closed window not yet delivered; 0 when every closed window is delivered.",
+	})
+	checkpointErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "meshstack_metering_checkpoint_errors_total",
+		Help: "Failed saves of the metering checkpoint (other than losing the leadership).",
 	})
 	passDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "meshstack_metering_pass_duration_seconds",
@@ -31,5 +43,6 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(lastSuccessTimestamp, podsSeen, recordsEmitted, listErrors, passDuration)
+	metrics.Registry.MustRegister(lastSuccessTimestamp, podsSeen, recordsEmitted, listErrors, passDuration,
+		pendingWindows, oldestUndelivered, checkpointErrors)
 }

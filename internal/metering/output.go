@@ -20,7 +20,7 @@ const StdoutOutput = "-"
 // Sink delivers the records of closed windows, one window at a time, in
 // window order. The records of one window are never empty, are sorted by
 // namespace and share WindowStart and WindowEnd; they are derived from the
-// checkpoint, so a window delivered again (after a crash or a change of
+// fileTail, so a window delivered again (after a crash or a change of
 // leader) has the same records with the same ids and values.
 type Sink interface {
 	// Deliver blocks until the window's records are delivered, retrying
@@ -58,13 +58,25 @@ func (s writerSink) Deliver(_ context.Context, records []Record) error {
 
 func (s writerSink) Close() error { return nil }
 
-// fileSink appends to a file that is its own checkpoint.
-type fileSink struct{ f *os.File }
+// fileSink appends to a file. A window the file already holds (delivered
+// again after a crash, before the checkpoint said so) is skipped, so the
+// file has each window once.
+type fileSink struct {
+	f *os.File
+	// upTo is the end of the last complete window in the file.
+	upTo time.Time
+	log  logr.Logger
+}
 
 // Deliver appends the window with a single write and syncs it, so that a
 // crash leaves at most one torn window at the end of the file, which the
 // next start repairs.
-func (s fileSink) Deliver(_ context.Context, records []Record) error {
+func (s *fileSink) Deliver(_ context.Context, records []Record) error {
+	if end := records[0].WindowEnd; !end.After(s.upTo) {
+		s.log.Info("The output file already holds this window; not writing it again",
+			"windowStart", records[0].WindowStart, "windowEnd", end, "fileUpTo", s.upTo)
+		return nil
+	}
 	data, err := encodeWindow(records)
 	if err != nil {
 		return err
@@ -75,10 +87,11 @@ func (s fileSink) Deliver(_ context.Context, records []Record) error {
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("syncing %s: %w", s.f.Name(), err)
 	}
+	s.upTo = records[0].WindowEnd
 	return nil
 }
 
-func (s fileSink) Close() error { return s.f.Close() }
+func (s *fileSink) Close() error { return s.f.Close() }
 
 // openFile opens (or creates) the output file for appending, repairs a torn
 // tail and returns the end of the last complete window it holds (zero when
@@ -95,17 +108,20 @@ func openFile(path string, log logr.Logger) (*os.File, time.Time, error) {
 	}
 	// Make the file's directory entry durable too, in case it was just
 	// created.
-	_ = syncDir(filepath.Dir(path))
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 	return f, resume, nil
 }
 
-// repair reads the checkpoint of f and truncates a torn tail.
+// repair reads the tail of f and truncates a torn tail.
 func repair(f *os.File, log logr.Logger) (time.Time, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return time.Time{}, err
 	}
-	cp, err := readCheckpoint(f, info.Size())
+	cp, err := readTail(f, info.Size())
 	if err != nil {
 		return time.Time{}, fmt.Errorf("metering output %s: %w; move it away or repair it by hand", f.Name(), err)
 	}
@@ -132,8 +148,8 @@ func repair(f *os.File, log logr.Logger) (time.Time, error) {
 	return cp.resume, nil
 }
 
-// checkpoint is what the tail of the output file says about earlier runs.
-type checkpoint struct {
+// fileTail is what the tail of the output file says about earlier runs.
+type fileTail struct {
 	// resume is the end of the last complete window; zero if there is none.
 	resume time.Time
 	// keep is the length of the file up to and including that window.
@@ -149,14 +165,14 @@ type checkpoint struct {
 // errNeedMore asks for a longer tail of the file.
 var errNeedMore = errors.New("need more of the file")
 
-// readCheckpoint finds the last complete window in the file. It reads only
+// readTail finds the last complete window in the file. It reads only
 // the tail of the file, as long a tail as the last window needs.
-func readCheckpoint(r io.ReaderAt, size int64) (checkpoint, error) {
+func readTail(r io.ReaderAt, size int64) (fileTail, error) {
 	for n := int64(64 << 10); ; n *= 4 {
 		off := max(0, size-n)
 		buf := make([]byte, size-off)
 		if _, err := r.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-			return checkpoint{}, err
+			return fileTail{}, err
 		}
 		cp, err := analyzeTail(buf, off)
 		if errors.Is(err, errNeedMore) && off > 0 {
@@ -178,14 +194,14 @@ type line struct {
 // write and synced before the next: the last window may be incomplete, and
 // its last line cut short or garbled. Anything else is corruption, which is
 // reported rather than truncated away.
-func analyzeTail(buf []byte, base int64) (checkpoint, error) {
+func analyzeTail(buf []byte, base int64) (fileTail, error) {
 	var lines []line
 	pos := 0
 	if base > 0 {
 		// The first line may have been cut by the start of the tail.
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
-			return checkpoint{}, errNeedMore
+			return fileTail{}, errNeedMore
 		}
 		pos = i + 1
 	}
@@ -209,7 +225,7 @@ func analyzeTail(buf []byte, base int64) (checkpoint, error) {
 		return base + int64(len(buf))
 	}
 
-	cp := checkpoint{}
+	cp := fileTail{}
 	i := len(lines) - 1
 	if i >= 0 {
 		if _, ok := parseLine(lines[i]); !ok {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,30 +49,30 @@ func TestReadCheckpoint(t *testing.T) {
 	tests := []struct {
 		name    string
 		file    []byte
-		want    checkpoint
+		want    fileTail
 		wantErr string
 	}{
-		{name: "empty file", file: nil, want: checkpoint{}},
+		{name: "empty file", file: nil, want: fileTail{}},
 		{name: "complete windows", file: cat(w0, w1),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + len(w1))}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + len(w1))}},
 		{name: "a last window longer than the first tail read", file: cat(w0, big),
-			want: checkpoint{resume: end(4), keep: int64(len(w0) + len(big))}},
+			want: fileTail{resume: end(4), keep: int64(len(w0) + len(big))}},
 		{name: "garbled last line", file: cat(w0, w1, []byte(`{"id":"x","namespace":`+"\n")),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true}},
 		{name: "truncated last line, with no newline", file: cat(w0, w1, w2[:len(w2)-10]),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true, droppedRecords: 2, droppedWindow: end(2)}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true, droppedRecords: 2, droppedWindow: end(2)}},
 		{name: "a complete last line without its newline is truncated too", file: cat(w0, w1, w2[:len(w2)-1]),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true, droppedRecords: 2, droppedWindow: end(2)}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true, droppedRecords: 2, droppedWindow: end(2)}},
 		{name: "incomplete last window", file: cat(w0, w1, firstLines(w2, 1)),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + len(w1)), droppedRecords: 1, droppedWindow: end(2)}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + len(w1)), droppedRecords: 1, droppedWindow: end(2)}},
 		{name: "zeros after a crash", file: cat(w0, w1, make([]byte, 300)),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + len(w1)), garbled: true}},
 		{name: "only a garbled line", file: []byte("not json"),
-			want: checkpoint{garbled: true}},
+			want: fileTail{garbled: true}},
 		{name: "only an incomplete window", file: firstLines(w1, 2),
-			want: checkpoint{droppedRecords: 2, droppedWindow: end(1)}},
+			want: fileTail{droppedRecords: 2, droppedWindow: end(1)}},
 		{name: "garbage before the last complete window is not looked at", file: cat(w0, []byte("junk\n"), w1),
-			want: checkpoint{resume: end(2), keep: int64(len(w0) + 5 + len(w1))}},
+			want: fileTail{resume: end(2), keep: int64(len(w0) + 5 + len(w1))}},
 		{name: "two garbled lines are corruption, not a torn write", file: cat(w0, []byte("junk\n"), []byte("more junk")),
 			wantErr: "garbled record"},
 		{name: "an incomplete window before an incomplete one is corruption", file: cat(firstLines(w1, 2), firstLines(w2, 1)),
@@ -81,7 +82,7 @@ func TestReadCheckpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readCheckpoint(bytes.NewReader(tt.file), int64(len(tt.file)))
+			got, err := readTail(bytes.NewReader(tt.file), int64(len(tt.file)))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
@@ -91,27 +92,40 @@ func TestReadCheckpoint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(checkpoint{})); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(fileTail{})); diff != "" {
 				t.Errorf("checkpoint (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-// logSink collects log lines.
-type logSink struct{ lines []string }
-
-func (l *logSink) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) { l.lines = append(l.lines, prefix+" "+args) }, funcr.Options{})
+// logSink collects log lines; the meter logs from more than one goroutine.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string
 }
 
-func (l *logSink) contains(s string) bool {
+func (l *logSink) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, prefix+" "+args)
+	}, funcr.Options{})
+}
+
+func (l *logSink) contains(s string) bool { return l.count(s) > 0 }
+
+// count is the number of lines that contain s.
+func (l *logSink) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
 	for _, line := range l.lines {
 		if strings.Contains(line, s) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 func TestOpenFileRepairs(t *testing.T) {

@@ -28,6 +28,12 @@ type Usage struct {
 	MemoryLimitByteSeconds float64 `json:"memoryLimitByteSeconds"`
 	// Samples is the number of (pass, pod) observations that contributed.
 	Samples int64 `json:"samples"`
+	// StorageByteSeconds integrates the capacity of the namespace's Bound
+	// PersistentVolumeClaims (with --metering-resources including
+	// persistentvolumeclaims); StorageByteSecondsByClass splits it by
+	// storage class, the claims without a class under "".
+	StorageByteSeconds        float64            `json:"storageByteSeconds"`
+	StorageByteSecondsByClass map[string]float64 `json:"storageByteSecondsByClass,omitempty"`
 }
 
 func (u *Usage) add(o *Usage) {
@@ -37,6 +43,13 @@ func (u *Usage) add(o *Usage) {
 	u.CPULimitCoreSeconds += o.CPULimitCoreSeconds
 	u.MemoryLimitByteSeconds += o.MemoryLimitByteSeconds
 	u.Samples += o.Samples
+	u.StorageByteSeconds += o.StorageByteSeconds
+	for class, v := range o.StorageByteSecondsByClass {
+		if u.StorageByteSecondsByClass == nil {
+			u.StorageByteSecondsByClass = make(map[string]float64, len(o.StorageByteSecondsByClass))
+		}
+		u.StorageByteSecondsByClass[class] += v
+	}
 }
 
 // Record is one line of the output: the usage of one namespace in one

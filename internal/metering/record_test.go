@@ -60,7 +60,8 @@ func TestRecordID(t *testing.T) {
 func TestWindowRecordsJSON(t *testing.T) {
 	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	records := windowRecords(start, start.Add(time.Hour), map[string]*Usage{
-		"zeta":      {PodSeconds: 1, Samples: 1},
+		"zeta": {PodSeconds: 1, Samples: 1, StorageByteSeconds: 3 << 30,
+			StorageByteSecondsByClass: map[string]float64{"": 1 << 30, "fast": 2 << 30}},
 		"acme-shop": {PodSeconds: 3600, CPURequestCoreSeconds: 1800, MemoryRequestByteSeconds: 1 << 62, Samples: 60},
 	})
 	data, err := encodeWindow(records)
@@ -69,10 +70,11 @@ func TestWindowRecordsJSON(t *testing.T) {
 	}
 	want := `{"id":"` + RecordID("acme-shop", start, start.Add(time.Hour)) + `","namespace":"acme-shop","customerIdentifier":"acme","projectIdentifier":"shop",` +
 		`"windowStart":"2026-03-01T10:00:00Z","windowEnd":"2026-03-01T11:00:00Z","windowRecords":2,` +
-		`"podSeconds":3600,"cpuRequestCoreSeconds":1800,"memoryRequestByteSeconds":4611686018427388000,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":60}` + "\n" +
+		`"podSeconds":3600,"cpuRequestCoreSeconds":1800,"memoryRequestByteSeconds":4611686018427388000,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":60,"storageByteSeconds":0}` + "\n" +
 		`{"id":"` + RecordID("zeta", start, start.Add(time.Hour)) + `","namespace":"zeta",` +
 		`"windowStart":"2026-03-01T10:00:00Z","windowEnd":"2026-03-01T11:00:00Z","windowRecords":2,` +
-		`"podSeconds":1,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":1}` + "\n"
+		`"podSeconds":1,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":1,` +
+		`"storageByteSeconds":3221225472,"storageByteSecondsByClass":{"":1073741824,"fast":2147483648}}` + "\n"
 	if diff := cmp.Diff(want, string(data)); diff != "" {
 		t.Errorf("JSON Lines (-want +got):\n%s", diff)
 	}

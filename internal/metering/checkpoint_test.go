@@ -1,0 +1,189 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+)
+
+// checkpointWith is a checkpoint with one open and one pending window of n
+// namespaces whose sums look like real ones (not round numbers, which would
+// compress better than real data).
+func checkpointWith(n int) *Checkpoint {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	windowOf := func(start time.Time) Window {
+		usage := make(map[string]*Usage, n)
+		for i := range n {
+			secs := 3600 * rnd.Float64()
+			usage[fmt.Sprintf("customer%d-project%d", i/10, i)] = &Usage{
+				PodSeconds: secs * 3, CPURequestCoreSeconds: secs * 0.25 * rnd.Float64(), MemoryRequestByteSeconds: secs * 512 * (1 << 20) * rnd.Float64(),
+				CPULimitCoreSeconds: secs * rnd.Float64(), MemoryLimitByteSeconds: secs * (1 << 30) * rnd.Float64(), Samples: int64(rnd.IntN(180)),
+			}
+		}
+		return Window{Start: start, End: start.Add(time.Hour), Usage: usage}
+	}
+	return &Checkpoint{
+		Window: time.Hour, LastPass: t0.Add(90*time.Minute + 123456789), Delivered: t0,
+		Pending: []Window{windowOf(t0)}, Open: []Window{windowOf(t0.Add(time.Hour))},
+	}
+}
+
+func TestCheckpointRoundTripIsExact(t *testing.T) {
+	cp := checkpointWith(100)
+	cp.Open[0].Usage["customer0-project0"].StorageByteSecondsByClass = map[string]float64{"": 1.5, "fast": 0.1 + 0.2}
+	data, err := encodeCheckpoint(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeCheckpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cp, got); diff != "" {
+		t.Errorf("checkpoint after a round trip (-saved +loaded):\n%s", diff)
+	}
+	// Records made from the loaded sums are the records made from the
+	// saved ones, to the bit: a redelivered window is an identical one.
+	w, g := cp.Pending[0], got.Pending[0]
+	if diff := cmp.Diff(windowRecords(w.Start, w.End, w.Usage), windowRecords(g.Start, g.End, g.Usage)); diff != "" {
+		t.Errorf("records (-before +after):\n%s", diff)
+	}
+}
+
+func newConfigMapCheckpoint(c client.Client) *ConfigMapCheckpoint {
+	return &ConfigMapCheckpoint{Reader: c, Writer: c, Namespace: "meshcloud", Name: DefaultCheckpointName, MaxParts: DefaultCheckpointParts}
+}
+
+func TestConfigMapCheckpoint(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("a checkpoint larger than one ConfigMap is split into parts and read back", func(t *testing.T) {
+		c := fake.NewClientBuilder().Build()
+		store := newConfigMapCheckpoint(c)
+		store.partBytes = 20 << 10
+		if cp, err := store.Load(ctx); err != nil || cp != nil {
+			t.Fatalf("Load of nothing = %v, %v; want nil, nil", cp, err)
+		}
+		cp := checkpointWith(1000)
+		if err := store.Save(ctx, cp); err != nil {
+			t.Fatal(err)
+		}
+		var first corev1.ConfigMap
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName}, &first); err != nil {
+			t.Fatal(err)
+		}
+		if first.Data[partsKey] == "1" || first.Data[pendingKey] != "1" || first.Data[deliveredKey] != "2026-03-01T10:00:00Z" {
+			t.Errorf("first ConfigMap's data: %v", first.Data)
+		}
+		got, err := newConfigMapCheckpoint(c).Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(cp, got); diff != "" {
+			t.Errorf("checkpoint (-saved +loaded):\n%s", diff)
+		}
+	})
+
+	t.Run("a store that did not read the latest checkpoint is fenced, part or first", func(t *testing.T) {
+		c := fake.NewClientBuilder().Build()
+		old, leader := newConfigMapCheckpoint(c), newConfigMapCheckpoint(c)
+		old.partBytes, leader.partBytes = 20<<10, 20<<10
+		if _, err := old.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Save(ctx, checkpointWith(10)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leader.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := leader.Save(ctx, checkpointWith(1000)); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{10, 1000} {
+			if err := old.Save(ctx, checkpointWith(n)); !errors.Is(err, ErrFenced) {
+				t.Errorf("the old store's save of %d namespaces: %v, want ErrFenced", n, err)
+			}
+		}
+		if err := leader.Save(ctx, checkpointWith(1000)); err != nil {
+			t.Errorf("the leader is fenced by the old store's failed saves: %v", err)
+		}
+	})
+
+	t.Run("parts that do not match the checksum are refused", func(t *testing.T) {
+		c := fake.NewClientBuilder().Build()
+		store := newConfigMapCheckpoint(c)
+		store.partBytes = 20 << 10
+		if _, err := store.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Save(ctx, checkpointWith(1000)); err != nil {
+			t.Fatal(err)
+		}
+		var part corev1.ConfigMap
+		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName + "-1"}
+		if err := c.Get(ctx, key, &part); err != nil {
+			t.Fatal(err)
+		}
+		part.BinaryData[checkpointKey][0] ^= 0xff
+		if err := c.Update(ctx, &part); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newConfigMapCheckpoint(c).Load(ctx); err == nil || !strings.Contains(err.Error(), "checksum") {
+			t.Errorf("Load of a torn checkpoint: %v, want a checksum error", err)
+		}
+	})
+
+	t.Run("a checkpoint that needs more parts than allowed is not saved and says what to raise", func(t *testing.T) {
+		c := fake.NewClientBuilder().Build()
+		store := newConfigMapCheckpoint(c)
+		store.partBytes, store.MaxParts = 1<<10, 2
+		if _, err := store.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err := store.Save(ctx, checkpointWith(1000))
+		if err == nil || !strings.Contains(err.Error(), "--metering-checkpoint-parts=2") || errors.Is(err, ErrFenced) {
+			t.Errorf("Save: %v", err)
+		}
+	})
+}
+
+// BenchmarkCheckpoint measures the checkpoint of N namespaces with usage in
+// the open window and as many in a closed window awaiting delivery: its
+// compressed size, the ConfigMaps it takes, and the time to encode it.
+//
+// Run it with `make bench BENCH_PKGS=./internal/metering/`.
+func BenchmarkCheckpoint(b *testing.B) {
+	for _, n := range []int{10_000, 50_000} {
+		b.Run(fmt.Sprintf("namespaces=%d", n), func(b *testing.B) {
+			open := checkpointWith(n)
+			open.Pending = nil
+			both := checkpointWith(n)
+			var size, sizeOpen int
+			for b.Loop() {
+				data, err := encodeCheckpoint(both)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(data)
+			}
+			data, err := encodeCheckpoint(open)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sizeOpen = len(data)
+			b.ReportMetric(float64(sizeOpen), "B-open-window")
+			b.ReportMetric(float64(size), "B-open+pending")
+			b.ReportMetric(float64((size+maxPartBytes-1)/maxPartBytes), "configmaps")
+		})
+	}
+}

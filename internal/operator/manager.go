@@ -2,6 +2,7 @@ package operator
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -84,16 +85,46 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// The metering identity may only get and list pods: it reads through
 		// the uncached APIReader, so this component starts no informer.
 		m := &metering.Meter{
-			Reader:   mgr.GetAPIReader(),
-			Interval: o.MeteringInterval,
-			Window:   o.MeteringWindow,
-			PageSize: o.MeteringPageSize,
-			Output:   o.MeteringOutput,
-			Log:      mgr.GetLogger().WithName("metering"),
+			Reader:    mgr.GetAPIReader(),
+			Interval:  o.MeteringInterval,
+			Window:    o.MeteringWindow,
+			PageSize:  o.MeteringPageSize,
+			Resources: o.MeteringResources,
+			Output:    o.MeteringOutput,
+			HTTP:      o.MeteringHTTP,
+			Log:       mgr.GetLogger().WithName("metering"),
+		}
+		if o.MeteringCheckpoint != "" {
+			namespace, err := checkpointNamespace(o.LeaderElectionNS)
+			if err != nil {
+				return nil, err
+			}
+			// Reads go past the cache: the identity may not list or watch
+			// ConfigMaps.
+			m.Checkpoint = &metering.ConfigMapCheckpoint{
+				Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
+				Namespace: namespace, Name: o.MeteringCheckpoint, MaxParts: o.MeteringCheckpointParts,
+			}
 		}
 		if err := mgr.Add(m); err != nil {
 			return nil, fmt.Errorf("setting up metering: %w", err)
 		}
 	}
 	return mgr, nil
+}
+
+// inClusterNamespaceFile holds the Pod's namespace in a cluster.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// checkpointNamespace is the namespace of the metering checkpoint: the
+// leader election namespace, which in a cluster defaults to the Pod's.
+func checkpointNamespace(leaderElectionNS string) (string, error) {
+	if leaderElectionNS != "" {
+		return leaderElectionNS, nil
+	}
+	data, err := os.ReadFile(inClusterNamespaceFile)
+	if ns := strings.TrimSpace(string(data)); err == nil && ns != "" {
+		return ns, nil
+	}
+	return "", fmt.Errorf("the metering checkpoint lives in the leader election namespace: outside a cluster set --leader-election-namespace, or --metering-checkpoint=\"\" to meter without a checkpoint")
 }

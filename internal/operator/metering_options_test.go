@@ -14,8 +14,9 @@ func TestMeteringFlags(t *testing.T) {
 	if err := defaults.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	want := []any{time.Minute, time.Hour, int64(500), "-"}
-	got := []any{defaults.MeteringInterval, defaults.MeteringWindow, defaults.MeteringPageSize, defaults.MeteringOutput}
+	want := []any{time.Minute, time.Hour, int64(500), "-", "meshstack-metering", 8, []string{"pods"}, 1000}
+	got := []any{defaults.MeteringInterval, defaults.MeteringWindow, defaults.MeteringPageSize, defaults.MeteringOutput,
+		defaults.MeteringCheckpoint, defaults.MeteringCheckpointParts, defaults.MeteringResources, defaults.MeteringHTTP.BatchSize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metering defaults (-want +got):\n%s", diff)
 	}
@@ -24,11 +25,18 @@ func TestMeteringFlags(t *testing.T) {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	o.BindFlags(fs)
 	if err := fs.Parse([]string{"--metering-interval=30s", "--metering-window=15m",
-		"--metering-page-size=100", "--metering-output=/var/lib/metering/usage.jsonl"}); err != nil {
+		"--metering-page-size=100", "--metering-output=https://billing.example.com/usage",
+		"--metering-checkpoint=", "--metering-checkpoint-parts=2", "--metering-resources=pods,persistentvolumeclaims",
+		"--metering-http-batch-size=50", "--metering-http-bearer-token-file=/var/run/secrets/tokens/billing",
+		"--metering-http-ca-file=/etc/billing/ca.crt", "--metering-http-client-cert-file=/etc/billing/tls.crt",
+		"--metering-http-client-key-file=/etc/billing/tls.key"}); err != nil {
 		t.Fatal(err)
 	}
-	want = []any{30 * time.Second, 15 * time.Minute, int64(100), "/var/lib/metering/usage.jsonl"}
-	got = []any{o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize, o.MeteringOutput}
+	want = []any{30 * time.Second, 15 * time.Minute, int64(100), "https://billing.example.com/usage", "", 2,
+		[]string{"pods", "persistentvolumeclaims"}, 50, "/var/run/secrets/tokens/billing", "/etc/billing/ca.crt", "/etc/billing/tls.crt", "/etc/billing/tls.key"}
+	got = []any{o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize, o.MeteringOutput, o.MeteringCheckpoint, o.MeteringCheckpointParts,
+		o.MeteringResources, o.MeteringHTTP.BatchSize, o.MeteringHTTP.BearerTokenFile, o.MeteringHTTP.CAFile,
+		o.MeteringHTTP.ClientCertFile, o.MeteringHTTP.ClientKeyFile}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metering flags (-want +got):\n%s", diff)
 	}
@@ -42,6 +50,11 @@ func TestMeteringFlags(t *testing.T) {
 		{"window shorter than the interval", func(o *Options) { o.MeteringWindow = 30 * time.Second }, "at least --metering-interval"},
 		{"window not dividing a day", func(o *Options) { o.MeteringWindow = 7 * time.Minute }, "divides 24h"},
 		{"zero page size", func(o *Options) { o.MeteringPageSize = 0 }, "--metering-page-size"},
+		{"no pods", func(o *Options) { o.MeteringResources = []string{"persistentvolumeclaims"} }, "must include pods"},
+		{"unknown resource", func(o *Options) { o.MeteringResources = []string{"pods", "secrets"} }, `unknown resource "secrets"`},
+		{"no checkpoint part", func(o *Options) { o.MeteringCheckpointParts = 0 }, "--metering-checkpoint-parts"},
+		{"zero batch", func(o *Options) { o.MeteringHTTP.BatchSize = 0 }, "--metering-http-batch-size"},
+		{"plain http to a remote host", func(o *Options) { o.MeteringOutput = "http://billing.example.com/usage" }, "--metering-output"},
 	} {
 		o := DefaultOptions()
 		tt.mutate(&o)

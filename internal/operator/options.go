@@ -48,6 +48,12 @@ type Options struct {
 	MeteringWindow   time.Duration
 	MeteringPageSize int64
 	MeteringOutput   string
+	// MeteringCheckpoint names the checkpoint ConfigMap in the leader
+	// election namespace; empty meters without a checkpoint.
+	MeteringCheckpoint      string
+	MeteringCheckpointParts int
+	MeteringResources       []string
+	MeteringHTTP            metering.HTTPSinkOptions
 
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
@@ -71,6 +77,10 @@ func DefaultOptions() Options {
 		MeteringWindow:          metering.DefaultWindow,
 		MeteringPageSize:        metering.DefaultPageSize,
 		MeteringOutput:          metering.StdoutOutput,
+		MeteringCheckpoint:      metering.DefaultCheckpointName,
+		MeteringCheckpointParts: metering.DefaultCheckpointParts,
+		MeteringResources:       []string{metering.ResourcePods},
+		MeteringHTTP:            metering.HTTPSinkOptions{BatchSize: metering.DefaultHTTPBatchSize},
 	}
 }
 
@@ -116,7 +126,39 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.MeteringPageSize, "metering-page-size", o.MeteringPageSize,
 		"Pods per list request of the metering component; bounds its memory.")
 	fs.StringVar(&o.MeteringOutput, "metering-output", o.MeteringOutput,
-		"Where usage records go: \"-\" for stdout, or a file to append to, which is also the checkpoint a restart resumes from (with <file>.state next to it).")
+		"Where usage records go: \"-\" for stdout, an https:// URL (http:// for loopback only) to POST them to, or a file to append to.")
+	fs.StringVar(&o.MeteringCheckpoint, "metering-checkpoint", o.MeteringCheckpoint,
+		"Name of the ConfigMap in the leader election namespace that holds the metering checkpoint (further parts are <name>-1, <name>-2, ...). "+
+			"Empty meters without a checkpoint, which loses usage on every restart.")
+	fs.IntVar(&o.MeteringCheckpointParts, "metering-checkpoint-parts", o.MeteringCheckpointParts,
+		"ConfigMaps the checkpoint may take (<name>, <name>-1, ... <name>-<parts-1>); the metering Role must allow updating each.")
+	fs.Func("metering-resources", fmt.Sprintf("Comma-separated resources to meter: %s, optionally %s (needs get/list on them). (default %q)",
+		metering.ResourcePods, metering.ResourcePersistentVolumeClaims, strings.Join(o.MeteringResources, ",")), func(s string) error {
+		o.MeteringResources = splitList(s)
+		_, err := metering.ParseResources(o.MeteringResources)
+		return err
+	})
+	fs.IntVar(&o.MeteringHTTP.BatchSize, "metering-http-batch-size", o.MeteringHTTP.BatchSize,
+		"Records per POST of an http(s) --metering-output.")
+	fs.StringVar(&o.MeteringHTTP.BearerTokenFile, "metering-http-bearer-token-file", o.MeteringHTTP.BearerTokenFile,
+		"File with a bearer token for an http(s) --metering-output, read again for every request (a projected ServiceAccount token works).")
+	fs.StringVar(&o.MeteringHTTP.CAFile, "metering-http-ca-file", o.MeteringHTTP.CAFile,
+		"PEM CA bundle that an https --metering-output's certificate may also chain to.")
+	fs.StringVar(&o.MeteringHTTP.ClientCertFile, "metering-http-client-cert-file", o.MeteringHTTP.ClientCertFile,
+		"PEM client certificate for mutual TLS with an https --metering-output (with --metering-http-client-key-file).")
+	fs.StringVar(&o.MeteringHTTP.ClientKeyFile, "metering-http-client-key-file", o.MeteringHTTP.ClientKeyFile,
+		"PEM private key of --metering-http-client-cert-file.")
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ParseComponents parses a --components value.
@@ -153,6 +195,15 @@ func (o *Options) Validate() error {
 	}
 	if err := metering.ValidateSettings(o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize, o.MeteringOutput); err != nil {
 		return err
+	}
+	if _, err := metering.ParseResources(o.MeteringResources); err != nil {
+		return err
+	}
+	if o.MeteringCheckpoint != "" && o.MeteringCheckpointParts < 1 {
+		return fmt.Errorf("--metering-checkpoint-parts must be at least 1")
+	}
+	if o.MeteringHTTP.BatchSize < 1 {
+		return fmt.Errorf("--metering-http-batch-size must be at least 1")
 	}
 	return nil
 }

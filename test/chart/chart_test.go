@@ -109,10 +109,14 @@ func TestHelmLint(t *testing.T) {
 
 func TestHelmRejectsBadValues(t *testing.T) {
 	for name, args := range map[string][]string{
-		"unknown key":            {"--set", "replicas=2"},
-		"bad metering window":    {"--set", "metering.window=hourly"},
-		"bad role name":          {"--set", "roleMapping.Admin=admin"},
-		"monitor without metric": {"--set", "serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"},
+		"unknown key":                     {"--set", "replicas=2"},
+		"bad metering window":             {"--set", "metering.window=hourly"},
+		"bad role name":                   {"--set", "roleMapping.Admin=admin"},
+		"monitor without metric":          {"--set", "serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"},
+		"plain http to a remote receiver": {"--set", "metering.output.http.url=http://billing.example.com/usage"},
+		"two metering outputs": {"--set", "metering.output.http.url=https://billing.example.com/usage",
+			"--set", "metering.output.persistence.enabled=true"},
+		"no checkpoint part": {"--set", "metering.checkpoint.parts=0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := framework.Helm(context.Background(), t.TempDir(), append([]string{
@@ -651,4 +655,93 @@ func TestNames(t *testing.T) {
 	var sa corev1.ServiceAccount
 	r.get(t, "ServiceAccount", "meshfed-service", &sa)
 	r.get(t, "ServiceAccount", "meshfed-metering", &sa)
+}
+
+func TestMeteringCheckpointStorageAndHTTP(t *testing.T) {
+	t.Run("the default: a checkpoint, pods only, stdout", func(t *testing.T) {
+		r := render(t)
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "metering", &d)
+		o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+		if o.MeteringCheckpoint != "meshstack-metering" || o.MeteringCheckpointParts != 8 || !slices.Equal(o.MeteringResources, []string{"pods"}) || o.MeteringOutput != "-" {
+			t.Errorf("checkpoint %q in %d parts, resources %v, output %q", o.MeteringCheckpoint, o.MeteringCheckpointParts, o.MeteringResources, o.MeteringOutput)
+		}
+		if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+			t.Errorf("without a volume two replicas can overlap: want a rolling update, got Recreate")
+		}
+		if _, ok := r["ClusterRole/meshstack-operator-metering-storage"]; ok {
+			t.Errorf("the storage ClusterRole is rendered by default")
+		}
+	})
+
+	t.Run("without a checkpoint no Role grants ConfigMaps", func(t *testing.T) {
+		r := render(t, "--set", "metering.checkpoint.enabled=false")
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "metering", &d)
+		if o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args); o.MeteringCheckpoint != "" {
+			t.Errorf("--metering-checkpoint=%q, want empty", o.MeteringCheckpoint)
+		}
+		for _, p := range r.granted(t, "meshfed-metering") {
+			if p.Resource == "configmaps" {
+				t.Errorf("granted %+v", p)
+			}
+		}
+	})
+
+	t.Run("more parts are more resourceNames", func(t *testing.T) {
+		r := render(t, "--set", "metering.checkpoint.name=usage-checkpoint", "--set", "metering.checkpoint.parts=2")
+		var role rbacv1.Role
+		r.get(t, "Role", "meshstack-operator-metering-checkpoint", &role)
+		if !slices.Equal(role.Rules[0].ResourceNames, []string{"usage-checkpoint", "usage-checkpoint-1"}) {
+			t.Errorf("resourceNames %v", role.Rules[0].ResourceNames)
+		}
+	})
+
+	t.Run("storage metering: its own ClusterRole and the flag", func(t *testing.T) {
+		r := render(t, "--set", "metering.persistentVolumeClaims.enabled=true")
+		var role rbacv1.ClusterRole
+		r.get(t, "ClusterRole", "meshstack-operator-metering-storage", &role)
+		want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}}}
+		if !reflect.DeepEqual(role.Rules, want) {
+			t.Errorf("rules %+v, want %+v", role.Rules, want)
+		}
+		granted := effective(r.granted(t, "meshfed-metering"))
+		for _, verb := range []string{"get", "list"} {
+			if !slices.Contains(granted, "//persistentvolumeclaims/"+verb+"/") {
+				t.Errorf("meshfed-metering may not %s claims: %v", verb, granted)
+			}
+		}
+		var seed rbacv1.ClusterRole
+		r.get(t, "ClusterRole", "meshfed-metering", &seed)
+		if len(seed.Rules) != 1 || seed.Rules[0].Resources[0] != "pods" {
+			t.Errorf("the seed's meshfed-metering changed: %+v", seed.Rules)
+		}
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "metering", &d)
+		if o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args); !slices.Equal(o.MeteringResources, []string{"pods", "persistentvolumeclaims"}) {
+			t.Errorf("--metering-resources %v", o.MeteringResources)
+		}
+	})
+
+	t.Run("an HTTP receiver with files from extra volumes, two replicas rolling", func(t *testing.T) {
+		r := render(t, "--set", "metering.output.http.url=https://billing.example.com/usage", "--set", "metering.output.http.batchSize=200",
+			"--set", "metering.output.http.caFile=/etc/billing/ca.crt", "--set", "metering.output.http.bearerTokenFile=/var/run/billing/token",
+			"--set", "metering.extraVolumes[0].name=billing,metering.extraVolumes[0].secret.secretName=billing",
+			"--set", "metering.extraVolumeMounts[0].name=billing,metering.extraVolumeMounts[0].mountPath=/etc/billing",
+			"--set", "metering.replicas=2")
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "metering", &d)
+		o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+		if o.MeteringOutput != "https://billing.example.com/usage" || o.MeteringHTTP.BatchSize != 200 ||
+			o.MeteringHTTP.CAFile != "/etc/billing/ca.crt" || o.MeteringHTTP.BearerTokenFile != "/var/run/billing/token" || o.MeteringHTTP.ClientCertFile != "" {
+			t.Errorf("HTTP options: output %q, %+v", o.MeteringOutput, o.MeteringHTTP)
+		}
+		pod := d.Spec.Template.Spec
+		if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || len(pod.Containers[0].VolumeMounts) != 1 {
+			t.Errorf("volumes %+v, mounts %+v", pod.Volumes, pod.Containers[0].VolumeMounts)
+		}
+		if *d.Spec.Replicas != 2 || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+			t.Errorf("replicas %d, strategy %q", *d.Spec.Replicas, d.Spec.Strategy.Type)
+		}
+	})
 }

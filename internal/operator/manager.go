@@ -92,6 +92,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			Resources: o.MeteringResources,
 			Output:    o.MeteringOutput,
 			HTTP:      o.MeteringHTTP,
+			Stdout:    o.MeteringStdout,
 			Log:       mgr.GetLogger().WithName("metering"),
 		}
 		if o.MeteringCheckpoint != "" {

@@ -6,6 +6,7 @@ package operator
 import (
 	"flag"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ type Options struct {
 	MeteringCheckpointParts int
 	MeteringResources       []string
 	MeteringHTTP            metering.HTTPSinkOptions
+	// MeteringStdout is where a "-" output writes; os.Stdout when nil. Tests
+	// give each meter its own.
+	MeteringStdout io.Writer
 
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool

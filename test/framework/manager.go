@@ -20,10 +20,12 @@ type RunningManager struct {
 	// Manager is the running manager, for tests that inspect its cache.
 	Manager ctrl.Manager
 	cancel  context.CancelFunc
-	done    chan error
-	writes  *atomic.Int64
-	mu      sync.Mutex
-	paths   []string
+	// exited is closed when the manager has stopped, with err its error.
+	exited chan struct{}
+	err    error
+	writes *atomic.Int64
+	mu     sync.Mutex
+	paths  []string
 }
 
 // StartManager runs the operator with opts against cfg until Stop. It counts
@@ -53,8 +55,11 @@ func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, err
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m.Manager, m.cancel, m.done = mgr, cancel, make(chan error, 1)
-	go func() { m.done <- mgr.Start(ctx) }()
+	m.Manager, m.cancel, m.exited = mgr, cancel, make(chan struct{})
+	go func() {
+		m.err = mgr.Start(ctx)
+		close(m.exited)
+	}()
 	return m, nil
 }
 
@@ -71,7 +76,18 @@ func (m *RunningManager) WritePaths() []string {
 // Stop stops the manager and returns the error it stopped with.
 func (m *RunningManager) Stop() error {
 	m.cancel()
-	return <-m.done
+	<-m.exited
+	return m.err
+}
+
+// Exited is closed when the manager stops by itself (or is stopped), as a
+// process exits; Err is then its error.
+func (m *RunningManager) Exited() <-chan struct{} { return m.exited }
+
+// Err is the error the manager stopped with, once Exited is closed.
+func (m *RunningManager) Err() error {
+	<-m.exited
+	return m.err
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

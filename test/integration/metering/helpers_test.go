@@ -5,18 +5,25 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
 )
@@ -80,14 +87,35 @@ func deletePod(pod *corev1.Pod) {
 	}
 }
 
-// readRecords reads the complete lines of a JSON Lines output; the meter may
-// be writing the next window.
-func readRecords(g Gomega, path string) []metering.Record {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
+// source reads the records a test's meters have written so far.
+type source func(g Gomega) []metering.Record
+
+// fileRecords reads a file output.
+func fileRecords(path string) source {
+	return func(g Gomega) []metering.Record {
+		data, err := os.ReadFile(path)
+		if os.IsNotExist(err) {
+			return nil
+		}
+		g.Expect(err).NotTo(HaveOccurred())
+		return parseRecords(g, data)
 	}
-	g.Expect(err).NotTo(HaveOccurred())
+}
+
+// stdoutRecords reads the stdout of one or more meters, in order.
+func stdoutRecords(outs ...*syncBuffer) source {
+	return func(g Gomega) []metering.Record {
+		var all []metering.Record
+		for _, o := range outs {
+			all = append(all, parseRecords(g, []byte(o.String()))...)
+		}
+		return all
+	}
+}
+
+// parseRecords reads the complete lines of JSON Lines output; the meter may
+// be writing the next window.
+func parseRecords(g Gomega, data []byte) []metering.Record {
 	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
 		data = data[:i+1]
 	} else {
@@ -116,11 +144,11 @@ func inNamespace(records []metering.Record, namespace string) []metering.Record 
 
 // waitForRecords waits until the output holds at least n windows of
 // namespace that start at or after since, and returns them all.
-func waitForRecords(path, namespace string, since time.Time, n int) []metering.Record {
+func waitForRecords(src source, namespace string, since time.Time, n int) []metering.Record {
 	GinkgoHelper()
 	var records []metering.Record
 	Eventually(func(g Gomega) {
-		records = inNamespace(readRecords(g, path), namespace)
+		records = inNamespace(src(g), namespace)
 		count := 0
 		for _, r := range records {
 			if !r.WindowStart.Before(since) {
@@ -156,6 +184,24 @@ func expectContiguous(records []metering.Record) {
 	}
 }
 
+// deduplicated drops the records whose id came before, and checks that each
+// duplicate is identical to the first: the at-least-once guarantee.
+func deduplicated(records []metering.Record) []metering.Record {
+	GinkgoHelper()
+	seen := map[string]metering.Record{}
+	var out []metering.Record
+	for _, r := range records {
+		if first, ok := seen[r.ID]; ok {
+			Expect(r).To(Equal(first), "a duplicate of record %s differs", r.ID)
+			continue
+		}
+		seen[r.ID] = r
+		out = append(out, r)
+	}
+	slices.SortStableFunc(out, func(a, b metering.Record) int { return a.WindowStart.Compare(b.WindowStart) })
+	return out
+}
+
 // expectUniqueIDs checks that no (namespace, window) appears twice.
 func expectUniqueIDs(records []metering.Record) {
 	GinkgoHelper()
@@ -187,4 +233,127 @@ func aroundNow(f func()) (before, after time.Time) {
 // yet.
 func nextWholeSecond(d time.Duration) time.Time {
 	return time.Now().Add(d).Truncate(time.Second).Add(time.Second)
+}
+
+// createClaim creates a PersistentVolumeClaim and, since envtest binds
+// nothing, sets its phase and capacity through the status subresource.
+func createClaim(namespace, name string, class *string, size string, phase corev1.PersistentVolumeClaimPhase) {
+	GinkgoHelper()
+	request := size
+	if request == "" {
+		request = "1Gi"
+	}
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: class,
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(request)}},
+		},
+	}
+	Expect(fw.Client.Create(ctx, claim)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(fw.Client.Delete(ctx, claim))).To(Succeed()) })
+	claim.Status.Phase = phase
+	if size != "" && phase == corev1.ClaimBound {
+		claim.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}
+	}
+	Expect(fw.Client.Status().Update(ctx, claim)).To(Succeed())
+}
+
+// bindStorageRole grants the metering identity what the chart's
+// metering.persistentVolumeClaims.enabled grants, until the spec ends.
+func bindStorageRole() {
+	GinkgoHelper()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshstack-operator-metering-storage"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: identity.Name, Namespace: identity.Namespace}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		Expect(fw.Client.Create(ctx, obj)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(fw.Client.Delete(ctx, obj))).To(Succeed()) })
+	}
+}
+
+// flakyReceiver is a usage receiver that answers 503 to its first requests.
+type flakyReceiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	refuse   int
+	body     []byte
+	types    []string
+	refused  []string
+	accepted []string
+}
+
+func newFlakyReceiver(refuse int) *flakyReceiver {
+	r := &flakyReceiver{refuse: refuse}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		key := req.Header.Get("Idempotency-Key")
+		r.types = append(r.types, req.Header.Get("Content-Type"))
+		if len(r.refused) < r.refuse {
+			r.refused = append(r.refused, key)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		r.accepted = append(r.accepted, key)
+		r.body = append(r.body, body...)
+		w.WriteHeader(http.StatusOK)
+	}))
+	return r
+}
+
+func (r *flakyReceiver) records(g Gomega) []metering.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return parseRecords(g, r.body)
+}
+
+func (r *flakyReceiver) contentTypes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.types)
+}
+
+func (r *flakyReceiver) refusedKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Compact(slices.Clone(r.refused))
+}
+
+func (r *flakyReceiver) acceptedKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.accepted)
+}
+
+// deliveryFailures is meshstack_metering_delivery_failures_total{code}.
+func deliveryFailures(code string) float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "meshstack_metering_delivery_failures_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "code" && l.GetValue() == code {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

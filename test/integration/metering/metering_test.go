@@ -1,7 +1,10 @@
 package metering_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"sync"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,15 +20,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 const (
-	mi = float64(1 << 20)
+	mi  = float64(1 << 20)
+	gib = float64(1 << 30)
 	pi = float64(1 << 50)
 	// eps absorbs float rounding; everything exact must match to it.
 	eps = 1e-6
@@ -58,16 +65,16 @@ var _ = Describe("Metering", func() {
 		createPod(late, "web", resources("1", "", "", ""), corev1.PodRunning, lateStart)
 
 		// All pods of a namespace vanish in the middle of a window.
-		waitForRecords(output, gone, started, 1)
+		waitForRecords(fileRecords(output), gone, started, 1)
 		waitUntilInWindow(0.3, 0.6)
 		goneBefore, goneAfter := aroundNow(func() { deletePod(goner) })
 
 		// One more window shows that the vanished namespace gets no records.
 		lastWindow := metering.WindowStart(goneAfter, window).Add(window)
-		waitForRecords(output, steady, lastWindow, 1)
-		waitForRecords(output, late, lastWindow, 1)
+		waitForRecords(fileRecords(output), steady, lastWindow, 1)
+		waitForRecords(fileRecords(output), late, lastWindow, 1)
 		m.stop()
-		all := readRecords(Default, output)
+		all := fileRecords(output)(Default)
 		expectUniqueIDs(all)
 
 		By("counting a pod that ran through every window exactly, windows aligned and contiguous")
@@ -131,8 +138,10 @@ var _ = Describe("Metering", func() {
 		Expect(last.PodSeconds).To(BeNumerically(">=", goneBefore.Sub(last.WindowStart).Seconds()-(passInterval+passJitter).Seconds()))
 		Expect(last.CPURequestCoreSeconds).To(BeNumerically("~", 0.1*last.PodSeconds, eps))
 
-		By("reading only: no writes, no informers (nothing forbidden in the log)")
-		Expect(m.Writes()).To(BeZero())
+		By("writing nothing but its checkpoint, starting no informer (nothing forbidden in the log)")
+		Expect(m.Writes()).To(BeNumerically(">", 0))
+		Expect(m.WritePaths()).To(HaveEach(MatchRegexp(`^(POST /api/v1/namespaces/%s/configmaps|PUT /api/v1/namespaces/%s/configmaps/%s)$`,
+			operatorNamespace, operatorNamespace, metering.DefaultCheckpointName)))
 		Expect(logs.String()).NotTo(ContainSubstring("forbidden"))
 
 		By("exporting metrics")
@@ -143,40 +152,38 @@ var _ = Describe("Metering", func() {
 		Expect(metricValue("meshstack_metering_pass_duration_seconds")).To(BeNumerically(">", 0))
 	})
 
-	It("resumes after a change of leader in the middle of a window with no duplicate and no missing window", func() {
+	// restartScenario meters a steady pod and a short one that runs and ends
+	// in the window that is open when handOver happens; handOver stops the
+	// first meter and returns the second. It checks that the records of both
+	// together have every window once (or as identical duplicates) and
+	// count the short pod, which only the first meter ever saw.
+	restartScenario := func(opts func(out *syncBuffer) operator.Options, handOver func(first *meter, secondOut *syncBuffer) *meter) {
+		GinkgoHelper()
 		c := newCustomer()
 		steady, short := c+"-steady", c+"-short"
 		createPod(steady, "web", resources("500m", "", "", ""), corev1.PodRunning, time.Now().Add(-time.Hour))
-		opts := meteringOptions(output)
-		opts.LeaderElect = true
-		opts.LeaderElectionNS = operatorNamespace
-		opts.LeaderElectionID = "metering-" + c
+		firstOut, secondOut := &syncBuffer{}, &syncBuffer{}
+		both := stdoutRecords(firstOut, secondOut)
 
-		first := startMeter(opts)
-		started := time.Now()
-		waitForRecords(output, steady, started, 1)
+		first := startMeter(opts(firstOut))
+		waitForRecords(both, steady, time.Now(), 1)
 
-		// A pod that runs and ends in the window that is open when the
-		// leader changes: only the first leader ever sees it.
 		waitUntilInWindow(0.05, 0.3)
 		shortStart := nextWholeSecond(0)
 		pod := createPod(short, "job", resources("2", "", "", ""), corev1.PodRunning, shortStart)
-		Eventually(func() (string, error) {
-			data, err := os.ReadFile(output + ".state")
-			return string(data), err
-		}, timeout, poll).Should(ContainSubstring(short), "the state file never held the pod's namespace")
+		Eventually(func(g Gomega) {
+			g.Expect(loadCheckpoint(g).Open).To(ContainElement(HaveField("Usage", HaveKey(short))))
+		}, timeout, poll).Should(Succeed(), "the checkpoint never held the short pod's namespace")
 		shortEndBefore, shortEndAfter := aroundNow(func() { deletePod(pod) })
 
-		// A standby replica takes over when the leader stops.
-		second := startMeter(opts)
-		_, stopped := aroundNow(first.stop)
-		// The window open at the change and the next one, by the new leader.
+		var stopped time.Time
+		second := handOver(first, secondOut)
+		stopped = time.Now()
 		lastWindow := metering.WindowStart(stopped, window).Add(window)
-		waitForRecords(output, steady, lastWindow, 1)
+		waitForRecords(both, steady, lastWindow, 1)
 		second.stop()
 
-		all := readRecords(Default, output)
-		expectUniqueIDs(all)
+		all := deduplicated(both(Default))
 		records := inNamespace(all, steady)
 		expectContiguous(records)
 		Expect(records[len(records)-1].WindowStart).NotTo(BeTemporally("<", lastWindow))
@@ -187,7 +194,192 @@ var _ = Describe("Metering", func() {
 		shortSeconds := sumPodSeconds(inNamespace(all, short))
 		Expect(shortSeconds).To(BeNumerically("<=", shortEndAfter.Sub(shortStart).Seconds()+eps))
 		Expect(shortSeconds).To(BeNumerically(">=", shortEndBefore.Sub(shortStart).Seconds()-(passInterval+passJitter).Seconds()))
-		Expect(logs.String()).To(ContainSubstring("resuming from the last pass of the previous process"))
+		Expect(logs.String()).To(ContainSubstring("resuming from the checkpoint"))
+	}
+
+	It("loses nothing when the meter restarts in the middle of a window, with stdout as output and no volume", func() {
+		restartScenario(stdoutOptions, func(first *meter, secondOut *syncBuffer) *meter {
+			first.stop()
+			return startMeter(stdoutOptions(secondOut))
+		})
+	})
+
+	It("loses nothing when a standby replica that shares no volume takes over from the leader", func() {
+		c := newCustomer()
+		withLeaderElection := func(out *syncBuffer) operator.Options {
+			opts := stdoutOptions(out)
+			opts.LeaderElect = true
+			opts.LeaderElectionID = "metering-" + c
+			return opts
+		}
+		restartScenario(withLeaderElection, func(first *meter, secondOut *syncBuffer) *meter {
+			second := startMeter(withLeaderElection(secondOut))
+			first.stop()
+			return second
+		})
+	})
+
+	It("loses no window when the API server is down for 30 seconds", func() {
+		c := newCustomer()
+		steady := c + "-steady"
+		createPod(steady, "web", resources("250m", "", "", ""), corev1.PodRunning, time.Now().Add(-time.Hour))
+		proxy, err := framework.StartProxy(identity.Config.Host)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(proxy.Close)
+		cfg := rest.CopyConfig(identity.Config)
+		cfg.Host = proxy.URL()
+
+		// A supervisor restarts the meter whenever it exits, as the kubelet
+		// restarts a container: losing the lease during the outage ends
+		// the process.
+		var outs []*syncBuffer
+		var mu sync.Mutex
+		restarts := 0
+		supervising, stopSupervising := context.WithCancel(ctx)
+		supervised := make(chan struct{})
+		go func() {
+			defer GinkgoRecover()
+			defer close(supervised)
+			for supervising.Err() == nil {
+				out := &syncBuffer{}
+				mu.Lock()
+				outs = append(outs, out)
+				mu.Unlock()
+				opts := stdoutOptions(out)
+				opts.LeaderElect = true
+				opts.LeaderElectionID = "metering-" + c
+				m, err := framework.StartManager(cfg, opts)
+				Expect(err).NotTo(HaveOccurred())
+				select {
+				case <-m.Exited():
+					restarts++
+				case <-supervising.Done():
+					Expect(m.Stop()).To(Succeed())
+				}
+			}
+		}()
+		all := func(g Gomega) []metering.Record {
+			mu.Lock()
+			defer mu.Unlock()
+			return stdoutRecords(outs...)(g)
+		}
+		waitForRecords(all, steady, time.Now(), 1)
+
+		down := time.Now()
+		proxy.Down()
+		Eventually(func() float64 { return metricValue("meshstack_metering_list_errors_total") }, timeout, poll).Should(BeNumerically(">", 0))
+		time.Sleep(30*time.Second - time.Since(down)) // the outage itself: a fixed span of time is what is being tested
+		Expect(proxy.Up()).To(Succeed())
+		up := time.Now()
+
+		lastWindow := metering.WindowStart(up, window).Add(window)
+		Eventually(func(g Gomega) {
+			records := inNamespace(all(g), steady)
+			g.Expect(records).NotTo(BeEmpty())
+			g.Expect(records[len(records)-1].WindowStart).NotTo(BeTemporally("<", lastWindow))
+		}, 3*timeout, poll).Should(Succeed())
+		stopSupervising()
+		<-supervised
+
+		records := inNamespace(deduplicated(all(Default)), steady)
+		expectContiguous(records)
+		Expect(records[0].WindowStart).To(BeTemporally("<", down))
+		for _, r := range records {
+			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps), "window %s", r.WindowStart)
+		}
+		GinkgoWriter.Printf("The meter was restarted %d times during the outage\n", restarts)
+	})
+
+	It("stops a second meter running without leader election before it delivers, and loses nothing", func() {
+		c := newCustomer()
+		steady := c + "-steady"
+		createPod(steady, "web", resources("100m", "", "", ""), corev1.PodRunning, time.Now().Add(-time.Hour))
+		firstOut, secondOut := &syncBuffer{}, &syncBuffer{}
+		first := startMeter(stdoutOptions(firstOut))
+		waitForRecords(stdoutRecords(firstOut), steady, time.Now(), 1)
+		second := startMeter(stdoutOptions(secondOut))
+
+		// One of the two saves the checkpoint first; the other's next save
+		// conflicts and it stops.
+		var fenced, survivor *meter
+		Eventually(func() bool {
+			select {
+			case <-first.Exited():
+				fenced, survivor = first, second
+			case <-second.Exited():
+				fenced, survivor = second, first
+			default:
+				return false
+			}
+			return true
+		}, timeout, poll).Should(BeTrue(), "neither meter was fenced")
+		Expect(fenced.Err()).To(MatchError(ContainSubstring("no longer the leader")))
+		Expect(errors.Is(fenced.Err(), metering.ErrFenced)).To(BeTrue())
+
+		lastWindow := metering.WindowStart(time.Now(), window).Add(window)
+		waitForRecords(stdoutRecords(firstOut, secondOut), steady, lastWindow, 1)
+		survivor.stop()
+		records := inNamespace(deduplicated(stdoutRecords(firstOut, secondOut)(Default)), steady)
+		expectContiguous(records)
+		for _, r := range records {
+			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps), "window %s", r.WindowStart)
+		}
+	})
+
+	It("meters Bound PersistentVolumeClaims per storage class once it may, and pods while it may not", func() {
+		c := newCustomer()
+		app := c + "-app"
+		createPod(app, "web", resources("100m", "", "", ""), corev1.PodRunning, time.Now().Add(-time.Hour))
+		createClaim(app, "fast-data", ptr.To("fast"), "10Gi", corev1.ClaimBound)
+		createClaim(app, "plain-data", nil, "1Gi", corev1.ClaimBound)
+		createClaim(app, "waiting", ptr.To("fast"), "", corev1.ClaimPending)
+
+		out := &syncBuffer{}
+		opts := stdoutOptions(out)
+		opts.MeteringResources = []string{metering.ResourcePods, metering.ResourcePersistentVolumeClaims}
+		startMeter(opts)
+
+		By("metering pods and saying what is missing without the storage role")
+		waitForRecords(stdoutRecords(out), app, time.Now(), 1)
+		Expect(logs.String()).To(ContainSubstring("Metering PersistentVolumeClaims is not permitted"))
+		for _, r := range inNamespace(stdoutRecords(out)(Default), app) {
+			Expect(r.StorageByteSeconds).To(BeZero())
+			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
+		}
+
+		By("metering storage once the chart's storage ClusterRole is bound")
+		bindStorageRole()
+		granted := time.Now()
+		since := metering.WindowStart(granted, window).Add(window)
+		records := waitForRecords(stdoutRecords(out), app, since, 1)
+		r := records[len(records)-1]
+		Expect(r.StorageByteSeconds).To(BeNumerically("~", 11*gib*windowSeconds, 1))
+		Expect(r.StorageByteSecondsByClass).To(HaveLen(2))
+		Expect(r.StorageByteSecondsByClass["fast"]).To(BeNumerically("~", 10*gib*windowSeconds, 1))
+		Expect(r.StorageByteSecondsByClass[""]).To(BeNumerically("~", gib*windowSeconds, 1))
+		Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
+	})
+
+	It("POSTs every window to an HTTP receiver that fails at first, with stable idempotency keys", func() {
+		c := newCustomer()
+		steady := c + "-steady"
+		createPod(steady, "web", resources("100m", "", "", ""), corev1.PodRunning, time.Now().Add(-time.Hour))
+		receiver := newFlakyReceiver(3)
+		DeferCleanup(receiver.Close)
+		before := deliveryFailures("503")
+
+		opts := meteringOptions(receiver.URL)
+		opts.MeteringHTTP.InitialBackoff, opts.MeteringHTTP.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+		startMeter(opts)
+		records := waitForRecords(receiver.records, steady, time.Now(), 3)
+		Expect(deliveryFailures("503") - before).To(BeNumerically(">=", 3))
+		expectContiguous(inNamespace(deduplicated(records), steady))
+		Expect(receiver.contentTypes()).To(HaveEach("application/x-ndjson"))
+		// The three refusals were of one batch, retried under the key it first
+		// had, and then accepted under it.
+		Expect(receiver.refusedKeys()).To(HaveLen(1))
+		Expect(receiver.acceptedKeys()).To(ContainElements(receiver.refusedKeys()))
+		Eventually(func() float64 { return metricValue("meshstack_metering_pending_windows") }, timeout, poll).Should(BeZero())
 	})
 
 	It("repairs a garbled last line and keeps every earlier record", func() {
@@ -210,13 +402,13 @@ var _ = Describe("Metering", func() {
 		Expect(os.WriteFile(output, append(append(line, '\n'), garbled...), 0o600)).To(Succeed())
 
 		startMeter(meteringOptions(output))
-		waitForRecords(output, steady, previous.Add(window), 2)
+		waitForRecords(fileRecords(output), steady, previous.Add(window), 2)
 
 		data, err := os.ReadFile(output)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.HasPrefix(string(data), string(line)+"\n")).To(BeTrue(), "the earlier record was not kept:\n%s", data)
 		Expect(string(data)).NotTo(ContainSubstring(garbled))
-		all := readRecords(Default, output)
+		all := fileRecords(output)(Default)
 		expectUniqueIDs(all)
 		expectContiguous(inNamespace(all, steady))
 		Expect(inNamespace(all, steady)[0].WindowStart).To(Equal(previous.Add(window)), "resumed after the earlier window")
@@ -224,7 +416,7 @@ var _ = Describe("Metering", func() {
 		Expect(logs.String()).To(ContainSubstring(`"garbledLastLine": true`))
 	})
 
-	It("has an identity that can get and list pods and nothing else the seed does not grant", func() {
+	It("has an identity that can get and list pods, keep its checkpoint, and nothing else", func() {
 		By("generating exactly the seed's meshfed-metering rules as the ClusterRole")
 		objs, err := framework.ReadObjects(filepath.Join(framework.RepoRoot(), "config", "rbac", "metering", "role.yaml"))
 		Expect(err).NotTo(HaveOccurred())
@@ -256,6 +448,25 @@ var _ = Describe("Metering", func() {
 		Expect(allowed("list", "meshcloud.io", "meshprojects", "")).To(BeFalse())
 		Expect(allowed("update", "coordination.k8s.io", "leases", operatorNamespace)).To(BeTrue())
 		Expect(allowed("update", "coordination.k8s.io", "leases", "default")).To(BeFalse())
+		allowedNamed := func(verb, name, namespace string) bool {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               identity.UserName(),
+				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: "configmaps", Name: name, Namespace: namespace},
+			}}
+			Expect(fw.Client.Create(ctx, sar)).To(Succeed())
+			return sar.Status.Allowed
+		}
+		Expect(allowedNamed("get", metering.DefaultCheckpointName, operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-7", operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-8", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("update", "kube-root-ca.crt", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("get", metering.DefaultCheckpointName, "default")).To(BeFalse())
+		Expect(allowedNamed("create", "", operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("list", "", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("watch", "", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("delete", metering.DefaultCheckpointName, operatorNamespace)).To(BeFalse())
+		Expect(allowed("list", "", "persistentvolumeclaims", "")).To(BeFalse(), "storage metering is an optional role")
 
 		By("being refused a watch on pods and a list of namespaces")
 		cs, err := kubernetes.NewForConfig(identity.Config)

@@ -3,6 +3,7 @@ package metering_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -10,9 +11,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshcloud/meshstack-operator/internal/metering"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -61,14 +66,46 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// meteringOptions runs metering alone, as the Helm chart does, into output.
+// meteringOptions runs metering alone, as the Helm chart does, into output,
+// with its checkpoint in the operator's namespace.
 func meteringOptions(output string) operator.Options {
 	opts := operator.DefaultOptions()
 	opts.Components = []string{operator.ComponentMetering}
 	opts.MeteringInterval = passInterval
 	opts.MeteringWindow = window
 	opts.MeteringOutput = output
+	opts.LeaderElectionNS = operatorNamespace
 	return opts
+}
+
+// stdoutOptions meters to stdout, which the test reads from out.
+func stdoutOptions(out *syncBuffer) operator.Options {
+	opts := meteringOptions(metering.StdoutOutput)
+	opts.MeteringStdout = out
+	return opts
+}
+
+// Every spec starts without a checkpoint: they share the one name the
+// metering Role may write.
+var _ = BeforeEach(func() {
+	for i := range metering.DefaultCheckpointParts {
+		name := metering.DefaultCheckpointName
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", name, i)
+		}
+		err := fw.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}})
+		Expect(client.IgnoreNotFound(err)).To(Succeed())
+	}
+})
+
+// loadCheckpoint reads the meter's checkpoint as the meter does.
+func loadCheckpoint(g Gomega) *metering.Checkpoint {
+	store := &metering.ConfigMapCheckpoint{Reader: fw.Client, Writer: fw.Client, Namespace: operatorNamespace,
+		Name: metering.DefaultCheckpointName, MaxParts: metering.DefaultCheckpointParts}
+	cp, err := store.Load(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cp).NotTo(BeNil(), "no checkpoint yet")
+	return cp
 }
 
 // startMeter starts a manager that runs metering under the metering
@@ -86,8 +123,16 @@ type meter struct {
 	once sync.Once
 }
 
+// stop stops the meter and expects a clean stop, unless it has exited by
+// itself already (the spec checks that error).
 func (m *meter) stop() {
-	m.once.Do(func() { Expect(m.Stop()).To(Succeed()) })
+	m.once.Do(func() {
+		select {
+		case <-m.Exited():
+		default:
+			Expect(m.Stop()).To(Succeed())
+		}
+	})
 }
 
 // syncBuffer collects the log for specs that check it.

@@ -187,8 +187,8 @@ type run struct {
 
 	// pending are the closed windows not yet delivered, oldest first; the
 	// first fixed of them are in the saved checkpoint and may be delivered.
-	pending   []Window
-	fixed     int
+	pending       []Window
+	fixed         int
 	deliveredUpTo time.Time
 
 	// The delivering goroutine takes one window at a time from work and

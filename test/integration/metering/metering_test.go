@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -33,7 +33,7 @@ import (
 const (
 	mi  = float64(1 << 20)
 	gib = float64(1 << 30)
-	pi = float64(1 << 50)
+	pi  = float64(1 << 50)
 	// eps absorbs float rounding; everything exact must match to it.
 	eps = 1e-6
 )

@@ -55,6 +55,11 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`--components=metering, authenticated only by a token of ServiceAccount meshcloud/meshfed-metering`),
 		// A usage record of the demo pod.
 		regexp.MustCompile(`\{"id":"[0-9a-f]{32}","namespace":"acme-webshop","customerIdentifier":"acme","projectIdentifier":"webshop",.*"podSeconds":(0\.[0-9]*[1-9]|[1-9])`),
+		// The metering checkpoint in the API server.
+		regexp.MustCompile(`kubectl get configmap -n meshcloud meshstack-metering`),
+		regexp.MustCompile(`meshstack-metering\s+5\s+\S+`),
+		regexp.MustCompile(`lastPass: 20\d\d-`),
+		regexp.MustCompile(`delivered: 20\d\d-`),
 	} {
 		if !want.MatchString(output) {
 			t.Errorf("demo output lacks %q:\n%s", want, output)

@@ -42,7 +42,8 @@ func TestMetricsAndProbes(t *testing.T) {
 	metrics, probes := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	p, err := framework.StartProcess(bin, filepath.Join(dir, "operator.log"),
 		"--kubeconfig="+kubeconfig, "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probes,
-		"--metering-output="+filepath.Join(dir, "usage.jsonl"), "--metering-interval=200ms", "--metering-window=1s")
+		"--metering-output="+filepath.Join(dir, "usage.jsonl"), "--metering-interval=200ms", "--metering-window=1s",
+		"--leader-election-namespace=default")
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = p.Stop() })
 

@@ -57,7 +57,7 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`\{"id":"[0-9a-f]{32}","namespace":"acme-webshop","customerIdentifier":"acme","projectIdentifier":"webshop",.*"podSeconds":(0\.[0-9]*[1-9]|[1-9])`),
 		// The metering checkpoint in the API server.
 		regexp.MustCompile(`kubectl get configmap -n meshcloud meshstack-metering`),
-		regexp.MustCompile(`meshstack-metering\s+5\s+\S+`),
+		regexp.MustCompile(`meshstack-metering\s+6\s+\S+`),
 		regexp.MustCompile(`lastPass: 20\d\d-`),
 		regexp.MustCompile(`delivered: 20\d\d-`),
 	} {

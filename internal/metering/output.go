@@ -44,7 +44,7 @@ func encodeWindow(records []Record) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writerSink writes to a stream, such as stdout, that keeps no checkpoint.
+// writerSink writes to a stream, such as stdout.
 type writerSink struct{ w io.Writer }
 
 func (s writerSink) Deliver(_ context.Context, records []Record) error {

@@ -1,6 +1,7 @@
 package metering
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -168,9 +169,9 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 		batchSize:      o.BatchSize,
 		tokenFile:      o.BearerTokenFile,
 		log:            o.Log,
-		initialBackoff: cmpOr(o.InitialBackoff, defaultHTTPInitialBackoff),
-		maxBackoff:     cmpOr(o.MaxBackoff, defaultHTTPMaxBackoff),
-		requestTimeout: cmpOr(o.RequestTimeout, defaultHTTPRequestTimeout),
+		initialBackoff: cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
+		maxBackoff:     cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
+		requestTimeout: cmp.Or(o.RequestTimeout, defaultHTTPRequestTimeout),
 	}
 	switch {
 	case o.BatchSize < 0:
@@ -223,13 +224,6 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return s, nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Close closes idle connections.

@@ -114,6 +114,19 @@ func (s *scenario) runUntil(r *run, until time.Time) {
 	}
 }
 
+// deliverFirstWindowAndCrash runs r until the first window closes, delivers
+// it and stops before it saves that it did.
+func (s *scenario) deliverFirstWindowAndCrash(r *run) {
+	s.t.Helper()
+	s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
+	s.passOnce(r)
+	w := r.pending[0]
+	if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
+		s.t.Fatal(err)
+	}
+	s.clock.Step(testInterval)
+}
+
 func (s *scenario) stop(r *run) {
 	if err := r.out.Close(); err != nil {
 		s.t.Fatal(err)
@@ -219,13 +232,7 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 	t.Run("a crash after delivering and before marking it: an identical duplicate", func(t *testing.T) {
 		s := newScenario(t, StdoutOutput)
 		r := s.start()
-		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
-		s.passOnce(r)
-		w := r.pending[0]
-		if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
-			t.Fatal(err)
-		}
-		s.clock.Step(testInterval) // dies before it marks the window delivered
+		s.deliverFirstWindowAndCrash(r)
 		r = s.start()
 		s.runUntil(r, end)
 		got := s.records()
@@ -333,14 +340,8 @@ func TestMeterFileOutput(t *testing.T) {
 	t.Run("a crash while a window is written: the torn tail is cut and the window delivered again", func(t *testing.T) {
 		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
 		r := s.start()
-		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
-		s.passOnce(r)
-		w := r.pending[0]
-		if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
-			t.Fatal(err)
-		}
+		s.deliverFirstWindowAndCrash(r)
 		s.stop(r)
-		s.clock.Step(testInterval)
 		// Tear the write: keep the first of its two records, cut into the
 		// second.
 		data, _ := os.ReadFile(s.output)
@@ -361,14 +362,8 @@ func TestMeterFileOutput(t *testing.T) {
 	t.Run("a window the file already holds is not written again", func(t *testing.T) {
 		s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
 		r := s.start()
-		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
-		s.passOnce(r)
-		w := r.pending[0]
-		if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
-			t.Fatal(err)
-		}
-		s.stop(r) // dies before it marks the window delivered
-		s.clock.Step(testInterval)
+		s.deliverFirstWindowAndCrash(r)
+		s.stop(r)
 		r = s.start()
 		s.runUntil(r, end)
 		s.stop(r)

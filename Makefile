@@ -29,6 +29,7 @@ manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	cp config/crd/bases/meshcloud.io_meshprojects.yaml config/helm/meshstack-operator/crds/
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering/..." output:rbac:artifacts:config=config/rbac/metering
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-operator-metrics-auth paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/metrics-auth
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods from the Go markers.

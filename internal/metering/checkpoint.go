@@ -40,6 +40,9 @@ type CheckpointStore interface {
 	// store's last Load or Save; otherwise it returns an error that wraps
 	// ErrFenced and saves nothing.
 	Save(ctx context.Context, cp *Checkpoint) error
+	// Probe reports whether the checkpoint can be read, without taking
+	// part in fencing: a standby replica's readiness.
+	Probe(ctx context.Context) error
 	// Describe names where the checkpoint lives, for logs.
 	Describe() string
 }

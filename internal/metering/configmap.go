@@ -128,6 +128,15 @@ func (c *ConfigMapCheckpoint) Load(ctx context.Context) (*Checkpoint, error) {
 	return decodeCheckpoint(data)
 }
 
+// Probe reads the first ConfigMap; that there is none yet is fine.
+func (c *ConfigMapCheckpoint) Probe(ctx context.Context) error {
+	err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Name}, &corev1.ConfigMap{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading the metering checkpoint ConfigMap %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
 // Save writes the parts after the first, then the first.
 func (c *ConfigMapCheckpoint) Save(ctx context.Context, cp *Checkpoint) error {
 	if c.resourceVersions == nil {

@@ -172,6 +172,8 @@ type memoryCheckpoints struct {
 	data    []byte
 	version int
 	saves   int
+	// probeErr is what Probe answers.
+	probeErr error
 }
 
 func (m *memoryCheckpoints) handle() *memoryCheckpoint { return &memoryCheckpoint{shared: m} }
@@ -182,6 +184,8 @@ type memoryCheckpoint struct {
 }
 
 func (h *memoryCheckpoint) Describe() string { return "memory" }
+
+func (h *memoryCheckpoint) Probe(context.Context) error { return h.shared.probeErr }
 
 func (h *memoryCheckpoint) Load(context.Context) (*Checkpoint, error) {
 	h.shared.mu.Lock()

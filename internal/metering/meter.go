@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -79,6 +81,9 @@ type Meter struct {
 	// Clock is the real clock when nil.
 	Clock clock.WithTicker
 	Log   logr.Logger
+
+	// checkpointRead is set once this process has read the checkpoint.
+	checkpointRead atomic.Bool
 }
 
 var (
@@ -88,6 +93,21 @@ var (
 
 // NeedLeaderElection makes only the leader meter.
 func (m *Meter) NeedLeaderElection() bool { return true }
+
+// ReadyCheck is a readiness check (healthz.Checker): ready once the
+// checkpoint could be read, by the leader when it started metering or by
+// this check on a standby. A replica that cannot read it could not take
+// over.
+func (m *Meter) ReadyCheck(req *http.Request) error {
+	if m.Checkpoint == nil || m.checkpointRead.Load() {
+		return nil
+	}
+	if err := m.Checkpoint.Probe(req.Context()); err != nil {
+		return err
+	}
+	m.checkpointRead.Store(true)
+	return nil
+}
 
 // Validate checks the settings.
 func (m *Meter) Validate() error {
@@ -230,6 +250,7 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 			_ = out.Close()
 			return nil, fmt.Errorf("reading the metering checkpoint: %w", err)
 		}
+		m.checkpointRead.Store(true)
 	} else {
 		m.Log.Info("WARNING: metering without a checkpoint (--metering-checkpoint=\"\"). A restart or a change of leader loses the usage "+
 			"counted in the open window and every window that closes while no metering process runs, and, with a stdout or "+

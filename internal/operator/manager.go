@@ -1,19 +1,23 @@
 package operator
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/controller"
@@ -43,7 +47,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	mgrOpts := ctrl.Options{
 		Scheme:                  Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                 metricsServerOptions(o),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        leaderElectionID,
@@ -51,7 +55,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// Release the lease on a clean shutdown so a new replica takes over
 		// at once instead of after the lease expires.
 		LeaderElectionReleaseOnCancel: true,
-		Controller:                    config.Controller{SkipNameValidation: &o.SkipNameValidation},
+		// Standbys start their informers too (warm-up), so that they are
+		// ready to take over at once and their readiness means something.
+		Controller: config.Controller{SkipNameValidation: &o.SkipNameValidation, EnableWarmup: ptr.To(true)},
 	}
 	if o.Runs(ComponentReplicator) {
 		mgrOpts.Cache = cache.Options{ByObject: controller.ManagedObjectsCacheOptions()}
@@ -63,7 +69,10 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Ready means able to work, leader or not: the informer caches have
+	// synced (the replicator's; metering has none), and the metering
+	// checkpoint can be read.
+	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr)); err != nil {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 
@@ -110,6 +119,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		if err := mgr.Add(m); err != nil {
 			return nil, fmt.Errorf("setting up metering: %w", err)
 		}
+		if err := mgr.AddReadyzCheck("metering-checkpoint", m.ReadyCheck); err != nil {
+			return nil, fmt.Errorf("adding readiness check: %w", err)
+		}
 	}
 	return mgr, nil
 }
@@ -128,4 +140,17 @@ func checkpointNamespace(leaderElectionNS string) (string, error) {
 		return ns, nil
 	}
 	return "", fmt.Errorf("the metering checkpoint lives in the leader election namespace: outside a cluster set --leader-election-namespace, or --metering-checkpoint=\"\" to meter without a checkpoint")
+}
+
+// cachesSynced is ready once the manager's informer caches have synced. A
+// probe waits at most a second; the kubelet probes again.
+func cachesSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("the informer caches have not synced yet")
+		}
+		return nil
+	}
 }

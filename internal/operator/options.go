@@ -29,6 +29,8 @@ type Options struct {
 	Components []string
 
 	MetricsBindAddress     string
+	MetricsSecure          bool
+	MetricsCertDir         string
 	HealthProbeBindAddress string
 	LeaderElect            bool
 	LeaderElectionNS       string
@@ -68,7 +70,8 @@ func DefaultOptions() Options {
 	mapping, _ := controller.ParseRoleMapping(controller.DefaultRoleMapping)
 	return Options{
 		Components:              slices.Clone(AllComponents),
-		MetricsBindAddress:      ":8080",
+		MetricsBindAddress:      ":8443",
+		MetricsSecure:           true,
 		HealthProbeBindAddress:  ":8081",
 		KubeAPIQPS:              500,
 		KubeAPIBurst:            1000,
@@ -98,6 +101,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
 		"Address the Prometheus metrics endpoint binds to (/metrics). \"0\" disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
+		"Serve /metrics over HTTPS to callers the API server authenticates (TokenReview) and authorizes for get on /metrics (SubjectAccessReview); false serves plain HTTP to anyone.")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", o.MetricsCertDir,
+		"Directory with tls.crt and tls.key for --metrics-secure, reloaded when they change; a self-signed certificate when empty or missing.")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
 		"Address the health (/healthz) and readiness (/readyz) probes bind to. \"0\" disables them.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,

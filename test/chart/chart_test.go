@@ -339,24 +339,13 @@ func (r rendered) granted(t *testing.T, sa string) []permission {
 // no less, so neither the code nor the chart can drift from the other.
 func TestRBACIsTheGeneratedOne(t *testing.T) {
 	r := render(t)
-	for sa, file := range map[string]string{
-		"meshfed-service":  "config/rbac/replicator/role.yaml",
-		"meshfed-metering": "config/rbac/metering/role.yaml",
+	for sa, files := range map[string][]string{
+		"meshfed-service":  {"config/rbac/replicator/role.yaml", "config/rbac/metrics-auth/role.yaml"},
+		"meshfed-metering": {"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"},
 	} {
 		t.Run(sa, func(t *testing.T) {
-			objs, err := framework.ReadObjects(filepath.Join(framework.RepoRoot(), file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []permission
-			for _, obj := range objs {
-				u := obj.(*unstructured.Unstructured)
-				var role rbacv1.Role // a ClusterRole has the same rules field
-				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, expand(u.GetNamespace(), role.Rules)...)
-			}
+			want := generatedPermissions(t, files...)
+			file := strings.Join(files, " and ")
 			got, wantEff := effective(r.granted(t, sa)), effective(want)
 			if !slices.Equal(got, wantEff) {
 				t.Errorf("the chart grants %s (namespace/group/resource/verb/name):\n  %s\n%s generates:\n  %s\nonly in the chart: %v\nonly generated: %v",
@@ -364,6 +353,28 @@ func TestRBACIsTheGeneratedOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// generatedPermissions are the permissions of the roles in files that
+// controller-gen generated.
+func generatedPermissions(t *testing.T, files ...string) []permission {
+	t.Helper()
+	var perms []permission
+	for _, file := range files {
+		objs, err := framework.ReadObjects(filepath.Join(framework.RepoRoot(), file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range objs {
+			u := obj.(*unstructured.Unstructured)
+			var role rbacv1.Role // a ClusterRole has the same rules field
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+				t.Fatal(err)
+			}
+			perms = append(perms, expand(u.GetNamespace(), role.Rules)...)
+		}
+	}
+	return perms
 }
 
 func minus(a, b []string) []string {
@@ -440,7 +451,7 @@ func TestDeployments(t *testing.T) {
 			}
 			opts := parseArgs(t, ctr.Args)
 			if !slices.Equal(opts.Components, []string{c.component}) || !opts.LeaderElect || opts.LeaderElectionNS != namespace ||
-				opts.MetricsBindAddress != ":8080" || opts.HealthProbeBindAddress != ":8081" {
+				opts.MetricsBindAddress != ":8443" || !opts.MetricsSecure || opts.HealthProbeBindAddress != ":8081" {
 				t.Errorf("args %q: components %v, leader election %v in %q, metrics %q, probes %q", ctr.Args,
 					opts.Components, opts.LeaderElect, opts.LeaderElectionNS, opts.MetricsBindAddress, opts.HealthProbeBindAddress)
 			}
@@ -742,6 +753,73 @@ func TestMeteringCheckpointStorageAndHTTP(t *testing.T) {
 		}
 		if *d.Spec.Replicas != 2 || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 			t.Errorf("replicas %d, strategy %q", *d.Spec.Replicas, d.Spec.Strategy.Type)
+		}
+	})
+}
+
+func TestAuthenticatedMetrics(t *testing.T) {
+	t.Run("by default over HTTPS, with the review rights in their own role and a reader role", func(t *testing.T) {
+		r := render(t, "--set", "serviceMonitor.enabled=true",
+			"--set", "metrics.readerSubjects[0].kind=ServiceAccount,metrics.readerSubjects[0].name=prometheus,metrics.readerSubjects[0].namespace=monitoring")
+		var reader rbacv1.ClusterRole
+		r.get(t, "ClusterRole", "meshstack-operator-metrics-reader", &reader)
+		if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !reflect.DeepEqual(reader.Rules, want) {
+			t.Errorf("reader rules %+v", reader.Rules)
+		}
+		var binding rbacv1.ClusterRoleBinding
+		r.get(t, "ClusterRoleBinding", "meshstack-operator-metrics-reader", &binding)
+		if len(binding.Subjects) != 1 || binding.Subjects[0].Name != "prometheus" || binding.RoleRef.Name != reader.Name {
+			t.Errorf("reader binding %+v", binding)
+		}
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "replicator", &d)
+		if d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort != 8443 {
+			t.Errorf("metrics port %v", d.Spec.Template.Spec.Containers[0].Ports)
+		}
+		sm := r["ServiceMonitor/meshstack-operator"]
+		endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		ep := endpoints[0].(map[string]any)
+		if ep["scheme"] != "https" || ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" {
+			t.Errorf("ServiceMonitor endpoint %v", ep)
+		}
+	})
+
+	t.Run("a certificate from a Secret", func(t *testing.T) {
+		r := render(t, "--set", "metrics.certSecretName=metrics-tls")
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "metering", &d)
+		pod := d.Spec.Template.Spec
+		if o := parseArgs(t, pod.Containers[0].Args); o.MetricsCertDir != "/var/run/metrics-certs" {
+			t.Errorf("--metrics-cert-dir %q", o.MetricsCertDir)
+		}
+		found := false
+		for _, v := range pod.Volumes {
+			found = found || v.Secret != nil && v.Secret.SecretName == "metrics-tls"
+		}
+		if !found {
+			t.Errorf("no volume of Secret metrics-tls: %+v", pod.Volumes)
+		}
+	})
+
+	t.Run("plain HTTP on request, and then no review rights", func(t *testing.T) {
+		r := render(t, "--set", "metrics.secure=false", "--set", "metrics.service.port=8080")
+		for _, key := range []string{"ClusterRole/meshstack-operator-metrics-auth", "ClusterRole/meshstack-operator-metrics-reader"} {
+			if _, ok := r[key]; ok {
+				t.Errorf("%s rendered with metrics.secure=false", key)
+			}
+		}
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "replicator", &d)
+		o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+		if o.MetricsSecure || o.MetricsBindAddress != ":8080" {
+			t.Errorf("--metrics-secure=%v on %q", o.MetricsSecure, o.MetricsBindAddress)
+		}
+		for _, sa := range []string{"meshfed-service", "meshfed-metering"} {
+			for _, p := range r.granted(t, sa) {
+				if p.Resource == "tokenreviews" || p.Resource == "subjectaccessreviews" {
+					t.Errorf("%s may %s %s", sa, p.Verb, p.Resource)
+				}
+			}
 		}
 	})
 }

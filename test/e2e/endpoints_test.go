@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -8,8 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -26,7 +35,8 @@ func freePort(t *testing.T) string {
 }
 
 // TestMetricsAndProbes runs the binary with both components and checks what
-// --metrics-bind-address and --health-probe-bind-address serve.
+// --metrics-bind-address and --health-probe-bind-address serve: metrics
+// over HTTPS to a caller allowed to get /metrics only, and probes.
 func TestMetricsAndProbes(t *testing.T) {
 	g := newG(t)
 	dir := t.TempDir()
@@ -47,22 +57,184 @@ func TestMetricsAndProbes(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = p.Stop() })
 
-	get := func(g Gomega, url string) string {
-		resp, err := http.Get(url)
-		g.Expect(err).NotTo(HaveOccurred())
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(resp.StatusCode).To(Equal(http.StatusOK), "%s: %s", url, body)
-		return string(body)
-	}
+	reader := scraperToken(t, fw, "scraper", true)
+	stranger := scraperToken(t, fw, "stranger", false)
 	g.Eventually(func(g Gomega) {
-		get(g, "http://"+probes+"/healthz")
-		get(g, "http://"+probes+"/readyz")
-		body := get(g, "http://"+metrics+"/metrics")
+		g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
+		g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
+		g.Expect(httpGet(g, "https://"+metrics+"/metrics", "")).To(Equal(http.StatusUnauthorized), "no token")
+		g.Expect(httpGet(g, "https://"+metrics+"/metrics", stranger)).To(Equal(http.StatusForbidden), "a token not bound to the reader role")
+		var body string
+		g.Expect(httpGetBody(g, "https://"+metrics+"/metrics", reader, &body)).To(Equal(http.StatusOK))
 		g.Expect(body).To(ContainSubstring(`controller_runtime_reconcile_total{controller="meshproject"`))
 		g.Expect(body).To(ContainSubstring("meshstack_metering_last_success_timestamp_seconds "))
 		g.Expect(body).To(ContainSubstring("meshstack_metering_pods_seen"))
 	}).Should(Succeed(), "log: %s", filepath.Join(dir, "operator.log"))
 	g.Expect(p.Stop()).To(Succeed(), "a clean exit on SIGTERM")
+
+	// --metrics-secure=false serves plain HTTP to anyone.
+	plain := "127.0.0.1:" + freePort(t)
+	p, err = framework.StartProcess(bin, filepath.Join(dir, "plain.log"),
+		"--kubeconfig="+kubeconfig, "--components=replicator", "--metrics-secure=false", "--metrics-bind-address="+plain,
+		"--health-probe-bind-address=0")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = p.Stop() })
+	g.Eventually(func(g Gomega) {
+		g.Expect(httpGet(g, "http://"+plain+"/metrics", "")).To(Equal(http.StatusOK))
+	}).Should(Succeed(), "log: %s", filepath.Join(dir, "plain.log"))
+}
+
+// TestReadiness: /readyz fails until the replicator's informers have synced
+// and until the meter can read its checkpoint, for leaders and standbys
+// alike, while /healthz is fine all along.
+func TestReadiness(t *testing.T) {
+	g := newG(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := buildOperator(t)
+	fw, err := framework.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = fw.Stop() })
+
+	// Each component runs under a ServiceAccount that at first lacks what it
+	// needs to become ready: the replicator may not list MeshProjects and
+	// the rest, the meter may not read its checkpoint.
+	replicator, err := fw.CreateServiceAccount(ctx, "meshcloud", "replicator-sa")
+	g.Expect(err).NotTo(HaveOccurred())
+	meter, err := fw.CreateServiceAccount(ctx, "meshcloud", "meter-sa")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(bindSeedMeteringRules(ctx, fw, meter)).To(Succeed())
+
+	start := func(name string, sa framework.ServiceAccount, args ...string) string {
+		data, err := fw.TokenKubeconfig(ctx, sa, 3600)
+		g.Expect(err).NotTo(HaveOccurred())
+		kubeconfig := filepath.Join(dir, name+".kubeconfig")
+		g.Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
+		probes := "127.0.0.1:" + freePort(t)
+		p, err := framework.StartProcess(bin, filepath.Join(dir, name+".log"), append([]string{
+			"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probes,
+			"--leader-election-namespace=meshcloud"}, args...)...)
+		g.Expect(err).NotTo(HaveOccurred())
+		t.Cleanup(func() {
+			_ = p.Stop()
+			if t.Failed() {
+				log, _ := os.ReadFile(filepath.Join(dir, name+".log"))
+				t.Logf("%s.log:\n%s", name, log)
+			}
+		})
+		return probes
+	}
+	replicatorProbes := start("replicator", replicator, "--components=replicator")
+	// Two meters with leader election, both standbys: a third holds the
+	// Lease. (A leader that cannot read its checkpoint exits, and its
+	// Deployment restarts it.) Leader election itself needs the Lease.
+	g.Expect(bindLeases(ctx, fw, meter)).To(Succeed())
+	now := metav1.NewMicroTime(time.Now())
+	g.Expect(fw.Client.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "meshcloud", Name: "meshstack-operator-metering"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("another-meter"), LeaseDurationSeconds: ptr.To[int32](3600),
+			AcquireTime: &now, RenewTime: &now},
+	})).To(Succeed())
+	meterProbes := []string{
+		start("meter-1", meter, "--components=metering", "--leader-elect", "--metering-interval=200ms", "--metering-window=1s"),
+		start("meter-2", meter, "--components=metering", "--leader-elect", "--metering-interval=200ms", "--metering-window=1s"),
+	}
+	all := append([]string{replicatorProbes}, meterProbes...)
+	for _, probes := range all {
+		g.Eventually(func(g Gomega) {
+			g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
+		}).Should(Succeed())
+	}
+	g.Consistently(func(g Gomega) {
+		for _, probes := range all {
+			g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusInternalServerError), "%s ready too early", probes)
+		}
+	}, 3*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	// With their roles, all become ready: the standby meters at the next
+	// probe, the replicator once its informers' next retry lists.
+	_, err = fw.CreateServiceAccount(ctx, "meshcloud", "replicator-sa", "config/rbac/replicator/role.yaml")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = fw.CreateServiceAccount(ctx, "meshcloud", "meter-sa", "config/rbac/metering/role.yaml")
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, probes := range all {
+		g.Eventually(func(g Gomega) {
+			g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
+		}, 90*time.Second, 500*time.Millisecond).Should(Succeed(), "%s never ready (logs in %s)", probes, dir)
+	}
+}
+
+// bindSeedMeteringRules grants the seed's meshfed-metering rules alone.
+func bindSeedMeteringRules(ctx context.Context, fw *framework.Framework, sa framework.ServiceAccount) error {
+	return bindRules(ctx, fw, sa, "readiness-seed-metering", []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}})
+}
+
+// bindLeases grants leader election in meshcloud, cluster-wide for brevity.
+func bindLeases(ctx context.Context, fw *framework.Framework, sa framework.ServiceAccount) error {
+	return bindRules(ctx, fw, sa, "readiness-leases", []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}}})
+}
+
+func bindRules(ctx context.Context, fw *framework.Framework, sa framework.ServiceAccount, name string, rules []rbacv1.PolicyRule) error {
+	if err := fw.Client.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}); err != nil {
+		return err
+	}
+	return fw.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: sa.Namespace}},
+	})
+}
+
+// scraperToken is a token of a new ServiceAccount, bound to a role like the
+// chart's meshstack-operator-metrics-reader when reader is set.
+func scraperToken(t *testing.T, fw *framework.Framework, name string, reader bool) string {
+	t.Helper()
+	ctx := context.Background()
+	sa, err := fw.CreateServiceAccount(ctx, "monitoring", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reader {
+		if err := bindRules(ctx, fw, sa, name+"-metrics-reader", []rbacv1.PolicyRule{
+			{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := kubernetes.NewForConfig(fw.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts("monitoring").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+// httpGet returns the status of a GET, with a bearer token when given. The
+// metrics certificate is self-signed.
+func httpGet(g Gomega, url, token string) int {
+	var body string
+	return httpGetBody(g, url, token, &body)
+}
+
+func httpGetBody(g Gomega, url, token string, body *string) int {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test server's self-signed certificate
+	}}
+	resp, err := c.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	g.Expect(err).NotTo(HaveOccurred())
+	*body = string(data)
+	return resp.StatusCode
 }

@@ -127,7 +127,11 @@ spec:
         {{- end }}
         - --leader-elect
         - --leader-election-namespace={{ $root.Release.Namespace }}
-        - --metrics-bind-address=:8080
+        - --metrics-bind-address=:{{ include "meshstack-operator.metricsPort" $root }}
+        - --metrics-secure={{ $root.Values.metrics.secure }}
+        {{- if and $root.Values.metrics.secure $root.Values.metrics.certSecretName }}
+        - --metrics-cert-dir=/var/run/metrics-certs
+        {{- end }}
         - --health-probe-bind-address=:8081
         - --zap-log-level={{ $root.Values.logLevel }}
         {{- range $v.extraArgs }}
@@ -135,7 +139,7 @@ spec:
         {{- end }}
         ports:
         - name: metrics
-          containerPort: 8080
+          containerPort: {{ include "meshstack-operator.metricsPort" $root }}
           protocol: TCP
         - name: health
           containerPort: 8081
@@ -158,11 +162,17 @@ spec:
         resources:
           {{- toYaml . | nindent 10 }}
         {{- end }}
-        {{- with .volumeMounts }}
+        {{- $mounts := .volumeMounts | default list }}
+        {{- $volumes := .volumes | default list }}
+        {{- if and $root.Values.metrics.secure $root.Values.metrics.certSecretName }}
+        {{- $mounts = append $mounts (dict "name" "metrics-certs" "mountPath" "/var/run/metrics-certs" "readOnly" true) }}
+        {{- $volumes = append $volumes (dict "name" "metrics-certs" "secret" (dict "secretName" $root.Values.metrics.certSecretName)) }}
+        {{- end }}
+        {{- with $mounts }}
         volumeMounts:
           {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- with .volumes }}
+      {{- with $volumes }}
       volumes:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -205,4 +215,10 @@ spec:
     port: {{ $root.Values.metrics.service.port }}
     targetPort: metrics
     protocol: TCP
+{{- end -}}
+
+
+{{/* The container port of /metrics: 8443 served securely, 8080 in plain HTTP. */}}
+{{- define "meshstack-operator.metricsPort" -}}
+{{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end -}}

@@ -27,7 +27,7 @@ help: ## Display this help.
 manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/meshcloud.io_meshprojects.yaml config/helm/meshstack-operator/crds/
-	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac/replicator
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/replicator" output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering/..." output:rbac:artifacts:config=config/rbac/metering
 
 .PHONY: generate

@@ -15,7 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
 )
 
@@ -53,7 +53,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Controller:                    config.Controller{SkipNameValidation: &o.SkipNameValidation},
 	}
 	if o.Runs(ComponentReplicator) {
-		mgrOpts.Cache = cache.Options{ByObject: controller.ManagedObjectsCacheOptions()}
+		mgrOpts.Cache = cache.Options{ByObject: replicator.ManagedObjectsCacheOptions()}
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
@@ -67,7 +67,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 
 	if o.Runs(ComponentReplicator) {
-		r := &controller.MeshProjectReconciler{
+		r := &replicator.MeshProjectReconciler{
 			Client:                mgr.GetClient(),
 			APIReader:             mgr.GetAPIReader(),
 			Recorder:              eventRecorder(cfg, mgr),

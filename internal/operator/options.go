@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
 )
 
@@ -37,7 +37,7 @@ type Options struct {
 	KubeAPIBurst int
 
 	// Replicator
-	RoleMapping             controller.RoleMapping
+	RoleMapping             replicator.RoleMapping
 	UsernamePrefix          string
 	GroupsPrefix            string
 	MaxConcurrentReconciles int
@@ -55,7 +55,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults the flags document.
 func DefaultOptions() Options {
-	mapping, _ := controller.ParseRoleMapping(controller.DefaultRoleMapping)
+	mapping, _ := replicator.ParseRoleMapping(replicator.DefaultRoleMapping)
 	return Options{
 		Components:              slices.Clone(AllComponents),
 		MetricsBindAddress:      ":8080",
@@ -66,7 +66,7 @@ func DefaultOptions() Options {
 		UsernamePrefix:          "mesh:",
 		GroupsPrefix:            "",
 		MaxConcurrentReconciles: 10,
-		ConflictRetryInterval:   controller.DefaultConflictRetryInterval,
+		ConflictRetryInterval:   replicator.DefaultConflictRetryInterval,
 		MeteringInterval:        metering.DefaultInterval,
 		MeteringWindow:          metering.DefaultWindow,
 		MeteringPageSize:        metering.DefaultPageSize,
@@ -97,7 +97,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst allowed above --kube-api-qps.")
 	fs.Func("role-mapping", fmt.Sprintf("Comma-separated <meshProject role>=<ClusterRole> pairs; a role not listed here is rejected in MeshProject status. (default %q)",
 		o.RoleMapping.String()), func(s string) error {
-		m, err := controller.ParseRoleMapping(s)
+		m, err := replicator.ParseRoleMapping(s)
 		o.RoleMapping = m
 		return err
 	})

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -142,7 +142,7 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 	for _, binding := range p.Spec.RoleBindings {
 		if err := operatorClient.Create(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{
-				Name: controller.RoleBindingName(binding.Role), Namespace: ns.Name, Annotations: owned,
+				Name: replicator.RoleBindingName(binding.Role), Namespace: ns.Name, Annotations: owned,
 				Labels: map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue, meshv1.LabelRole: binding.Role},
 			},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: binding.Role},
@@ -154,8 +154,8 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 	original = p.DeepCopy()
 	p.Status.Namespace, p.Status.ObservedGeneration = ns.Name, p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
-		Type: controller.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
-		Reason: controller.ReasonReconciled, Message: "Namespace " + ns.Name + " and its RoleBindings match the spec",
+		Type: replicator.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
+		Reason: replicator.ReasonReconciled, Message: "Namespace " + ns.Name + " and its RoleBindings match the spec",
 	})
 	return operatorClient.Status().Patch(ctx, p, client.MergeFrom(original))
 }
@@ -207,7 +207,7 @@ func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix st
 				if !ok || !strings.HasPrefix(p.Name, prefix) {
 					continue
 				}
-				if meta.IsStatusConditionTrue(p.Status.Conditions, controller.ConditionReady) {
+				if meta.IsStatusConditionTrue(p.Status.Conditions, replicator.ConditionReady) {
 					ready[p.Name] = true
 				}
 				if len(ready) == projects {

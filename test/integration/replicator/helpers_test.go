@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 const (
@@ -113,7 +113,7 @@ func update(p *meshv1.MeshProject, mutate func(*meshv1.MeshProject)) {
 func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
 	current := &meshv1.MeshProject{}
 	g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
-	cond := meta.FindStatusCondition(current.Status.Conditions, controller.ConditionReady)
+	cond := meta.FindStatusCondition(current.Status.Conditions, replicator.ConditionReady)
 	g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
 	g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "Ready condition is for an older generation")
 	return cond
@@ -158,7 +158,7 @@ func getNamespace(g Gomega, name string) *corev1.Namespace {
 
 func getRoleBinding(g Gomega, p *meshv1.MeshProject, role string) *rbacv1.RoleBinding {
 	rb := &rbacv1.RoleBinding{}
-	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: controller.RoleBindingName(role)}, rb)).To(Succeed())
+	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName(role)}, rb)).To(Succeed())
 	return rb
 }
 

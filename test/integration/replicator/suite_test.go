@@ -10,7 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -40,7 +40,7 @@ func TestReplicator(t *testing.T) {
 func replicatorOptions() operator.Options {
 	opts := operator.DefaultOptions()
 	opts.Components = []string{operator.ComponentReplicator}
-	mapping, err := controller.ParseRoleMapping(controller.DefaultRoleMapping + ",auditor=" + customClusterRole)
+	mapping, err := replicator.ParseRoleMapping(replicator.DefaultRoleMapping + ",auditor=" + customClusterRole)
 	Expect(err).NotTo(HaveOccurred())
 	opts.RoleMapping = mapping
 	opts.ConflictRetryInterval = conflictRetryInterval

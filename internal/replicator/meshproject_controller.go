@@ -1,6 +1,6 @@
-// Package controller holds the replicator: the reconciler that turns each
+// Package replicator holds the replicator: the reconciler that turns each
 // MeshProject into a namespace and RoleBindings.
-package controller
+package replicator
 
 import (
 	"context"

@@ -1,8 +1,10 @@
 package operator
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -15,8 +17,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 // Scheme knows the built-in types and the meshcloud.io API.
@@ -52,8 +54,13 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &o.SkipNameValidation},
 	}
+	landingZones := false
+	var err error
 	if o.Runs(ComponentReplicator) {
 		mgrOpts.Cache = cache.Options{ByObject: replicator.ManagedObjectsCacheOptions()}
+		if landingZones, err = landingZonesPermitted(cfg); err != nil {
+			return nil, err
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
@@ -75,9 +82,17 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			UsernamePrefix:        o.UsernamePrefix,
 			GroupsPrefix:          o.GroupsPrefix,
 			ConflictRetryInterval: o.ConflictRetryInterval,
+			LandingZonesPermitted: landingZones,
+			DefaultLandingZone:    o.DefaultLandingZone,
 		}
-		if err := r.SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
+		if err := r.SetupWithManager(context.Background(), mgr, o.MaxConcurrentReconciles); err != nil {
 			return nil, fmt.Errorf("setting up the replicator: %w", err)
+		}
+		if landingZones {
+			z := &replicator.MeshLandingZoneReconciler{Client: mgr.GetClient(), DefaultLandingZone: o.DefaultLandingZone}
+			if err := z.SetupWithManager(mgr); err != nil {
+				return nil, fmt.Errorf("setting up the landing zone controller: %w", err)
+			}
 		}
 	}
 	if o.Runs(ComponentMetering) {
@@ -96,4 +111,20 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// landingZonesPermitted asks, once at start, whether the replicator's
+// identity may use landing zones, and logs what is missing when not.
+func landingZonesPermitted(cfg *rest.Config) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ok, missing, err := LandingZonesPermitted(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		ctrl.Log.WithName("setup").Info("Landing zones are not permitted: the identity lacks the ClusterRole meshstack-operator-landing-zones "+
+			"(chart value landingZones.enabled); projects that name a zone report LandingZonesNotPermitted", "missing", missing)
+	}
+	return ok, nil
 }

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 // Component names accepted by --components.
@@ -42,6 +44,7 @@ type Options struct {
 	GroupsPrefix            string
 	MaxConcurrentReconciles int
 	ConflictRetryInterval   time.Duration
+	DefaultLandingZone      string
 
 	// Metering
 	MeteringInterval time.Duration
@@ -109,6 +112,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"MeshProjects reconciled in parallel.")
 	fs.DurationVar(&o.ConflictRetryInterval, "conflict-retry-interval", o.ConflictRetryInterval,
 		"How often a MeshProject blocked by a namespace or RoleBinding the operator does not own checks again.")
+	fs.StringVar(&o.DefaultLandingZone, "default-landing-zone", o.DefaultLandingZone,
+		"MeshLandingZone of the MeshProjects that name none. Empty: no baseline for them.")
 	fs.DurationVar(&o.MeteringInterval, "metering-interval", o.MeteringInterval,
 		"Time between two listings of all pods by the metering component.")
 	fs.DurationVar(&o.MeteringWindow, "metering-window", o.MeteringWindow,
@@ -150,6 +155,11 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIQPS > 0 && o.KubeAPIBurst < 1 {
 		return fmt.Errorf("--kube-api-burst must be at least 1")
+	}
+	if o.DefaultLandingZone != "" {
+		if errs := validation.IsDNS1123Subdomain(o.DefaultLandingZone); len(errs) > 0 {
+			return fmt.Errorf("--default-landing-zone %q is not a MeshLandingZone name: %s", o.DefaultLandingZone, strings.Join(errs, "; "))
+		}
 	}
 	if err := metering.ValidateSettings(o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize, o.MeteringOutput); err != nil {
 		return err

@@ -24,6 +24,14 @@ const (
 	conflictRetryInterval = 2 * time.Second
 )
 
+// fullRoles are the generated roles with the landing-zone rights, as the
+// chart installs them by default; seedRoles leave the landing-zone rights out.
+var (
+	fullRoles = []string{"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml",
+		"test/integration/replicator/testdata/custom-role-bind.yaml"}
+	seedRoles = []string{"config/rbac/replicator/role.yaml", "test/integration/replicator/testdata/custom-role-bind.yaml"}
+)
+
 var (
 	fw       *framework.Framework
 	running  *framework.RunningManager
@@ -58,8 +66,7 @@ var _ = BeforeSuite(func() {
 	// nothing but the generated least-privilege roles (and the bind right
 	// for the custom role, as the seed asks). Every spec in this suite is
 	// therefore also a least-privilege test.
-	identity, err = fw.CreateServiceAccount(ctx, operatorNamespace, "meshfed-service",
-		"config/rbac/replicator/role.yaml", "test/integration/replicator/testdata/custom-role-bind.yaml")
+	identity, err = fw.CreateServiceAccount(ctx, operatorNamespace, "meshfed-service", fullRoles...)
 	Expect(err).NotTo(HaveOccurred())
 	running, err = framework.StartManager(identity.Config, replicatorOptions())
 	Expect(err).NotTo(HaveOccurred())

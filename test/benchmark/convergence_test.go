@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 

@@ -145,7 +145,9 @@ var _ = Describe("A landing zone", func() {
 		w, err := watchClient().Watch(ctx, &rbacv1.RoleBindingList{}, client.InNamespace(p.NamespaceName()))
 		Expect(err).NotTo(HaveOccurred())
 		defer w.Stop()
-		updateZone(z, func(z *meshv1.MeshLandingZone) { z.Spec.RoleMappings[0].ClusterRoles = []meshv1.ClusterRoleName{"lz-secret-reader"} })
+		updateZone(z, func(z *meshv1.MeshLandingZone) {
+			z.Spec.RoleMappings[0].ClusterRoles = []meshv1.ClusterRoleName{"lz-secret-reader"}
+		})
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("lz-secret-reader"))
 			g.Expect(can(g, "mesh:bob", "get", "", "secrets", p.NamespaceName())).To(BeTrue())
@@ -360,7 +362,10 @@ var _ = Describe("A landing zone", func() {
 		z := aZone().hard("pods", "50").create()
 		member := aProject().zone(z.Name).users("admin", "alice").create()
 		expectReady(member)
-		updateZone(z, func(z *meshv1.MeshLandingZone) { z.Spec.Disabled = true; z.Spec.ResourceQuota.Hard = resources("pods", "40") })
+		updateZone(z, func(z *meshv1.MeshLandingZone) {
+			z.Spec.Disabled = true
+			z.Spec.ResourceQuota.Hard = resources("pods", "40")
+		})
 		Eventually(func(g Gomega) { g.Expect(hardOf(getQuota(g, member))).To(Equal(map[string]string{"pods": "40"})) }, timeout, interval).Should(Succeed())
 		expectReady(member)
 

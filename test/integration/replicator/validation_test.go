@@ -155,7 +155,9 @@ var _ = Describe("Admission of MeshLandingZones", func() {
 			},
 			"spec.roleMappings", "must have at most 32 items"),
 		Entry("a role mapped twice",
-			func(z *meshv1.MeshLandingZone) { z.Spec.RoleMappings = append(z.Spec.RoleMappings, z.Spec.RoleMappings[0]) },
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.RoleMappings = append(z.Spec.RoleMappings, z.Spec.RoleMappings[0])
+			},
 			"spec.roleMappings[1]", "Duplicate value"),
 		Entry("too many network policies",
 			func(z *meshv1.MeshLandingZone) {

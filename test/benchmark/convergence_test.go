@@ -88,7 +88,7 @@ func BenchmarkConvergence(b *testing.B) {
 	var converge time.Duration
 	var writes int64
 	for i := 0; b.Loop(); i++ {
-		wait := watchReady(b, ctx, admin, fmt.Sprintf("o%dx", i))
+		wait := watchReady(b, ctx, admin, fmt.Sprintf("o%dx", i), projects)
 		before := running.Writes()
 		start := time.Now()
 		parallel(b, projects, func(n int) error { return admin.Create(ctx, meshProject(fmt.Sprintf("o%dx%d", i, n))) })
@@ -187,11 +187,11 @@ func parallel(b *testing.B, n int, do func(int) error) {
 }
 
 // watchReady counts MeshProjects whose name starts with prefix as they turn
-// Ready. It watches rather than polls: polling 300 objects would load the
+// Ready, until n are. It watches rather than polls: polling 300 objects would load the
 // API server and slow down what is being measured. A watch without a
 // resourceVersion starts with the current state, so a watch that ends early
 // is simply opened again.
-func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix string) (wait func()) {
+func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix string, n int) (wait func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -210,7 +210,7 @@ func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix st
 				if meta.IsStatusConditionTrue(p.Status.Conditions, replicator.ConditionReady) {
 					ready[p.Name] = true
 				}
-				if len(ready) == projects {
+				if len(ready) == n {
 					w.Stop()
 					done <- nil
 					return

@@ -66,8 +66,9 @@ func (r *MeshProjectReconciler) projectsInZone(ctx context.Context, zone client.
 // reconcileLandingZone decides which zone the pass applies and how the
 // project's roles map to ClusterRoles. A zone that cannot be applied (not
 // permitted, missing, disabled for a newcomer) blocks Ready; the namespace
-// and RoleBindings still converge (through --role-mapping), and the zone
-// objects the namespace has are left as they are.
+// and RoleBindings still converge (through the mapping of the zone the
+// project was in, else --role-mapping), and the zone objects the namespace
+// has are left as they are.
 func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *scope) error {
 	s.mapping = r.RoleMapping.mapping()
 	name := EffectiveLandingZone(s.project, r.DefaultLandingZone)
@@ -90,16 +91,37 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, zone); err != nil {
 		if apierrors.IsNotFound(err) {
 			s.out.block(ReasonLandingZoneNotFound, "landing zone %q does not exist; the project gets its baseline once it is created", name)
-			return nil
+			return r.keepPreviousMapping(ctx, s)
 		}
 		return fmt.Errorf("reading MeshLandingZone %s: %w", name, err)
 	}
 	if zone.Spec.Disabled && s.project.Status.LandingZone != zone.Name {
 		s.out.block(ReasonLandingZoneDisabled, "landing zone %q is disabled: it keeps its projects but takes no new ones; choose another zone", name)
-		return nil
+		return r.keepPreviousMapping(ctx, s)
 	}
 	s.zone, s.baseline = zone, true
 	s.out.landingZone = &zone.Name
+	if len(zone.Spec.RoleMappings) > 0 {
+		s.mapping = zoneMapping(zone.Name, zone.Spec.RoleMappings)
+	}
+	return nil
+}
+
+// keepPreviousMapping maps roles through the zone the project was in
+// (status.landingZone) while the zone it names cannot be applied, so that a
+// typo in spec.landingZone takes nobody's access away.
+func (r *MeshProjectReconciler) keepPreviousMapping(ctx context.Context, s *scope) error {
+	previous := s.project.Status.LandingZone
+	if previous == "" {
+		return nil
+	}
+	zone := &meshv1.MeshLandingZone{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: previous}, zone); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("reading MeshLandingZone %s: %w", previous, err)
+	}
 	if len(zone.Spec.RoleMappings) > 0 {
 		s.mapping = zoneMapping(zone.Name, zone.Spec.RoleMappings)
 	}

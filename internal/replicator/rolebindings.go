@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -119,13 +121,28 @@ func bindRefused(err error) bool {
 
 // createRoleBinding creates rb. A refused bind is reported in the outcome
 // (created false, no error): it needs a cluster admin, not a retry.
-func (r *MeshProjectReconciler) createRoleBinding(ctx context.Context, rb *rbacv1.RoleBinding, out *outcome) (created bool, err error) {
-	err = r.Client.Create(ctx, rb)
-	if bindRefused(err) {
+func (r *MeshProjectReconciler) createRoleBinding(ctx context.Context, project *meshv1.MeshProject, rb *rbacv1.RoleBinding, out *outcome) (created bool, err error) {
+	refused := func() (bool, error) {
 		out.retry = true
 		out.block(ReasonClusterRoleNotBindable, "the operator may not bind ClusterRole %q (role %q): add %q to the resourceNames of the bind rule of "+
 			"ClusterRole meshfed-service (chart values roleMapping or landingZones.bindableClusterRoles)", rb.RoleRef.Name, rb.Labels[meshv1.LabelRole], rb.RoleRef.Name)
 		return false, nil
+	}
+	if blockedBy(project, ReasonClusterRoleNotBindable) {
+		// Known refusal: ask, rather than send a create bound to fail. (A
+		// ClusterRole whose every permission the operator holds could be
+		// bound without the bind right; such a role is never refused.)
+		ok, err := r.mayBind(ctx, rb.RoleRef.Name)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return refused()
+		}
+	}
+	err = r.Client.Create(ctx, rb)
+	if bindRefused(err) {
+		return refused()
 	}
 	if err != nil {
 		return false, err
@@ -133,6 +150,17 @@ func (r *MeshProjectReconciler) createRoleBinding(ctx context.Context, rb *rbacv
 	log.FromContext(ctx).Info("Created RoleBinding", "roleBinding", rb.Name, "clusterRole", rb.RoleRef.Name)
 	out.access.record(rb, nil, rb.Subjects)
 	return true, nil
+}
+
+// mayBind asks the API server whether the operator may bind clusterRole.
+func (r *MeshProjectReconciler) mayBind(ctx context.Context, clusterRole string) (bool, error) {
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Group: rbacv1.GroupName, Resource: "clusterroles", Verb: "bind", Name: clusterRole},
+	}}
+	if err := r.Client.Create(ctx, review); err != nil {
+		return false, fmt.Errorf("asking whether ClusterRole %s may be bound: %w", clusterRole, err)
+	}
+	return review.Status.Allowed, nil
 }
 
 func (r *MeshProjectReconciler) clusterRoleExists(ctx context.Context, name string) (bool, error) {
@@ -165,7 +193,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 		}
 	}
 	if have == nil {
-		created, err := r.createRoleBinding(ctx, want, out)
+		created, err := r.createRoleBinding(ctx, project, want, out)
 		if err == nil {
 			return created, nil
 		}
@@ -184,7 +212,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 	}
 
 	if !equality.Semantic.DeepEqual(have.RoleRef, want.RoleRef) {
-		return r.replaceRoleBinding(ctx, want, have, out)
+		return r.replaceRoleBinding(ctx, project, want, have, out)
 	}
 
 	updated := have.DeepCopy()
@@ -204,10 +232,10 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 // replaceRoleBinding replaces have by want, which has another ClusterRole
 // (roleRef is immutable). So that nobody loses access in between, a bridge
 // binding to the new ClusterRole is created first and deleted last.
-func (r *MeshProjectReconciler) replaceRoleBinding(ctx context.Context, want, have *rbacv1.RoleBinding, out *outcome) (done bool, err error) {
+func (r *MeshProjectReconciler) replaceRoleBinding(ctx context.Context, project *meshv1.MeshProject, want, have *rbacv1.RoleBinding, out *outcome) (done bool, err error) {
 	bridge := want.DeepCopy()
 	bridge.Name = MultiRoleBindingName(bridge.Labels[meshv1.LabelRole]+"-bridge", want.RoleRef.Name)
-	created, err := r.createRoleBinding(ctx, bridge, out)
+	created, err := r.createRoleBinding(ctx, project, bridge, out)
 	switch {
 	case err != nil && !apierrors.IsAlreadyExists(err):
 		return false, fmt.Errorf("creating RoleBinding %s/%s: %w", bridge.Namespace, bridge.Name, err)
@@ -219,7 +247,7 @@ func (r *MeshProjectReconciler) replaceRoleBinding(ctx context.Context, want, ha
 	}
 	// The bridge reported the access gained; want and the bridge's removal
 	// change nobody's access.
-	if _, err := r.createRoleBinding(ctx, want, &outcome{}); err != nil {
+	if _, err := r.createRoleBinding(ctx, project, want, &outcome{}); err != nil {
 		return false, fmt.Errorf("replacing RoleBinding %s/%s: %w", want.Namespace, want.Name, err)
 	}
 	log.FromContext(ctx).Info("Replaced RoleBinding", "roleBinding", want.Name, "clusterRole", want.RoleRef.Name)
@@ -229,22 +257,17 @@ func (r *MeshProjectReconciler) replaceRoleBinding(ctx context.Context, want, ha
 // mergeMarks copies want's labels and annotations onto obj and keeps the
 // ones others added.
 func mergeMarks(obj, want metav1.Object) {
-	labels := obj.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
+	obj.SetLabels(merged(obj.GetLabels(), want.GetLabels()))
+	obj.SetAnnotations(merged(obj.GetAnnotations(), want.GetAnnotations()))
+}
+
+// merged returns m (a new map when nil) with the entries of over added.
+func merged(m, over map[string]string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
 	}
-	for k, v := range want.GetLabels() {
-		labels[k] = v
-	}
-	obj.SetLabels(labels)
-	annotations := obj.GetAnnotations()
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
-	for k, v := range want.GetAnnotations() {
-		annotations[k] = v
-	}
-	obj.SetAnnotations(annotations)
+	maps.Copy(m, over)
+	return m
 }
 
 func (r *MeshProjectReconciler) desiredRoleBinding(project *meshv1.MeshProject, namespace, name string, binding meshv1.ProjectRoleBinding, clusterRole string) *rbacv1.RoleBinding {

@@ -9,16 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -47,33 +44,10 @@ func zoneProjects(b *testing.B) int {
 // seconds for each, operator/direct, and the operator's write requests per
 // project per edit (1 is the minimum: the quota's update).
 func BenchmarkZoneEdit(b *testing.B) {
-	ctrl.SetLogger(logr.Discard())
 	ctx := context.Background()
 	n := zoneProjects(b)
-	fw, err := framework.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fw.Stop()
-	if err := fw.FillAggregatedClusterRoles(ctx); err != nil {
-		b.Fatal(err)
-	}
-	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-service", "config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := operator.DefaultOptions()
-	opts.Components = []string{operator.ComponentReplicator}
-	cfg := *sa.Config
-	cfg.QPS, cfg.Burst = float32(opts.KubeAPIQPS), opts.KubeAPIBurst
-	direct, err := client.New(&cfg, client.Options{Scheme: operator.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := client.NewWithWatch(fw.Config, client.Options{Scheme: operator.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
+	env := startEnv(b, ctx)
+	sa, opts, direct, admin := env.sa, env.opts, env.direct, env.admin
 
 	// The floor: N ResourceQuotas the operator does not manage, updated
 	// directly.
@@ -150,48 +124,15 @@ func BenchmarkZoneEdit(b *testing.B) {
 // watchQuotas waits until the ResourceQuotas of n namespaces of zone
 // allow pods pods.
 func watchQuotas(b *testing.B, ctx context.Context, c client.WithWatch, zone, pods string, n int) (wait func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
 	want := resource.MustParse(pods)
-	go func() {
-		reached := map[string]bool{}
-		for ctx.Err() == nil {
-			w, err := c.Watch(ctx, &corev1.ResourceQuotaList{}, client.MatchingLabels{meshv1.LabelLandingZone: zone})
-			if err != nil {
-				done <- err
-				return
+	return watchUntil(b, ctx, c, &corev1.ResourceQuotaList{}, []client.ListOption{client.MatchingLabels{meshv1.LabelLandingZone: zone}}, n,
+		"the zone edit did not reach every project",
+		func(obj client.Object) (key string, counts, reached bool) {
+			q, ok := obj.(*corev1.ResourceQuota)
+			if !ok || !strings.HasPrefix(q.Namespace, "z") {
+				return "", false, false
 			}
-			for ev := range w.ResultChan() {
-				q, ok := ev.Object.(*corev1.ResourceQuota)
-				if !ok || !strings.HasPrefix(q.Namespace, "z") {
-					continue
-				}
-				got := q.Spec.Hard[corev1.ResourcePods]
-				reached[q.Namespace] = got.Cmp(want) == 0
-				count := 0
-				for _, r := range reached {
-					if r {
-						count++
-					}
-				}
-				if count == n {
-					w.Stop()
-					done <- nil
-					return
-				}
-			}
-			w.Stop()
-		}
-	}()
-	return func() {
-		defer cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Fatal(err)
-			}
-		case <-time.After(5 * time.Minute):
-			b.Fatal("the zone edit did not reach every project within 5 minutes")
-		}
-	}
+			got := q.Spec.Hard[corev1.ResourcePods]
+			return q.Namespace, true, got.Cmp(want) == 0
+		})
 }

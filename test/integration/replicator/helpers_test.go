@@ -101,10 +101,18 @@ func (b *projectBuilder) create() *meshv1.MeshProject {
 
 // update re-reads p, applies mutate and updates it, retrying on conflicts.
 func update(p *meshv1.MeshProject, mutate func(*meshv1.MeshProject)) {
-	EventuallyWithOffset(1, func(g Gomega) {
-		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
-		mutate(p)
-		g.Expect(fw.Client.Update(ctx, p)).To(Succeed())
+	GinkgoHelper()
+	updateObject(p, mutate)
+}
+
+// updateObject re-reads obj, applies mutate and updates it, retrying on
+// conflicts.
+func updateObject[T client.Object](obj T, mutate func(T)) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+		mutate(obj)
+		g.Expect(fw.Client.Update(ctx, obj)).To(Succeed())
 	}, timeout, interval).Should(Succeed())
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -105,11 +106,8 @@ func resources(pairs ...string) corev1.ResourceList {
 
 // updateZone re-reads z, applies mutate and updates it, retrying on conflicts.
 func updateZone(z *meshv1.MeshLandingZone, mutate func(*meshv1.MeshLandingZone)) {
-	EventuallyWithOffset(1, func(g Gomega) {
-		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(z), z)).To(Succeed())
-		mutate(z)
-		g.Expect(fw.Client.Update(ctx, z)).To(Succeed())
-	}, timeout, interval).Should(Succeed())
+	GinkgoHelper()
+	updateObject(z, mutate)
 }
 
 func getQuota(g Gomega, p *meshv1.MeshProject) *corev1.ResourceQuota {

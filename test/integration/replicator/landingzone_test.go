@@ -358,6 +358,18 @@ var _ = Describe("A landing zone", func() {
 		Eventually(func(g Gomega) { g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"})) }, timeout, interval).Should(Succeed())
 	})
 
+	It("keeps mapping roles through the zone a project was in while the zone it names is missing", func() {
+		z := aZone().mapping("reader", "view").hard("pods", "50").create()
+		p := aProject().zone(z.Name).users("reader", "bob").create()
+		expectReady(p)
+		update(p, func(p *meshv1.MeshProject) { p.Spec.LandingZone = z.Name + "-typo" })
+		expectNotReady(p, replicator.ReasonLandingZoneNotFound)
+		Consistently(func(g Gomega) {
+			g.Expect(getRoleBinding(g, p, "reader").Subjects).To(ConsistOf(user("mesh:bob")))
+			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
+		}, "1s", interval).Should(Succeed())
+	})
+
 	It("keeps serving the projects of a disabled zone and takes no new ones", func() {
 		z := aZone().hard("pods", "50").create()
 		member := aProject().zone(z.Name).users("admin", "alice").create()

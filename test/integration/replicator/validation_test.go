@@ -17,10 +17,7 @@ var _ = Describe("Admission of MeshProjects", func() {
 		func(mutate func(*meshv1.MeshProject), field, message string) {
 			p := aProject().users("admin", "alice").build()
 			mutate(p)
-			err := fw.Client.Create(ctx, p)
-			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
-			Expect(err.Error()).To(ContainSubstring(field))
-			Expect(err.Error()).To(ContainSubstring(message))
+			expectInvalid(fw.Client.Create(ctx, p), field, message)
 		},
 		Entry("upper case customer identifier",
 			func(p *meshv1.MeshProject) { p.Spec.CustomerIdentifier = "Acme" },
@@ -111,10 +108,7 @@ var _ = Describe("Admission of MeshLandingZones", func() {
 		func(mutate func(*meshv1.MeshLandingZone), field, message string) {
 			z := aZone().mapping("admin", "admin").label("pod-security.kubernetes.io/enforce", "baseline").build()
 			mutate(z)
-			err := fw.Client.Create(ctx, z)
-			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
-			Expect(err.Error()).To(ContainSubstring(field))
-			Expect(err.Error()).To(ContainSubstring(message))
+			expectInvalid(fw.Client.Create(ctx, z), field, message)
 		},
 		Entry("the operator's managed-by label",
 			func(z *meshv1.MeshLandingZone) { z.Spec.NamespaceLabels["app.kubernetes.io/managed-by"] = "someone" },
@@ -190,10 +184,7 @@ var _ = Describe("Admission of a MeshProject's landing zone and quota", func() {
 		func(mutate func(*meshv1.MeshProject), field, message string) {
 			p := aProject().users("admin", "alice").build()
 			mutate(p)
-			err := fw.Client.Create(ctx, p)
-			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
-			Expect(err.Error()).To(ContainSubstring(field))
-			Expect(err.Error()).To(ContainSubstring(message))
+			expectInvalid(fw.Client.Create(ctx, p), field, message)
 		},
 		Entry("a quota key that is no resource name",
 			func(p *meshv1.MeshProject) { p.Spec.Quota = resources("requests cpu", "1") },
@@ -203,3 +194,11 @@ var _ = Describe("Admission of a MeshProject's landing zone and quota", func() {
 			"spec.landingZone", "must be the name of a MeshLandingZone"),
 	)
 })
+
+// expectInvalid asserts an Invalid error about field with message.
+func expectInvalid(err error, field, message string) {
+	GinkgoHelper()
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+	Expect(err.Error()).To(ContainSubstring(field))
+	Expect(err.Error()).To(ContainSubstring(message))
+}

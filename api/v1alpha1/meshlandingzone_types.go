@@ -100,6 +100,7 @@ type MeshLandingZoneSpec struct {
 	// use it yet and names it reports LandingZoneDisabled. Projects already
 	// in the zone keep it.
 	// +optional
+	// +kubebuilder:default=false
 	Disabled bool `json:"disabled,omitempty"`
 }
 

@@ -152,6 +152,7 @@ func run(ctx context.Context, binary string, once bool) error {
 	_ = kubectl(ctx, adminKubeconfig, "get", "rolebindings", "-A", "-l", "app.kubernetes.io/managed-by=meshstack-operator",
 		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,CLUSTERROLE:.roleRef.name,SUBJECTS:.subjects[*].name")
 	step("The landing zone \"standard\" and what it gave acme-analytics: its ResourceQuota (the zone's, with the project's requests.cpu on top), LimitRange and NetworkPolicy")
+	_ = kubectlQuiet(ctx, adminKubeconfig, "wait", "--for=jsonpath={.status.projects}=1", "meshlandingzone/standard", "--timeout=30s")
 	_ = kubectl(ctx, adminKubeconfig, "get", "meshlandingzones")
 	_ = kubectl(ctx, adminKubeconfig, "get", "resourcequota/meshproject-quota", "-n", "acme-analytics",
 		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,HARD:.spec.hard")

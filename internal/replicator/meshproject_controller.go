@@ -110,7 +110,7 @@ func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		// Only existence matters for ClusterRoles, so metadata is enough.
 		WatchesMetadata(&rbacv1.ClusterRole{},
 			handler.EnqueueRequestsFromMapFunc(r.projectsUsingClusterRole),
-			builder.WithPredicates(r.mappedClusterRoleAppearsOrGoes(ctx))).
+			builder.WithPredicates(r.mappedClusterRoleAppearsOrGoes())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentReconciles})
 	if r.LandingZonesPermitted {
 		b = b.
@@ -135,10 +135,15 @@ func ownerOf(_ context.Context, obj client.Object) []reconcile.Request {
 }
 
 // mappedClusterRoleAppearsOrGoes passes the creation and deletion of
-// ClusterRoles that --role-mapping or a landing zone maps a role to.
-func (r *MeshProjectReconciler) mappedClusterRoleAppearsOrGoes(ctx context.Context) predicate.Predicate {
+// ClusterRoles that --role-mapping maps a role to, and, with landing zones,
+// of any ClusterRole: which ones zones map to is decided by
+// projectsUsingClusterRole, which may read the cache with the controller's
+// context (a predicate has none, and a cache read that waits for an
+// informer must not outlive the manager).
+func (r *MeshProjectReconciler) mappedClusterRoleAppearsOrGoes() predicate.Predicate {
+	global := r.RoleMapping.mapping()
 	mapped := func(obj client.Object) bool {
-		return len(r.mappingsOf(ctx, obj.GetName())) > 0
+		return r.LandingZonesPermitted || global.maps(obj.GetName())
 	}
 	return predicate.Funcs{
 		CreateFunc:  func(e event.CreateEvent) bool { return mapped(e.Object) },

@@ -59,8 +59,9 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, s *sc
 
 	var errs []error
 	keep := map[string]bool{}
-	// unfinished roles keep the bindings they have.
-	unfinished := map[string]bool{}
+	// unfinished roles keep the bindings they have, except bindings to a
+	// missing ClusterRole (they grant nothing).
+	unfinished, missing := map[string]bool{}, map[string]bool{}
 	for _, binding := range project.Spec.RoleBindings {
 		clusterRoles, mapped := s.mapping.roles[binding.Role]
 		if !mapped {
@@ -80,6 +81,7 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, s *sc
 			}
 			if !exists {
 				out.block(ReasonClusterRoleNotFound, "role %q maps to ClusterRole %q, which does not exist", binding.Role, clusterRole)
+				missing[clusterRole], unfinished[binding.Role] = true, true
 				continue
 			}
 			want := r.desiredRoleBinding(project, ns.Name, name, binding, clusterRole)
@@ -94,7 +96,7 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, s *sc
 		}
 	}
 	for name, rb := range current {
-		if keep[name] || unfinished[rb.Labels[meshv1.LabelRole]] {
+		if keep[name] || (unfinished[rb.Labels[meshv1.LabelRole]] && !missing[rb.RoleRef.Name]) {
 			continue
 		}
 		if err := r.deleteRoleBinding(ctx, rb, out); err != nil {

@@ -197,6 +197,21 @@ var _ = Describe("A landing zone", func() {
 		Expect(events).To(BeNumerically(">=", 6))
 	})
 
+	It("keeps a role's binding while the ClusterRole it is remapped to does not exist yet", func() {
+		z := aZone().mapping("reader", "view").create()
+		p := aProject().zone(z.Name).users("reader", "bob").create()
+		expectReady(p)
+		updateZone(z, func(z *meshv1.MeshLandingZone) {
+			z.Spec.RoleMappings[0].ClusterRoles = []meshv1.ClusterRoleName{"lz-not-yet"}
+		})
+		message := expectNotReady(p, replicator.ReasonClusterRoleNotFound)
+		Expect(message).To(ContainSubstring(`ClusterRole "lz-not-yet"`))
+		Consistently(func(g Gomega) {
+			g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("view"))
+			g.Expect(can(g, "mesh:bob", "list", "", "pods", p.NamespaceName())).To(BeTrue())
+		}, "1s", interval).Should(Succeed())
+	})
+
 	It("reaches every project of the zone when the zone is edited, and deletes what the zone no longer has", func() {
 		z := aZone().label(psaEnforce, "baseline").hard("pods", "50").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").policy("default-deny-ingress", denyIngress).create()

@@ -8,6 +8,8 @@ TEST_ARGS ?=
 DEMO_ARGS ?=
 # Packages benchmarked by `make bench`.
 BENCH_PKGS ?= ./...
+# Projects one zone edit reaches in BenchmarkZoneEdit; lower it for quick runs.
+BENCH_ZONE_PROJECTS ?= 1000
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -26,8 +28,9 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
-	cp config/crd/bases/meshcloud.io_meshprojects.yaml config/helm/meshstack-operator/crds/
-	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/controller/..." output:rbac:artifacts:config=config/rbac/replicator
+	rm -f config/helm/meshstack-operator/crds/*.yaml && cp config/crd/bases/*.yaml config/helm/meshstack-operator/crds/
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/replicator" output:rbac:artifacts:config=config/rbac/replicator
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-landing-zones paths="./internal/replicator/landingzones" output:rbac:artifacts:config=config/rbac/landingzones
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering/..." output:rbac:artifacts:config=config/rbac/metering
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-operator-metrics-auth paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/metrics-auth
 
@@ -63,8 +66,8 @@ test: verify-generated vet envtest helm ## Run every test (unit, envtest integra
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" go test ./... -count=1 -timeout 40m $(TEST_ARGS)
 
 .PHONY: bench
-bench: envtest ## Run the Go benchmarks.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test $(BENCH_PKGS) -run '^$$' -bench . -benchmem
+bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" BENCH_ZONE_PROJECTS=$(BENCH_ZONE_PROJECTS) go test $(BENCH_PKGS) -run '^$$' -bench . -benchmem
 
 ##@ Build
 

@@ -34,7 +34,7 @@ func main() {
 		os.Exit(1)
 	}
 	logger.Info("Starting", "components", opts.Components, "roleMapping", opts.RoleMapping.String(),
-		"oidcUsernamePrefix", opts.UsernamePrefix, "oidcGroupsPrefix", opts.GroupsPrefix)
+		"oidcUsernamePrefix", opts.UsernamePrefix, "oidcGroupsPrefix", opts.GroupsPrefix, "defaultLandingZone", opts.DefaultLandingZone)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		logger.Error(err, "Operator stopped with an error")
 		os.Exit(1)

@@ -1,5 +1,6 @@
 // Package v1alpha1 contains the meshcloud.io/v1alpha1 API: the MeshProject
-// resource that the replicator turns into a namespace with RoleBindings.
+// resource that the replicator turns into a namespace with RoleBindings, and
+// the MeshLandingZone resource, the baseline of a class of projects.
 // +kubebuilder:object:generate=true
 // +groupName=meshcloud.io
 package v1alpha1

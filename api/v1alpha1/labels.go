@@ -22,8 +22,18 @@ const (
 
 	// AnnotationMeshProject names the owning MeshProject.
 	AnnotationMeshProject = "meshcloud.io/meshproject"
+	// LabelLandingZone names the MeshLandingZone a ResourceQuota, LimitRange
+	// or NetworkPolicy comes from.
+	LabelLandingZone = "meshcloud.io/landing-zone"
+	// AnnotationLandingZoneLabels lists, comma-separated, the namespace
+	// labels the operator set from the landing zone, so that it can remove
+	// them when the zone drops them.
+	AnnotationLandingZoneLabels = "meshcloud.io/landing-zone-labels"
 
 	// Finalizer lets the operator apply the deletion policy before a
 	// MeshProject goes away.
 	Finalizer = "meshcloud.io/replicator"
+	// LandingZoneFinalizer keeps a MeshLandingZone while projects use it,
+	// like kubernetes.io/pvc-protection.
+	LandingZoneFinalizer = "meshcloud.io/landing-zone-protection"
 )

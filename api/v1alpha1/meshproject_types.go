@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -91,6 +92,22 @@ type MeshProjectSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// landingZone names the MeshLandingZone whose baseline (role mappings,
+	// ResourceQuota, LimitRange, NetworkPolicies, namespace labels) the
+	// project gets. Empty: the operator's --default-landing-zone, if any.
+	// May change: the project then gets the other zone's objects.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a MeshLandingZone: lowercase letters, digits, '-' and '.'"
+	LandingZone string `json:"landingZone,omitempty"`
+
+	// quota overrides hard limits of the landing zone's ResourceQuota, key
+	// by key, up to the zone's maxQuota.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))",message="quota keys must be resource names such as requests.cpu, limits.memory, pods or count/deployments.apps"
+	Quota corev1.ResourceList `json:"quota,omitempty"`
 }
 
 // TagValue is the value of a tag; it becomes a label value.
@@ -102,6 +119,11 @@ type MeshProjectStatus struct {
 	// namespace is the name of the namespace the project owns.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+
+	// landingZone names the MeshLandingZone whose baseline the project last
+	// got. A disabled zone keeps serving the projects it names here.
+	// +optional
+	LandingZone string `json:"landingZone,omitempty"`
 
 	// observedGeneration is the generation the operator last reconciled
 	// without a transient error.
@@ -125,6 +147,7 @@ type MeshProjectStatus struct {
 // +kubebuilder:printcolumn:name="Customer",type=string,JSONPath=`.spec.customerIdentifier`
 // +kubebuilder:printcolumn:name="Project",type=string,JSONPath=`.spec.projectIdentifier`
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`
+// +kubebuilder:printcolumn:name="Landing Zone",type=string,JSONPath=`.status.landingZone`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

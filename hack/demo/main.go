@@ -94,8 +94,8 @@ func run(ctx context.Context, binary string, once bool) error {
 		return err
 	}
 	fmt.Print(indent(string(out)))
-	step("What the chart installed: the MeshProject CRD, meshStack's ServiceAccounts and roles, two Deployments")
-	_ = kubectl(ctx, adminKubeconfig, "get", "crd/meshprojects.meshcloud.io")
+	step("What the chart installed: the MeshProject and MeshLandingZone CRDs, meshStack's ServiceAccounts and roles, two Deployments")
+	_ = kubectl(ctx, adminKubeconfig, "get", "crd/meshprojects.meshcloud.io", "crd/meshlandingzones.meshcloud.io")
 	_ = kubectl(ctx, adminKubeconfig, "get", "clusterroles,clusterrolebindings,roles,rolebindings,serviceaccounts,deployments",
 		"-A", "-l", "app.kubernetes.io/instance=meshstack-operator")
 	fmt.Println("  (this control plane has no scheduler or kubelet, so the Deployments stay unscheduled;\n" +
@@ -152,6 +152,14 @@ func run(ctx context.Context, binary string, once bool) error {
 	step("RoleBindings the operator created")
 	_ = kubectl(ctx, adminKubeconfig, "get", "rolebindings", "-A", "-l", "app.kubernetes.io/managed-by=meshstack-operator",
 		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,CLUSTERROLE:.roleRef.name,SUBJECTS:.subjects[*].name")
+	step("The landing zone \"standard\" and what it gave acme-analytics: its ResourceQuota (the zone's, with the project's requests.cpu on top), LimitRange and NetworkPolicy")
+	_ = kubectlQuiet(ctx, adminKubeconfig, "wait", "--for=jsonpath={.status.projects}=1", "meshlandingzone/standard", "--timeout=30s")
+	_ = kubectl(ctx, adminKubeconfig, "get", "meshlandingzones")
+	_ = kubectl(ctx, adminKubeconfig, "get", "resourcequota/meshproject-quota", "-n", "acme-analytics",
+		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,HARD:.spec.hard")
+	_ = kubectl(ctx, adminKubeconfig, "get", "limitrange/meshproject-limits", "-n", "acme-analytics",
+		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,TYPE:.spec.limits[*].type,DEFAULT:.spec.limits[*].default,DEFAULT-REQUEST:.spec.limits[*].defaultRequest")
+	_ = kubectl(ctx, adminKubeconfig, "get", "networkpolicies", "-n", "acme-analytics", "-l", "app.kubernetes.io/managed-by=meshstack-operator")
 	step("What mesh:alice may do (kubectl auth can-i --as mesh:alice)")
 	for _, ns := range []string{"acme-webshop", "acme-analytics"} {
 		for _, verb := range []string{"create", "get"} {
@@ -178,7 +186,7 @@ func run(ctx context.Context, binary string, once bool) error {
 		"-o", `go-template={{range $k, $v := .data}}  {{$k}}: {{$v}}{{"\n"}}{{end}}{{range $k, $v := .binaryData}}  {{$k}}: (gzipped JSON, {{len $v}} characters of base64){{"\n"}}{{end}}`)
 
 	fmt.Printf("\nTry it yourself:\n  export KUBECONFIG=%s\n  kubectl get meshprojects\n  kubectl edit meshproject acme-webshop\n"+
-		"  kubectl auth can-i create deployments -n acme-webshop --as mesh:alice\n  %s list -n %s\n  tail -f %s\n",
+		"  kubectl auth can-i create deployments -n acme-webshop --as mesh:alice\n  kubectl edit meshlandingzone standard\n  %s list -n %s\n  tail -f %s\n",
 		adminKubeconfig, helm, releaseNamespace, usageFile)
 	if once {
 		return nil

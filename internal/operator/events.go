@@ -28,15 +28,13 @@ func EventsAPIGroup(ctx context.Context, cfg *rest.Config) (string, error) {
 		return "", err
 	}
 	allowed := func(group string) (bool, error) {
-		review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: metav1.NamespaceDefault, Verb: "create", Group: group, Resource: "events",
-			}},
-		}, metav1.CreateOptions{})
+		ok, err := selfAllowed(ctx, cs, authorizationv1.ResourceAttributes{
+			Namespace: metav1.NamespaceDefault, Verb: "create", Group: group, Resource: "events",
+		})
 		if err != nil {
 			return false, fmt.Errorf("asking whether Events may be created: %w", err)
 		}
-		return review.Status.Allowed, nil
+		return ok, nil
 	}
 	if ok, err := allowed("events.k8s.io"); err != nil || ok {
 		return "events.k8s.io", err
@@ -45,6 +43,18 @@ func EventsAPIGroup(ctx context.Context, cfg *rest.Config) (string, error) {
 		return "", err
 	}
 	return "events.k8s.io", nil
+}
+
+// selfAllowed asks the API server whether the client's own identity may do
+// what attrs say (a SelfSubjectAccessReview, which every identity may make).
+func selfAllowed(ctx context.Context, cs kubernetes.Interface, attrs authorizationv1.ResourceAttributes) (bool, error) {
+	review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return review.Status.Allowed, nil
 }
 
 // eventRecorder returns a recorder for the events API the identity may

@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 // Scheme knows the built-in types and the meshcloud.io API.
@@ -59,8 +59,13 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// ready to take over at once and their readiness means something.
 		Controller: config.Controller{SkipNameValidation: &o.SkipNameValidation, EnableWarmup: ptr.To(true)},
 	}
+	landingZones := false
+	var err error
 	if o.Runs(ComponentReplicator) {
-		mgrOpts.Cache = cache.Options{ByObject: controller.ManagedObjectsCacheOptions()}
+		mgrOpts.Cache = cache.Options{ByObject: replicator.ManagedObjectsCacheOptions()}
+		if landingZones, err = landingZonesPermitted(cfg); err != nil {
+			return nil, err
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
@@ -77,7 +82,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 
 	if o.Runs(ComponentReplicator) {
-		r := &controller.MeshProjectReconciler{
+		r := &replicator.MeshProjectReconciler{
 			Client:                mgr.GetClient(),
 			APIReader:             mgr.GetAPIReader(),
 			Recorder:              eventRecorder(cfg, mgr),
@@ -85,9 +90,17 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			UsernamePrefix:        o.UsernamePrefix,
 			GroupsPrefix:          o.GroupsPrefix,
 			ConflictRetryInterval: o.ConflictRetryInterval,
+			LandingZonesPermitted: landingZones,
+			DefaultLandingZone:    o.DefaultLandingZone,
 		}
-		if err := r.SetupWithManager(mgr, o.MaxConcurrentReconciles); err != nil {
+		if err := r.SetupWithManager(context.Background(), mgr, o.MaxConcurrentReconciles); err != nil {
 			return nil, fmt.Errorf("setting up the replicator: %w", err)
+		}
+		if landingZones {
+			z := &replicator.MeshLandingZoneReconciler{Client: mgr.GetClient(), DefaultLandingZone: o.DefaultLandingZone}
+			if err := z.SetupWithManager(mgr); err != nil {
+				return nil, fmt.Errorf("setting up the landing zone controller: %w", err)
+			}
 		}
 	}
 	if o.Runs(ComponentMetering) {
@@ -153,4 +166,20 @@ func cachesSynced(mgr ctrl.Manager) healthz.Checker {
 		}
 		return nil
 	}
+}
+
+// landingZonesPermitted asks, once at start, whether the replicator's
+// identity may use landing zones, and logs what is missing when not.
+func landingZonesPermitted(cfg *rest.Config) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ok, missing, err := LandingZonesPermitted(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		ctrl.Log.WithName("setup").Info("Landing zones are not permitted: the identity lacks the ClusterRole meshstack-operator-landing-zones "+
+			"(chart value landingZones.enabled); projects that name a zone report LandingZonesNotPermitted", "missing", missing)
+	}
+	return ok, nil
 }

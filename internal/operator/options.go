@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 // Component names accepted by --components.
@@ -40,11 +42,12 @@ type Options struct {
 	KubeAPIBurst int
 
 	// Replicator
-	RoleMapping             controller.RoleMapping
+	RoleMapping             replicator.RoleMapping
 	UsernamePrefix          string
 	GroupsPrefix            string
 	MaxConcurrentReconciles int
 	ConflictRetryInterval   time.Duration
+	DefaultLandingZone      string
 
 	// Metering
 	MeteringInterval time.Duration
@@ -67,7 +70,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults the flags document.
 func DefaultOptions() Options {
-	mapping, _ := controller.ParseRoleMapping(controller.DefaultRoleMapping)
+	mapping, _ := replicator.ParseRoleMapping(replicator.DefaultRoleMapping)
 	return Options{
 		Components:              slices.Clone(AllComponents),
 		MetricsBindAddress:      ":8443",
@@ -79,7 +82,7 @@ func DefaultOptions() Options {
 		UsernamePrefix:          "mesh:",
 		GroupsPrefix:            "",
 		MaxConcurrentReconciles: 10,
-		ConflictRetryInterval:   controller.DefaultConflictRetryInterval,
+		ConflictRetryInterval:   replicator.DefaultConflictRetryInterval,
 		MeteringInterval:        metering.DefaultInterval,
 		MeteringWindow:          metering.DefaultWindow,
 		MeteringPageSize:        metering.DefaultPageSize,
@@ -118,7 +121,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst allowed above --kube-api-qps.")
 	fs.Func("role-mapping", fmt.Sprintf("Comma-separated <meshProject role>=<ClusterRole> pairs; a role not listed here is rejected in MeshProject status. (default %q)",
 		o.RoleMapping.String()), func(s string) error {
-		m, err := controller.ParseRoleMapping(s)
+		m, err := replicator.ParseRoleMapping(s)
 		o.RoleMapping = m
 		return err
 	})
@@ -130,6 +133,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"MeshProjects reconciled in parallel.")
 	fs.DurationVar(&o.ConflictRetryInterval, "conflict-retry-interval", o.ConflictRetryInterval,
 		"How often a MeshProject blocked by a namespace or RoleBinding the operator does not own checks again.")
+	fs.StringVar(&o.DefaultLandingZone, "default-landing-zone", o.DefaultLandingZone,
+		"MeshLandingZone of the MeshProjects that name none. Empty: no baseline for them.")
 	fs.DurationVar(&o.MeteringInterval, "metering-interval", o.MeteringInterval,
 		"Time between two listings of all pods by the metering component.")
 	fs.DurationVar(&o.MeteringWindow, "metering-window", o.MeteringWindow,
@@ -203,6 +208,11 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIQPS > 0 && o.KubeAPIBurst < 1 {
 		return fmt.Errorf("--kube-api-burst must be at least 1")
+	}
+	if o.DefaultLandingZone != "" {
+		if errs := validation.IsDNS1123Subdomain(o.DefaultLandingZone); len(errs) > 0 {
+			return fmt.Errorf("--default-landing-zone %q is not a MeshLandingZone name: %s", o.DefaultLandingZone, strings.Join(errs, "; "))
+		}
 	}
 	if err := metering.ValidateSettings(o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize, o.MeteringOutput); err != nil {
 		return err

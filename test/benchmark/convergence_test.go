@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -45,32 +45,9 @@ var roles = []string{"admin", "edit", "view"}
 // requests per project (Events included), and the writes it made when it
 // started on the 300 hand-made projects (0: they are already converged).
 func BenchmarkConvergence(b *testing.B) {
-	ctrl.SetLogger(logr.Discard())
 	ctx := context.Background()
-	fw, err := framework.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fw.Stop()
-	if err := fw.FillAggregatedClusterRoles(ctx); err != nil {
-		b.Fatal(err)
-	}
-	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-service", "config/rbac/replicator/role.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := operator.DefaultOptions()
-	opts.Components = []string{operator.ComponentReplicator}
-	cfg := *sa.Config
-	cfg.QPS, cfg.Burst = float32(opts.KubeAPIQPS), opts.KubeAPIBurst
-	direct, err := client.New(&cfg, client.Options{Scheme: operator.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := client.NewWithWatch(fw.Config, client.Options{Scheme: operator.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
+	env := startEnv(b, ctx)
+	sa, opts, direct, admin := env.sa, env.opts, env.direct, env.admin
 
 	start := time.Now()
 	parallel(b, projects, func(n int) error { return convergeByHand(ctx, admin, direct, fmt.Sprintf("d%d", n)) })
@@ -88,7 +65,7 @@ func BenchmarkConvergence(b *testing.B) {
 	var converge time.Duration
 	var writes int64
 	for i := 0; b.Loop(); i++ {
-		wait := watchReady(b, ctx, admin, fmt.Sprintf("o%dx", i))
+		wait := watchReady(b, ctx, admin, fmt.Sprintf("o%dx", i), projects)
 		before := running.Writes()
 		start := time.Now()
 		parallel(b, projects, func(n int) error { return admin.Create(ctx, meshProject(fmt.Sprintf("o%dx%d", i, n))) })
@@ -142,7 +119,7 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 	for _, binding := range p.Spec.RoleBindings {
 		if err := operatorClient.Create(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{
-				Name: controller.RoleBindingName(binding.Role), Namespace: ns.Name, Annotations: owned,
+				Name: replicator.RoleBindingName(binding.Role), Namespace: ns.Name, Annotations: owned,
 				Labels: map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue, meshv1.LabelRole: binding.Role},
 			},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: binding.Role},
@@ -154,8 +131,8 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 	original = p.DeepCopy()
 	p.Status.Namespace, p.Status.ObservedGeneration = ns.Name, p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
-		Type: controller.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
-		Reason: controller.ReasonReconciled, Message: "Namespace " + ns.Name + " and its RoleBindings match the spec",
+		Type: replicator.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
+		Reason: replicator.ReasonReconciled, Message: "Namespace " + ns.Name + " and its RoleBindings match the spec",
 	})
 	return operatorClient.Status().Patch(ctx, p, client.MergeFrom(original))
 }
@@ -186,31 +163,95 @@ func parallel(b *testing.B, n int, do func(int) error) {
 	}
 }
 
+// env is what both benchmarks start from: a control plane, the operator's
+// ServiceAccount bound to the chart's default roles, its options, a client
+// acting as it with its rate limits (direct) and a cluster-admin client.
+type env struct {
+	fw     *framework.Framework
+	sa     framework.ServiceAccount
+	opts   operator.Options
+	direct client.Client
+	admin  client.WithWatch
+}
+
+// startEnv starts the control plane (stopped when the benchmark ends).
+func startEnv(b *testing.B, ctx context.Context) *env {
+	ctrl.SetLogger(logr.Discard())
+	fw, err := framework.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = fw.Stop() })
+	if err := fw.FillAggregatedClusterRoles(ctx); err != nil {
+		b.Fatal(err)
+	}
+	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-service", "config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := operator.DefaultOptions()
+	opts.Components = []string{operator.ComponentReplicator}
+	cfg := *sa.Config
+	cfg.QPS, cfg.Burst = float32(opts.KubeAPIQPS), opts.KubeAPIBurst
+	direct, err := client.New(&cfg, client.Options{Scheme: operator.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, err := client.NewWithWatch(fw.Config, client.Options{Scheme: operator.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &env{fw: fw, sa: sa, opts: opts, direct: direct, admin: admin}
+}
+
 // watchReady counts MeshProjects whose name starts with prefix as they turn
-// Ready. It watches rather than polls: polling 300 objects would load the
-// API server and slow down what is being measured. A watch without a
-// resourceVersion starts with the current state, so a watch that ends early
-// is simply opened again.
-func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix string) (wait func()) {
+// Ready, until n are.
+func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix string, n int) (wait func()) {
+	return watchUntil(b, ctx, c, &meshv1.MeshProjectList{}, nil, n, "projects did not become Ready",
+		func(obj client.Object) (key string, counts, reached bool) {
+			p, ok := obj.(*meshv1.MeshProject)
+			if !ok || !strings.HasPrefix(p.Name, prefix) {
+				return "", false, false
+			}
+			return p.Name, true, meta.IsStatusConditionTrue(p.Status.Conditions, replicator.ConditionReady)
+		})
+}
+
+// watchUntil watches list (with opts) until n objects, by the key reached
+// returns, are in the wanted state, and returns a function that waits for
+// that (at most 5 minutes, then it fails with what). It watches rather than
+// polls: polling a thousand objects would load the API server and slow down
+// what is being measured. A watch without a resourceVersion starts with the
+// current state, so a watch that ends early is simply opened again.
+func watchUntil(b *testing.B, ctx context.Context, c client.WithWatch, list client.ObjectList, opts []client.ListOption, n int, what string,
+	reached func(client.Object) (key string, counts, reached bool)) (wait func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		ready := map[string]bool{}
+		state := map[string]bool{}
 		for ctx.Err() == nil {
-			w, err := c.Watch(ctx, &meshv1.MeshProjectList{})
+			w, err := c.Watch(ctx, list, opts...)
 			if err != nil {
 				done <- err
 				return
 			}
 			for ev := range w.ResultChan() {
-				p, ok := ev.Object.(*meshv1.MeshProject)
-				if !ok || !strings.HasPrefix(p.Name, prefix) {
+				obj, ok := ev.Object.(client.Object)
+				if !ok {
 					continue
 				}
-				if meta.IsStatusConditionTrue(p.Status.Conditions, controller.ConditionReady) {
-					ready[p.Name] = true
+				key, counts, ok := reached(obj)
+				if !counts {
+					continue
 				}
-				if len(ready) == projects {
+				state[key] = ok
+				count := 0
+				for _, r := range state {
+					if r {
+						count++
+					}
+				}
+				if count == n {
 					w.Stop()
 					done <- nil
 					return
@@ -227,7 +268,7 @@ func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix st
 				b.Fatal(err)
 			}
 		case <-time.After(5 * time.Minute):
-			b.Fatal("projects did not become Ready within 5 minutes")
+			b.Fatal(what + " within 5 minutes")
 		}
 	}
 }

@@ -96,7 +96,9 @@ func TestHelmLint(t *testing.T) {
 		"defaults": nil,
 		"everything on": {"--set", "openshift=true", "--set", "roleMapping.auditor=my-custom-role",
 			"--set", "metering.output.persistence.enabled=true", "--set", "serviceMonitor.enabled=true",
-			"--set", "tokenSecrets.enabled=true"},
+			"--set", "tokenSecrets.enabled=true", "--set", "landingZones.bindableClusterRoles={my-reader}",
+			"--set", "landingZones.defaultLandingZone=standard"},
+		"without landing zones": {"--set", "landingZones.enabled=false"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := framework.Helm(context.Background(), t.TempDir(),
@@ -117,6 +119,8 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"two metering outputs": {"--set", "metering.output.http.url=https://billing.example.com/usage",
 			"--set", "metering.output.persistence.enabled=true"},
 		"no checkpoint part": {"--set", "metering.checkpoint.parts=0"},
+		"bad default zone":   {"--set", "landingZones.defaultLandingZone=Standard Zone"},
+		"unknown zone key":   {"--set", "landingZones.maxQuota=1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := framework.Helm(context.Background(), t.TempDir(), append([]string{
@@ -127,27 +131,41 @@ func TestHelmRejectsBadValues(t *testing.T) {
 	}
 }
 
-// TestCRDIsTheGeneratedOne: `make manifests` copies the generated CRD into
-// the chart's crds/ directory; the copy must not drift.
+// TestCRDIsTheGeneratedOne: `make manifests` copies the generated CRDs into
+// the chart's crds/ directory; the copies must not drift.
 func TestCRDIsTheGeneratedOne(t *testing.T) {
-	const name = "meshcloud.io_meshprojects.yaml"
-	generated, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "config", "crd", "bases", name))
-	if err != nil {
-		t.Fatal(err)
+	generatedDir := filepath.Join(framework.RepoRoot(), "config", "crd", "bases")
+	chartDir := filepath.Join(framework.RepoRoot(), framework.ChartDir, "crds")
+	names := func(dir string) []string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
 	}
-	inChart, err := os.ReadFile(filepath.Join(framework.RepoRoot(), framework.ChartDir, "crds", name))
-	if err != nil {
-		t.Fatal(err)
+	generated := names(generatedDir)
+	if !slices.Equal(generated, []string{"meshcloud.io_meshlandingzones.yaml", "meshcloud.io_meshprojects.yaml"}) {
+		t.Errorf("config/crd/bases holds %v; want the MeshLandingZone and MeshProject CRDs", generated)
 	}
-	if !bytes.Equal(generated, inChart) {
-		t.Errorf("%s/crds/%s differs from config/crd/bases/%s: run `make manifests`", framework.ChartDir, name, name)
+	if got := names(chartDir); !slices.Equal(got, generated) {
+		t.Errorf("the chart's crds/ holds %v; want exactly %v: run `make manifests`", got, generated)
 	}
-	entries, err := os.ReadDir(filepath.Join(framework.RepoRoot(), framework.ChartDir, "crds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 {
-		t.Errorf("the chart's crds/ holds %d files; want only %s", len(entries), name)
+	for _, name := range generated {
+		want, err := os.ReadFile(filepath.Join(generatedDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inChart, err := os.ReadFile(filepath.Join(chartDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(want, inChart) {
+			t.Errorf("%s/crds/%s differs from config/crd/bases/%s: run `make manifests`", framework.ChartDir, name, name)
+		}
 	}
 }
 
@@ -336,20 +354,26 @@ func (r rendered) granted(t *testing.T, sa string) []permission {
 
 // TestRBACIsTheGeneratedOne: per ServiceAccount, the chart grants exactly
 // what controller-gen generates from the code's RBAC markers, no more and
-// no less, so neither the code nor the chart can drift from the other.
+// no less, so neither the code nor the chart can drift from the other. The
+// landing-zone role is granted exactly when landingZones.enabled.
 func TestRBACIsTheGeneratedOne(t *testing.T) {
-	r := render(t)
-	for sa, files := range map[string][]string{
-		"meshfed-service":  {"config/rbac/replicator/role.yaml", "config/rbac/metrics-auth/role.yaml"},
-		"meshfed-metering": {"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"},
+	for _, c := range []struct {
+		name  string
+		args  []string
+		sa    string
+		files []string
+	}{
+		{"meshfed-service", nil, "meshfed-service", []string{"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-service without landing zones", []string{"--set", "landingZones.enabled=false"}, "meshfed-service", []string{"config/rbac/replicator/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-metering", nil, "meshfed-metering", []string{"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
 	} {
-		t.Run(sa, func(t *testing.T) {
-			want := generatedPermissions(t, files...)
-			file := strings.Join(files, " and ")
-			got, wantEff := effective(r.granted(t, sa)), effective(want)
+		t.Run(c.name, func(t *testing.T) {
+			r := render(t, c.args...)
+			want := generatedPermissions(t, c.files...)
+			got, wantEff := effective(r.granted(t, c.sa)), effective(want)
 			if !slices.Equal(got, wantEff) {
-				t.Errorf("the chart grants %s (namespace/group/resource/verb/name):\n  %s\n%s generates:\n  %s\nonly in the chart: %v\nonly generated: %v",
-					sa, strings.Join(got, "\n  "), file, strings.Join(wantEff, "\n  "), minus(got, wantEff), minus(wantEff, got))
+				t.Errorf("the chart grants %s (namespace/group/resource/verb/name):\n  %s\n%v generate:\n  %s\nonly in the chart: %v\nonly generated: %v",
+					c.sa, strings.Join(got, "\n  "), c.files, strings.Join(wantEff, "\n  "), minus(got, wantEff), minus(wantEff, got))
 			}
 		})
 	}
@@ -375,6 +399,55 @@ func generatedPermissions(t *testing.T, files ...string) []permission {
 		}
 	}
 	return perms
+}
+
+// TestLandingZones: with landingZones.enabled=false no rendered role grants
+// the landing-zone kinds; bindableClusterRoles join the guide's bind rule
+// (only while enabled); defaultLandingZone becomes --default-landing-zone.
+func TestLandingZones(t *testing.T) {
+	baseline := map[string]bool{"resourcequotas": true, "limitranges": true, "networkpolicies": true, "meshlandingzones": true}
+	r := render(t, "--set", "landingZones.enabled=false", "--set", "landingZones.bindableClusterRoles={my-reader}")
+	for key, u := range r {
+		if u.GetKind() != "ClusterRole" && u.GetKind() != "Role" {
+			continue
+		}
+		var role rbacv1.Role
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range expand("", role.Rules) {
+			if baseline[strings.SplitN(p.Resource, "/", 2)[0]] || p.Resource == "*" || p.APIGroup == "*" || p.Verb == "*" {
+				t.Errorf("with landingZones.enabled=false %s grants %+v", key, p)
+			}
+		}
+	}
+	bindNames := func(r rendered) []string {
+		var role rbacv1.ClusterRole
+		r.get(t, "ClusterRole", "meshfed-service", &role)
+		return role.Rules[len(role.Rules)-1].ResourceNames
+	}
+	if got := bindNames(r); !slices.Equal(got, []string{"admin", "edit", "view"}) {
+		t.Errorf("bind resourceNames %v without landing zones; want the guide's", got)
+	}
+	if _, ok := r["ClusterRole/meshstack-operator-landing-zones"]; ok {
+		t.Errorf("the landing-zone ClusterRole is rendered with landingZones.enabled=false")
+	}
+
+	r = render(t, "--set", "landingZones.bindableClusterRoles={my-reader,view,tenant-admin}", "--set", "roleMapping.owner=tenant-admin",
+		"--set", "landingZones.defaultLandingZone=standard")
+	if got, want := bindNames(r), []string{"admin", "edit", "view", "my-reader", "tenant-admin"}; !slices.Equal(got, want) {
+		t.Errorf("bind resourceNames %v, want %v", got, want)
+	}
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "replicator", &d)
+	if got := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args).DefaultLandingZone; got != "standard" {
+		t.Errorf("--default-landing-zone %q, want standard", got)
+	}
+	r = render(t)
+	r.get(t, "Deployment", "replicator", &d)
+	if got := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args).DefaultLandingZone; got != "" {
+		t.Errorf("--default-landing-zone %q by default, want none", got)
+	}
 }
 
 func minus(a, b []string) []string {

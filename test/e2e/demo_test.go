@@ -43,7 +43,12 @@ func TestDemo(t *testing.T) {
 	output := string(out)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`acme-webshop\s+acme\s+webshop\s+acme-webshop\s+True\s+Reconciled`),
-		regexp.MustCompile(`acme-analytics\s+acme\s+analytics\s+acme-analytics\s+True\s+Reconciled`),
+		regexp.MustCompile(`acme-analytics\s+acme\s+analytics\s+acme-analytics\s+standard\s+True\s+Reconciled`),
+		// The landing zone's quota (with the project's override) and limit range.
+		regexp.MustCompile(`standard\s+1\s+`),
+		regexp.MustCompile(`acme-analytics\s+meshproject-quota\s+map\[limits.memory:16Gi pods:50 requests.cpu:8\]`),
+		regexp.MustCompile(`acme-analytics\s+meshproject-limits\s+Container\s+map\[cpu:500m memory:512Mi\]\s+map\[cpu:100m memory:128Mi\]`),
+		regexp.MustCompile(`meshproject-default-deny-ingress`),
 		regexp.MustCompile(`acme-webshop\s+meshproject-admin\s+admin\s+mesh:alice`),
 		regexp.MustCompile(`acme-webshop\s+meshproject-edit\s+edit\s+acme-webshop-developers`),
 		regexp.MustCompile(`create deployments in acme-webshop\s+yes`),

@@ -125,6 +125,11 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 	g.Expect(binding(ctx, g, c, "acme-webshop", "edit")).To(ConsistOf(rbacv1.Subject{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "acme-webshop-developers"}))
 	g.Expect(binding(ctx, g, c, "acme-webshop", "view")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:bob"}))
 	g.Expect(binding(ctx, g, c, "acme-analytics", "admin")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:carol"}))
+	// acme-analytics is in the sample landing zone: the chart's landing-zone
+	// role lets the replicator give it the zone's quota.
+	var quota corev1.ResourceQuota
+	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "acme-analytics", Name: "meshproject-quota"}, &quota)).To(Succeed())
+	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("50"))
 
 	// Both components elected a leader with the Role the chart gave them.
 	for _, lease := range []string{"meshstack-operator-replicator", "meshstack-operator-metering"} {

@@ -26,6 +26,8 @@ type RunningManager struct {
 	writes *atomic.Int64
 	mu     sync.Mutex
 	paths  []string
+	// requests counts every request by URL path, reads included.
+	requests map[string]int
 }
 
 // StartManager runs the operator with opts against cfg until Stop. It counts
@@ -33,9 +35,12 @@ type RunningManager struct {
 // state costs no writes.
 func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, error) {
 	cfg = rest.CopyConfig(cfg)
-	m := &RunningManager{writes: &atomic.Int64{}}
+	m := &RunningManager{writes: &atomic.Int64{}, requests: map[string]int{}}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			m.mu.Lock()
+			m.requests[req.URL.Path]++
+			m.mu.Unlock()
 			// SelfSubjectAccessReviews are questions, not writes: nothing is stored.
 			if req.Method != http.MethodGet && req.Method != http.MethodHead && !strings.HasSuffix(req.URL.Path, "/selfsubjectaccessreviews") {
 				m.writes.Add(1)
@@ -71,6 +76,23 @@ func (m *RunningManager) WritePaths() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.paths...)
+}
+
+// Requests counts the requests, reads included, whose URL path contains
+// any of the substrings.
+func (m *RunningManager) Requests(substrings ...string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for path, count := range m.requests {
+		for _, s := range substrings {
+			if strings.Contains(path, s) {
+				n += count
+				break
+			}
+		}
+	}
+	return n
 }
 
 // Stop stops the manager and returns the error it stopped with.

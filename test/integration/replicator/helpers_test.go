@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 const (
@@ -101,10 +101,18 @@ func (b *projectBuilder) create() *meshv1.MeshProject {
 
 // update re-reads p, applies mutate and updates it, retrying on conflicts.
 func update(p *meshv1.MeshProject, mutate func(*meshv1.MeshProject)) {
-	EventuallyWithOffset(1, func(g Gomega) {
-		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
-		mutate(p)
-		g.Expect(fw.Client.Update(ctx, p)).To(Succeed())
+	GinkgoHelper()
+	updateObject(p, mutate)
+}
+
+// updateObject re-reads obj, applies mutate and updates it, retrying on
+// conflicts.
+func updateObject[T client.Object](obj T, mutate func(T)) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+		mutate(obj)
+		g.Expect(fw.Client.Update(ctx, obj)).To(Succeed())
 	}, timeout, interval).Should(Succeed())
 }
 
@@ -113,7 +121,7 @@ func update(p *meshv1.MeshProject, mutate func(*meshv1.MeshProject)) {
 func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
 	current := &meshv1.MeshProject{}
 	g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
-	cond := meta.FindStatusCondition(current.Status.Conditions, controller.ConditionReady)
+	cond := meta.FindStatusCondition(current.Status.Conditions, replicator.ConditionReady)
 	g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
 	g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "Ready condition is for an older generation")
 	return cond
@@ -158,7 +166,7 @@ func getNamespace(g Gomega, name string) *corev1.Namespace {
 
 func getRoleBinding(g Gomega, p *meshv1.MeshProject, role string) *rbacv1.RoleBinding {
 	rb := &rbacv1.RoleBinding{}
-	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: controller.RoleBindingName(role)}, rb)).To(Succeed())
+	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName(role)}, rb)).To(Succeed())
 	return rb
 }
 

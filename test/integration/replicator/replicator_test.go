@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/controller"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
 var _ = Describe("Replicating a MeshProject", func() {
@@ -82,7 +82,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 		})
 		expectReady(p)
 		Eventually(func(g Gomega) {
-			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: controller.RoleBindingName("view")}, &rbacv1.RoleBinding{})
+			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("view")}, &rbacv1.RoleBinding{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "view RoleBinding still there: %v", err)
 			g.Expect(canCreateDeployments(g, p.NamespaceName(), "mesh:alice")).To(BeTrue())
 			g.Expect(eventNotes(g, p, "AccessRevoked")).To(ContainElement(
@@ -117,7 +117,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 		p := aProject().users("admin", "alice").create()
 		expectReady(p)
 		Expect(fw.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})).To(Succeed())
-		message := expectNotReady(p, controller.ReasonNamespaceTerminating)
+		message := expectNotReady(p, replicator.ReasonNamespaceTerminating)
 		Expect(message).To(ContainSubstring("namespace " + p.NamespaceName() + " is being deleted"))
 	})
 
@@ -161,7 +161,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 		update(p, func(p *meshv1.MeshProject) { p.Spec.RoleBindings = nil })
 		expectReady(p)
 		Eventually(func(g Gomega) {
-			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: controller.RoleBindingName("admin")}, &rbacv1.RoleBinding{})
+			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("admin")}, &rbacv1.RoleBinding{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 		}, timeout, interval).Should(Succeed())
 		after := &rbacv1.RoleBinding{}
@@ -171,11 +171,11 @@ var _ = Describe("Replicating a MeshProject", func() {
 
 	It("reports a role that is not mapped, and still converges the other roles", func() {
 		p := aProject().users("admin", "alice").users("owner", "bob").create()
-		message := expectNotReady(p, controller.ReasonUnknownRole)
+		message := expectNotReady(p, replicator.ReasonUnknownRole)
 		Expect(message).To(ContainSubstring(`role "owner" is not mapped`))
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-			g.Expect(eventNotes(g, p, controller.ReasonUnknownRole)).NotTo(BeEmpty())
+			g.Expect(eventNotes(g, p, replicator.ReasonUnknownRole)).NotTo(BeEmpty())
 		}, timeout, interval).Should(Succeed())
 
 		update(p, func(p *meshv1.MeshProject) { p.Spec.RoleBindings = p.Spec.RoleBindings[:1] })
@@ -184,7 +184,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 
 	It("waits for a missing ClusterRole and converges as soon as it is created", func() {
 		p := aProject().users("admin", "alice").users("auditor", "erin").create()
-		message := expectNotReady(p, controller.ReasonClusterRoleNotFound)
+		message := expectNotReady(p, replicator.ReasonClusterRoleNotFound)
 		Expect(message).To(ContainSubstring(`ClusterRole "` + customClusterRole + `"`))
 		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }, timeout, interval).Should(Succeed())
 
@@ -211,7 +211,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		Expect(fw.Client.Create(ctx, existing)).To(Succeed())
 		p = b.create()
 
-		message := expectNotReady(p, controller.ReasonNamespaceConflict)
+		message := expectNotReady(p, replicator.ReasonNamespaceConflict)
 		Expect(message).To(ContainSubstring("was not created by this operator"))
 		ns := &corev1.Namespace{}
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(existing), ns)).To(Succeed())
@@ -234,7 +234,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		p := aProject().users("admin", "alice").create()
 		expectReady(p)
 		foreign := &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: controller.RoleBindingName("view"), Namespace: p.NamespaceName()},
+			ObjectMeta: metav1.ObjectMeta{Name: replicator.RoleBindingName("view"), Namespace: p.NamespaceName()},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
 			Subjects:   []rbacv1.Subject{user("mesh:outsider")},
 		}
@@ -242,7 +242,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		update(p, func(p *meshv1.MeshProject) {
 			p.Spec.RoleBindings = append(p.Spec.RoleBindings, meshv1.ProjectRoleBinding{Role: "view", Users: []meshv1.SubjectName{"bob"}})
 		})
-		message := expectNotReady(p, controller.ReasonRoleBindingConflict)
+		message := expectNotReady(p, replicator.ReasonRoleBindingConflict)
 		Expect(message).To(ContainSubstring("was not created by this operator"))
 		after := &rbacv1.RoleBinding{}
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(foreign), after)).To(Succeed())
@@ -261,7 +261,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		second := aProject().named(first.Name+"-copy").
 			identifiers(string(first.Spec.CustomerIdentifier), string(first.Spec.ProjectIdentifier)).
 			users("admin", "mallory").create()
-		message := expectNotReady(second, controller.ReasonNamespaceConflict)
+		message := expectNotReady(second, replicator.ReasonNamespaceConflict)
 		Expect(message).To(ContainSubstring("belongs to MeshProject " + first.Name))
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, first, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
@@ -311,6 +311,6 @@ var _ = Describe("Deleting a MeshProject", func() {
 
 		// A project created again under the same name does not adopt it.
 		again := aProject().named(p.Name).identifiers(string(p.Spec.CustomerIdentifier), string(p.Spec.ProjectIdentifier)).create()
-		expectNotReady(again, controller.ReasonNamespaceConflict)
+		expectNotReady(again, replicator.ReasonNamespaceConflict)
 	})
 })

@@ -10,8 +10,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/meshcloud/meshstack-operator/internal/controller"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -22,6 +22,14 @@ const (
 	customClusterRole = "test-auditor"
 	// conflictRetryInterval is short so that specs about conflicts resolve quickly.
 	conflictRetryInterval = 2 * time.Second
+)
+
+// fullRoles are the generated roles with the landing-zone rights, as the
+// chart installs them by default; seedRoles leave the landing-zone rights out.
+var (
+	fullRoles = []string{"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml",
+		"test/integration/replicator/testdata/custom-role-bind.yaml"}
+	seedRoles = []string{"config/rbac/replicator/role.yaml", "test/integration/replicator/testdata/custom-role-bind.yaml"}
 )
 
 var (
@@ -40,7 +48,7 @@ func TestReplicator(t *testing.T) {
 func replicatorOptions() operator.Options {
 	opts := operator.DefaultOptions()
 	opts.Components = []string{operator.ComponentReplicator}
-	mapping, err := controller.ParseRoleMapping(controller.DefaultRoleMapping + ",auditor=" + customClusterRole)
+	mapping, err := replicator.ParseRoleMapping(replicator.DefaultRoleMapping + ",auditor=" + customClusterRole)
 	Expect(err).NotTo(HaveOccurred())
 	opts.RoleMapping = mapping
 	opts.ConflictRetryInterval = conflictRetryInterval
@@ -58,8 +66,7 @@ var _ = BeforeSuite(func() {
 	// nothing but the generated least-privilege roles (and the bind right
 	// for the custom role, as the seed asks). Every spec in this suite is
 	// therefore also a least-privilege test.
-	identity, err = fw.CreateServiceAccount(ctx, operatorNamespace, "meshfed-service",
-		"config/rbac/replicator/role.yaml", "test/integration/replicator/testdata/custom-role-bind.yaml")
+	identity, err = fw.CreateServiceAccount(ctx, operatorNamespace, "meshfed-service", fullRoles...)
 	Expect(err).NotTo(HaveOccurred())
 	running, err = framework.StartManager(identity.Config, replicatorOptions())
 	Expect(err).NotTo(HaveOccurred())

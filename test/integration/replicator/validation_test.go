@@ -1,6 +1,7 @@
 package replicator_test
 
 import (
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -16,10 +17,7 @@ var _ = Describe("Admission of MeshProjects", func() {
 		func(mutate func(*meshv1.MeshProject), field, message string) {
 			p := aProject().users("admin", "alice").build()
 			mutate(p)
-			err := fw.Client.Create(ctx, p)
-			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
-			Expect(err.Error()).To(ContainSubstring(field))
-			Expect(err.Error()).To(ContainSubstring(message))
+			expectInvalid(fw.Client.Create(ctx, p), field, message)
 		},
 		Entry("upper case customer identifier",
 			func(p *meshv1.MeshProject) { p.Spec.CustomerIdentifier = "Acme" },
@@ -104,3 +102,103 @@ var _ = Describe("Admission of MeshProjects", func() {
 		expectReady(p)
 	})
 })
+
+var _ = Describe("Admission of MeshLandingZones", func() {
+	DescribeTable("rejects bad input with a message a person understands",
+		func(mutate func(*meshv1.MeshLandingZone), field, message string) {
+			z := aZone().mapping("admin", "admin").label("pod-security.kubernetes.io/enforce", "baseline").build()
+			mutate(z)
+			expectInvalid(fw.Client.Create(ctx, z), field, message)
+		},
+		Entry("the operator's managed-by label",
+			func(z *meshv1.MeshLandingZone) { z.Spec.NamespaceLabels["app.kubernetes.io/managed-by"] = "someone" },
+			"spec.namespaceLabels", "must not set the operator's own labels"),
+		Entry("a label under meshcloud.io/",
+			func(z *meshv1.MeshLandingZone) { z.Spec.NamespaceLabels["meshcloud.io/customer"] = "evil" },
+			"spec.namespaceLabels", "must not set the operator's own labels"),
+		Entry("a label under a subdomain of meshcloud.io",
+			func(z *meshv1.MeshLandingZone) { z.Spec.NamespaceLabels["tags.meshcloud.io/env"] = "prod" },
+			"spec.namespaceLabels", "must not set the operator's own labels"),
+		Entry("a label key that is no label key",
+			func(z *meshv1.MeshLandingZone) { z.Spec.NamespaceLabels["team name"] = "a" },
+			"spec.namespaceLabels", "namespaceLabels keys must be valid label keys"),
+		Entry("a label value that is no label value",
+			func(z *meshv1.MeshLandingZone) { z.Spec.NamespaceLabels["team"] = "a b" },
+			"spec.namespaceLabels", "namespaceLabels values must be valid label values"),
+		Entry("a role that is no DNS label",
+			func(z *meshv1.MeshLandingZone) { z.Spec.RoleMappings[0].Role = "Admin" },
+			"spec.roleMappings[0].role", "should match"),
+		Entry("a role without ClusterRoles",
+			func(z *meshv1.MeshLandingZone) { z.Spec.RoleMappings[0].ClusterRoles = nil },
+			"spec.roleMappings[0].clusterRoles", "Required value"),
+		Entry("a ClusterRole name with a slash",
+			func(z *meshv1.MeshLandingZone) { z.Spec.RoleMappings[0].ClusterRoles = []meshv1.ClusterRoleName{"a/b"} },
+			"spec.roleMappings[0].clusterRoles[0]", "must be a ClusterRole name"),
+		Entry("too many ClusterRoles for a role",
+			func(z *meshv1.MeshLandingZone) {
+				for i := range 9 {
+					z.Spec.RoleMappings[0].ClusterRoles = append(z.Spec.RoleMappings[0].ClusterRoles, meshv1.ClusterRoleName(fmt.Sprintf("r%d", i)))
+				}
+			},
+			"spec.roleMappings[0].clusterRoles", "must have at most 8 items"),
+		Entry("too many roles",
+			func(z *meshv1.MeshLandingZone) {
+				for i := range 32 {
+					z.Spec.RoleMappings = append(z.Spec.RoleMappings, meshv1.LandingZoneRoleMapping{Role: fmt.Sprintf("r%d", i), ClusterRoles: []meshv1.ClusterRoleName{"view"}})
+				}
+			},
+			"spec.roleMappings", "must have at most 32 items"),
+		Entry("a role mapped twice",
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.RoleMappings = append(z.Spec.RoleMappings, z.Spec.RoleMappings[0])
+			},
+			"spec.roleMappings[1]", "Duplicate value"),
+		Entry("too many network policies",
+			func(z *meshv1.MeshLandingZone) {
+				for i := range 17 {
+					z.Spec.NetworkPolicies = append(z.Spec.NetworkPolicies, meshv1.LandingZoneNetworkPolicy{Name: fmt.Sprintf("p%d", i)})
+				}
+			},
+			"spec.networkPolicies", "must have at most 16 items"),
+		Entry("a network policy name that is no DNS label",
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.NetworkPolicies = []meshv1.LandingZoneNetworkPolicy{{Name: "Deny_All"}}
+			},
+			"spec.networkPolicies[0].name", "should match"),
+		Entry("a maxQuota key that is no resource name",
+			func(z *meshv1.MeshLandingZone) { z.Spec.MaxQuota = resources("requests cpu", "1") },
+			"spec.maxQuota", "maxQuota keys must be resource names"),
+	)
+
+	It("accepts the issue's example, Pod Security labels included", func() {
+		z := aZone().mapping("admin", "admin").mapping("reader", "view", "my-custom-reader").
+			label("pod-security.kubernetes.io/enforce", "baseline").
+			hard("requests.cpu", "4", "limits.memory", "16Gi", "pods", "50").maxQuota("requests.cpu", "16").
+			containerDefaults("500m", "512Mi", "100m", "128Mi").policy("default-deny-ingress", denyIngress).build()
+		Expect(fw.Client.Create(ctx, z)).To(Succeed())
+	})
+})
+
+var _ = Describe("Admission of a MeshProject's landing zone and quota", func() {
+	DescribeTable("rejects bad input with a message a person understands",
+		func(mutate func(*meshv1.MeshProject), field, message string) {
+			p := aProject().users("admin", "alice").build()
+			mutate(p)
+			expectInvalid(fw.Client.Create(ctx, p), field, message)
+		},
+		Entry("a quota key that is no resource name",
+			func(p *meshv1.MeshProject) { p.Spec.Quota = resources("requests cpu", "1") },
+			"spec.quota", "quota keys must be resource names"),
+		Entry("a landing zone that is no object name",
+			func(p *meshv1.MeshProject) { p.Spec.LandingZone = "Standard Zone" },
+			"spec.landingZone", "must be the name of a MeshLandingZone"),
+	)
+})
+
+// expectInvalid asserts an Invalid error about field with message.
+func expectInvalid(err error, field, message string) {
+	GinkgoHelper()
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+	Expect(err.Error()).To(ContainSubstring(field))
+	Expect(err.Error()).To(ContainSubstring(message))
+}

@@ -31,12 +31,18 @@ app.kubernetes.io/part-of: meshstack
 {{- end -}}
 
 {{/*
-The ClusterRoles the role mapping refers to besides admin, edit and view,
-sorted and unique, as a JSON list.
+The ClusterRoles the role mapping and, with landing zones, the zones'
+roleMappings (landingZones.bindableClusterRoles) refer to besides admin,
+edit and view, sorted and unique, as a JSON list. They join the bind
+resourceNames, as the guide's "Custom meshProject Roles" section says.
 */}}
 {{- define "meshstack-operator.customClusterRoles" -}}
+{{- $all := values .Values.roleMapping -}}
+{{- if .Values.landingZones.enabled -}}
+{{- $all = concat $all .Values.landingZones.bindableClusterRoles -}}
+{{- end -}}
 {{- $custom := list -}}
-{{- range $role, $clusterRole := .Values.roleMapping -}}
+{{- range $clusterRole := $all -}}
 {{- if and $clusterRole (not (has $clusterRole (list "admin" "edit" "view"))) (not (has $clusterRole $custom)) -}}
 {{- $custom = append $custom $clusterRole -}}
 {{- end -}}

@@ -1,8 +1,11 @@
-package controller
+package replicator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,9 +19,16 @@ import (
 )
 
 // reconcileNamespace makes sure the project's namespace exists and carries
-// the operator's labels. It returns nil without an error when the namespace
-// cannot be used yet; the outcome says why.
-func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project *meshv1.MeshProject, out *outcome) (*corev1.Namespace, error) {
+// the operator's labels and the zone's, and sets s.ns when it can be used.
+// When it cannot be used yet the outcome says why.
+func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, s *scope) error {
+	ns, err := r.namespace(ctx, s)
+	s.ns = ns
+	return err
+}
+
+func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev1.Namespace, error) {
+	project, out := s.project, s.out
 	logger := log.FromContext(ctx)
 	key := client.ObjectKey{Name: project.NamespaceName()}
 	ns := &corev1.Namespace{}
@@ -31,7 +41,7 @@ func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project 
 		// The cache only holds managed namespaces: this one is either
 		// missing or not ours, and Create tells which in one request.
 		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: key.Name}}
-		markNamespace(ns, project)
+		markNamespace(ns, project, s.zoneLabels())
 		err = r.Client.Create(ctx, ns)
 		if err == nil {
 			logger.Info("Created namespace")
@@ -62,7 +72,7 @@ func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project 
 		out.block(ReasonNamespaceTerminating, "namespace %s is being deleted; it is created again once it is gone", ns.Name)
 		return nil, nil
 	}
-	if markNamespace(ns, project) {
+	if markNamespace(ns, project, s.zoneLabels()) {
 		if err := r.Client.Update(ctx, ns); err != nil {
 			return nil, fmt.Errorf("restoring labels of namespace %s: %w", ns.Name, err)
 		}
@@ -71,10 +81,28 @@ func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, project 
 	return ns, nil
 }
 
+// zoneLabels returns the namespace labels of the pass's zone, or nil when
+// the zone labels the namespace has are to be kept as they are.
+func (s *scope) zoneLabels() map[string]string {
+	if !s.baseline {
+		return nil
+	}
+	labels := map[string]string{}
+	if s.zone != nil {
+		for k, v := range s.zone.Spec.NamespaceLabels {
+			labels[k] = string(v)
+		}
+	}
+	return labels
+}
+
 // markNamespace puts the operator's labels and ownership annotation on ns
-// and drops labels of tags that are no longer in the spec. Labels the
-// operator does not own are kept. It reports whether anything changed.
-func markNamespace(ns *corev1.Namespace, project *meshv1.MeshProject) bool {
+// and drops labels of tags that are no longer in the spec. zoneLabels, if
+// not nil, are the landing zone's labels: they are set, and the ones the
+// zone set before but no longer has are dropped (the annotation
+// AnnotationLandingZoneLabels remembers which). Labels the operator does
+// not own are kept. It reports whether anything changed.
+func markNamespace(ns *corev1.Namespace, project *meshv1.MeshProject, zoneLabels map[string]string) bool {
 	want := map[string]string{
 		meshv1.LabelManagedBy: meshv1.ManagedByValue,
 		meshv1.LabelCustomer:  string(project.Spec.CustomerIdentifier),
@@ -84,8 +112,15 @@ func markNamespace(ns *corev1.Namespace, project *meshv1.MeshProject) bool {
 		want[meshv1.TagLabelPrefix+k] = string(v)
 	}
 	changed := false
+	var fromZone []string
+	if zoneLabels != nil {
+		fromZone = strings.Split(ns.Annotations[meshv1.AnnotationLandingZoneLabels], ",")
+		for k, v := range zoneLabels {
+			want[k] = v
+		}
+	}
 	for k := range ns.Labels {
-		if _, wanted := want[k]; !wanted && strings.HasPrefix(k, meshv1.TagLabelPrefix) {
+		if _, wanted := want[k]; !wanted && (strings.HasPrefix(k, meshv1.TagLabelPrefix) || slices.Contains(fromZone, k)) {
 			delete(ns.Labels, k)
 			changed = true
 		}
@@ -106,7 +141,29 @@ func markNamespace(ns *corev1.Namespace, project *meshv1.MeshProject) bool {
 		ns.Annotations[meshv1.AnnotationMeshProject] = project.Name
 		changed = true
 	}
+	if zoneLabels != nil && setAnnotation(ns, meshv1.AnnotationLandingZoneLabels, strings.Join(slices.Sorted(maps.Keys(zoneLabels)), ",")) {
+		changed = true
+	}
 	return changed
+}
+
+// setAnnotation sets annotation key to value, or removes it when value is
+// empty, and reports whether that changed anything.
+func setAnnotation(obj metav1.Object, key, value string) bool {
+	annotations := obj.GetAnnotations()
+	if cur, ok := annotations[key]; cur == value && (ok || value == "") {
+		return false
+	}
+	if value == "" {
+		delete(annotations, key)
+	} else {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[key] = value
+	}
+	obj.SetAnnotations(annotations)
+	return true
 }
 
 // ownedNamespace returns the project's namespace if the project owns it,
@@ -169,12 +226,20 @@ func (r *MeshProjectReconciler) releaseNamespace(ctx context.Context, project *m
 			return fmt.Errorf("releasing RoleBinding %s/%s: %w", rb.Namespace, rb.Name, err)
 		}
 	}
+	if r.LandingZonesPermitted {
+		if err := errors.Join(
+			release(ctx, r, project, ns.Name, resourceQuotas),
+			release(ctx, r, project, ns.Name, limitRanges),
+			release(ctx, r, project, ns.Name, networkPolicies)); err != nil {
+			return err
+		}
+	}
 	unmark(ns)
 	if err := r.Client.Update(ctx, ns); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("releasing namespace %s: %w", ns.Name, err)
 	}
 	log.FromContext(ctx).Info("Released namespace")
-	r.Recorder.Eventf(project, ns, corev1.EventTypeNormal, "NamespaceRetained", "Release", "Left namespace %s and its RoleBindings in place, no longer managed (deletionPolicy Retain)", ns.Name)
+	r.Recorder.Eventf(project, ns, corev1.EventTypeNormal, "NamespaceRetained", "Release", "Left namespace %s and its RoleBindings, ResourceQuota, LimitRange and NetworkPolicies in place, no longer managed (deletionPolicy Retain)", ns.Name)
 	return nil
 }
 

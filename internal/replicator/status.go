@@ -1,4 +1,4 @@
-package controller
+package replicator
 
 import (
 	"context"
@@ -26,14 +26,45 @@ const (
 	ReasonClusterRoleNotFound  = "ClusterRoleNotFound"
 	ReasonRoleBindingConflict  = "RoleBindingConflict"
 	ReasonReconcileFailed      = "ReconcileFailed"
+
+	// ReasonClusterRoleNotBindable: the API server refused a RoleBinding
+	// because the operator may not bind its ClusterRole.
+	ReasonClusterRoleNotBindable = "ClusterRoleNotBindable"
+	// ReasonLandingZoneNotFound: the project's landing zone does not exist.
+	ReasonLandingZoneNotFound = "LandingZoneNotFound"
+	// ReasonLandingZoneDisabled: the project names a disabled zone it is not in yet.
+	ReasonLandingZoneDisabled = "LandingZoneDisabled"
+	// ReasonLandingZonesNotPermitted: the operator's identity lacks the
+	// landing-zone rights, and the project names a zone or a quota.
+	ReasonLandingZonesNotPermitted = "LandingZonesNotPermitted"
+	// ReasonQuotaAboveMaximum: spec.quota exceeds the zone's maxQuota.
+	ReasonQuotaAboveMaximum = "QuotaAboveMaximum"
+	// ReasonResourceQuotaConflict, ReasonLimitRangeConflict and
+	// ReasonNetworkPolicyConflict: an object with the operator's name exists
+	// and is not the operator's.
+	ReasonResourceQuotaConflict = "ResourceQuotaConflict"
+	ReasonLimitRangeConflict    = "LimitRangeConflict"
+	ReasonNetworkPolicyConflict = "NetworkPolicyConflict"
 )
+
+// ReadyMessage is the Ready condition's message of a converged project.
+func ReadyMessage(namespace, landingZone string) string {
+	if landingZone == "" {
+		return fmt.Sprintf("Namespace %s and its RoleBindings match the spec", namespace)
+	}
+	return fmt.Sprintf("Namespace %s, its RoleBindings and landing zone %s match the spec", namespace, landingZone)
+}
 
 // outcome collects what one pass found that keeps the project from being
 // Ready without being an error worth retrying at once.
 type outcome struct {
 	namespace string
-	access    accessChanges
-	problems  []problem
+	// landingZone is the zone whose baseline the pass applied ("" for
+	// none); nil keeps status.landingZone as it was, because the zone named
+	// could not be applied.
+	landingZone *string
+	access      accessChanges
+	problems    []problem
 	// retry asks for another pass later: the blocking object is not one the
 	// operator watches.
 	retry bool
@@ -48,6 +79,9 @@ func (o *outcome) block(reason, format string, args ...any) {
 // setStatus writes the pass's result into project.Status.
 func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outcome, err error) {
 	project.Status.Namespace = out.namespace
+	if out.landingZone != nil {
+		project.Status.LandingZone = *out.landingZone
+	}
 	ready := metav1.Condition{Type: ConditionReady, ObservedGeneration: project.Generation}
 	switch {
 	case err != nil:
@@ -60,7 +94,7 @@ func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outc
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, out.problems[0].reason, strings.Join(messages, "; ")
 	default:
 		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonReconciled
-		ready.Message = fmt.Sprintf("Namespace %s and its RoleBindings match the spec", out.namespace)
+		ready.Message = ReadyMessage(out.namespace, project.Status.LandingZone)
 	}
 	previous := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
 	if ready.Status == metav1.ConditionFalse && (previous == nil || previous.Message != ready.Message) {

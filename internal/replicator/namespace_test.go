@@ -1,6 +1,7 @@
-package controller
+package replicator
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -36,13 +37,20 @@ func TestMarkNamespace(t *testing.T) {
 	}
 	ownedAnnotation := map[string]string{meshv1.AnnotationMeshProject: "acme-shop"}
 
+	zoneAnnotation := func(keys string) map[string]string {
+		return map[string]string{meshv1.AnnotationMeshProject: "acme-shop", meshv1.AnnotationLandingZoneLabels: keys}
+	}
+	const psa = "pod-security.kubernetes.io/enforce"
+
 	tests := []struct {
-		name        string
-		tags        map[string]meshv1.TagValue
-		labels      map[string]string
-		annotations map[string]string
-		wantLabels  map[string]string
-		wantChanged bool
+		name            string
+		tags            map[string]meshv1.TagValue
+		zoneLabels      map[string]string
+		labels          map[string]string
+		annotations     map[string]string
+		wantLabels      map[string]string
+		wantAnnotations map[string]string
+		wantChanged     bool
 	}{
 		{
 			name:        "new namespace",
@@ -72,18 +80,65 @@ func TestMarkNamespace(t *testing.T) {
 			wantLabels:  withLabels(owned, "tags.meshcloud.io/env", "prod"),
 			wantChanged: true,
 		},
+		{
+			name:            "zone labels set and remembered",
+			zoneLabels:      map[string]string{psa: "baseline", "example.com/tier": "gold"},
+			labels:          owned,
+			annotations:     ownedAnnotation,
+			wantLabels:      withLabels(owned, psa, "baseline", "example.com/tier", "gold"),
+			wantAnnotations: zoneAnnotation("example.com/tier," + psa),
+			wantChanged:     true,
+		},
+		{
+			name:            "zone labels converged",
+			zoneLabels:      map[string]string{psa: "baseline"},
+			labels:          withLabels(owned, psa, "baseline"),
+			annotations:     zoneAnnotation(psa),
+			wantLabels:      withLabels(owned, psa, "baseline"),
+			wantAnnotations: zoneAnnotation(psa),
+		},
+		{
+			name:            "zone label removed from the zone is dropped, a foreign label stays",
+			zoneLabels:      map[string]string{},
+			labels:          withLabels(owned, psa, "baseline", "example.com/team", "a"),
+			annotations:     zoneAnnotation(psa),
+			wantLabels:      withLabels(owned, "example.com/team", "a"),
+			wantAnnotations: ownedAnnotation,
+			wantChanged:     true,
+		},
+		{
+			name:            "zone label drift restored",
+			zoneLabels:      map[string]string{psa: "restricted"},
+			labels:          withLabels(owned, psa, "privileged"),
+			annotations:     zoneAnnotation(psa),
+			wantLabels:      withLabels(owned, psa, "restricted"),
+			wantAnnotations: zoneAnnotation(psa),
+			wantChanged:     true,
+		},
+		{
+			name:            "zone not applicable: its labels are kept",
+			zoneLabels:      nil,
+			labels:          withLabels(owned, psa, "baseline"),
+			annotations:     zoneAnnotation(psa),
+			wantLabels:      withLabels(owned, psa, "baseline"),
+			wantAnnotations: zoneAnnotation(psa),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-shop", Labels: tt.labels, Annotations: tt.annotations}}
-			changed := markNamespace(ns, project(tt.tags))
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-shop", Labels: maps.Clone(tt.labels), Annotations: maps.Clone(tt.annotations)}}
+			changed := markNamespace(ns, project(tt.tags), tt.zoneLabels)
 			if changed != tt.wantChanged {
 				t.Errorf("changed = %v, want %v", changed, tt.wantChanged)
 			}
 			if diff := cmp.Diff(tt.wantLabels, ns.Labels); diff != "" {
 				t.Errorf("labels mismatch (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(ownedAnnotation, ns.Annotations); diff != "" {
+			wantAnnotations := tt.wantAnnotations
+			if wantAnnotations == nil {
+				wantAnnotations = ownedAnnotation
+			}
+			if diff := cmp.Diff(wantAnnotations, ns.Annotations); diff != "" {
 				t.Errorf("annotations mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -93,7 +148,7 @@ func TestMarkNamespace(t *testing.T) {
 func TestDesiredRoleBindingPrefixesAndSortsSubjects(t *testing.T) {
 	r := &MeshProjectReconciler{UsernamePrefix: "oidc:", GroupsPrefix: "grp:"}
 	binding := meshv1.ProjectRoleBinding{Role: "edit", Users: []meshv1.SubjectName{"zoe", "alice"}, Groups: []meshv1.SubjectName{"devs"}}
-	got := r.desiredRoleBinding(project(nil), "acme-shop", binding, "edit")
+	got := r.desiredRoleBinding(project(nil), "acme-shop", RoleBindingName("edit"), binding, "edit")
 	want := []rbacv1.Subject{
 		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:alice"},
 		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:zoe"},

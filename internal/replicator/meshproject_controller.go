@@ -1,14 +1,16 @@
-// Package controller holds the replicator: the reconciler that turns each
+// Package replicator holds the replicator: the reconciler that turns each
 // MeshProject into a namespace and RoleBindings.
-package controller
+package replicator
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
@@ -50,7 +52,8 @@ const DefaultConflictRetryInterval = 30 * time.Second
 // MeshProjectReconciler reconciles MeshProjects.
 type MeshProjectReconciler struct {
 	// Client reads from the informer cache, which holds only managed
-	// namespaces and RoleBindings.
+	// namespaces, RoleBindings, ResourceQuotas, LimitRanges and
+	// NetworkPolicies.
 	Client client.Client
 	// APIReader reads past the cache: it tells an object we do not manage
 	// from one that is not there.
@@ -64,25 +67,40 @@ type MeshProjectReconciler struct {
 	GroupsPrefix   string
 	// ConflictRetryInterval defaults to DefaultConflictRetryInterval.
 	ConflictRetryInterval time.Duration
+
+	// LandingZonesPermitted says whether the operator's identity holds the
+	// landing-zone rights (asked at start). Without them the operator
+	// never reads or watches MeshLandingZones, ResourceQuotas, LimitRanges
+	// or NetworkPolicies.
+	LandingZonesPermitted bool
+	// DefaultLandingZone applies to projects that name none; empty: none.
+	DefaultLandingZone string
 }
 
-// ManagedObjectsCacheOptions restricts the manager's cache to the namespaces
-// and RoleBindings the operator created, so that its memory grows with the
-// number of projects and not with the cluster.
+// ManagedObjectsCacheOptions restricts the manager's cache to the objects
+// the operator created, so that its memory grows with the number of
+// projects and not with the cluster.
 func ManagedObjectsCacheOptions() map[client.Object]cache.ByObject {
 	managed := labels.SelectorFromSet(labels.Set{meshv1.LabelManagedBy: meshv1.ManagedByValue})
 	return map[client.Object]cache.ByObject{
-		&corev1.Namespace{}:   {Label: managed},
-		&rbacv1.RoleBinding{}: {Label: managed},
+		&corev1.Namespace{}:           {Label: managed},
+		&rbacv1.RoleBinding{}:         {Label: managed},
+		&corev1.ResourceQuota{}:       {Label: managed},
+		&corev1.LimitRange{}:          {Label: managed},
+		&networkingv1.NetworkPolicy{}: {Label: managed},
 	}
 }
 
-// SetupWithManager registers the reconciler and its watches.
-func (r *MeshProjectReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrentReconciles int) error {
+// SetupWithManager registers the reconciler and its watches. Landing-zone
+// kinds are watched only when the identity may.
+func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, maxConcurrentReconciles int) error {
 	if r.ConflictRetryInterval == 0 {
 		r.ConflictRetryInterval = DefaultConflictRetryInterval
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := RegisterLandingZoneIndex(ctx, mgr, r.DefaultLandingZone); err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("meshproject").
 		// Status updates do not change the generation; the operator's own
 		// status writes need no further pass.
@@ -93,8 +111,17 @@ func (r *MeshProjectReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent
 		WatchesMetadata(&rbacv1.ClusterRole{},
 			handler.EnqueueRequestsFromMapFunc(r.projectsUsingClusterRole),
 			builder.WithPredicates(r.mappedClusterRoleAppearsOrGoes())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentReconciles})
+	if r.LandingZonesPermitted {
+		b = b.
+			// A zone edit changes its generation; its status does not.
+			Watches(&meshv1.MeshLandingZone{}, handler.EnqueueRequestsFromMapFunc(r.projectsInZone),
+				builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			Watches(&corev1.ResourceQuota{}, handler.EnqueueRequestsFromMapFunc(ownerOf)).
+			Watches(&corev1.LimitRange{}, handler.EnqueueRequestsFromMapFunc(ownerOf)).
+			Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(ownerOf))
+	}
+	return b.Complete(r)
 }
 
 // ownerOf maps a managed object to the MeshProject named in its ownership
@@ -107,39 +134,77 @@ func ownerOf(_ context.Context, obj client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
 }
 
+// mappedClusterRoleAppearsOrGoes passes the creation and deletion of
+// ClusterRoles that --role-mapping maps a role to, and, with landing zones,
+// of any ClusterRole: which ones zones map to is decided by
+// projectsUsingClusterRole, which may read the cache with the controller's
+// context (a predicate has none, and a cache read that waits for an
+// informer must not outlive the manager).
 func (r *MeshProjectReconciler) mappedClusterRoleAppearsOrGoes() predicate.Predicate {
-	mapped := map[string]bool{}
-	for _, cr := range r.RoleMapping.ClusterRoles() {
-		mapped[cr] = true
+	global := r.RoleMapping.mapping()
+	mapped := func(obj client.Object) bool {
+		return r.LandingZonesPermitted || global.maps(obj.GetName())
 	}
 	return predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return mapped[e.Object.GetName()] },
-		DeleteFunc:  func(e event.DeleteEvent) bool { return mapped[e.Object.GetName()] },
+		CreateFunc:  func(e event.CreateEvent) bool { return mapped(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return mapped(e.Object) },
 		UpdateFunc:  func(event.UpdateEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }
 
-func (r *MeshProjectReconciler) projectsUsingClusterRole(ctx context.Context, obj client.Object) []reconcile.Request {
-	var projects meshv1.MeshProjectList
-	if err := r.Client.List(ctx, &projects); err != nil {
-		log.FromContext(ctx).Error(err, "Listing MeshProjects for a ClusterRole change", "clusterRole", obj.GetName())
-		return nil
+// mappingsOf returns the mappings that map a role to clusterRole, by zone
+// name ("" for --role-mapping).
+func (r *MeshProjectReconciler) mappingsOf(ctx context.Context, clusterRole string) map[string]roleMapping {
+	out := map[string]roleMapping{}
+	if global := r.RoleMapping.mapping(); global.maps(clusterRole) {
+		out[""] = global
 	}
+	if !r.LandingZonesPermitted {
+		return out
+	}
+	var zones meshv1.MeshLandingZoneList
+	if err := r.Client.List(ctx, &zones); err != nil {
+		log.FromContext(ctx).Error(err, "Listing MeshLandingZones for a ClusterRole change", "clusterRole", clusterRole)
+		return out
+	}
+	for i := range zones.Items {
+		if m := zoneMapping(zones.Items[i].Name, zones.Items[i].Spec.RoleMappings); m.maps(clusterRole) {
+			out[zones.Items[i].Name] = m
+		}
+	}
+	return out
+}
+
+// projectsUsingClusterRole maps a ClusterRole to the projects with a role
+// that maps to it: through a zone's roleMappings (found by the zone index)
+// or through --role-mapping.
+func (r *MeshProjectReconciler) projectsUsingClusterRole(ctx context.Context, obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	for i := range projects.Items {
-		for _, rb := range projects.Items[i].Spec.RoleBindings {
-			if r.RoleMapping[rb.Role] == obj.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&projects.Items[i])})
-				break
+	for zone, m := range r.mappingsOf(ctx, obj.GetName()) {
+		var projects meshv1.MeshProjectList
+		var opts []client.ListOption
+		if zone != "" {
+			opts = append(opts, client.MatchingFields{IndexLandingZone: zone})
+		}
+		if err := r.Client.List(ctx, &projects, opts...); err != nil {
+			log.FromContext(ctx).Error(err, "Listing MeshProjects for a ClusterRole change", "clusterRole", obj.GetName())
+			continue
+		}
+		for i := range projects.Items {
+			for _, rb := range projects.Items[i].Spec.RoleBindings {
+				if slices.Contains(m.roles[rb.Role], obj.GetName()) {
+					reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&projects.Items[i])})
+					break
+				}
 			}
 		}
 	}
 	return reqs
 }
 
-// Reconcile brings one MeshProject's namespace and RoleBindings in line with
-// its spec and reports the outcome in its status.
+// Reconcile brings one MeshProject's namespace, RoleBindings and landing
+// zone baseline in line with its spec and reports the outcome in its status.
 func (r *MeshProjectReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	project := &meshv1.MeshProject{}
 	if err := r.Client.Get(ctx, req.NamespacedName, project); err != nil {
@@ -171,16 +236,57 @@ func (r *MeshProjectReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return ctrl.Result{}, nil
 }
 
-// reconcileNormal runs the steps that converge a live project. A step that
-// cannot proceed because of the spec or of objects the operator does not own
-// reports it in the outcome; only transient failures are errors.
+// scope is what the steps of one pass share.
+type scope struct {
+	project *meshv1.MeshProject
+	out     *outcome
+	// zone is the landing zone applied in this pass; nil for none.
+	zone *meshv1.MeshLandingZone
+	// baseline is true when the zone's objects converge in this pass (to
+	// nothing when zone is nil). It is false when the project names a zone
+	// that cannot be applied now: the objects it has are left as they are.
+	baseline bool
+	// mapping maps the project's roles to ClusterRoles.
+	mapping roleMapping
+	// ns is the project's namespace once it is usable.
+	ns *corev1.Namespace
+}
+
+// step is one named part of a pass. A step that cannot proceed because of
+// the spec or of objects the operator does not own reports it in the
+// outcome; only transient failures are errors.
+type step struct {
+	name string
+	run  func(context.Context, *scope) error
+	// needsNamespace skips the step until the namespace is usable.
+	needsNamespace bool
+}
+
+// reconcileNormal runs the steps that converge a live project.
 func (r *MeshProjectReconciler) reconcileNormal(ctx context.Context, project *meshv1.MeshProject) (*outcome, error) {
-	out := &outcome{}
-	ns, err := r.reconcileNamespace(ctx, project, out)
-	if err != nil || ns == nil {
-		return out, err
+	s := &scope{project: project, out: &outcome{}}
+	steps := []step{
+		{name: "landing zone", run: r.reconcileLandingZone},
+		{name: "namespace", run: r.reconcileNamespace},
+		{name: "role bindings", run: r.reconcileRoleBindings, needsNamespace: true},
+		{name: "resource quota", run: r.reconcileQuota, needsNamespace: true},
+		{name: "limit range", run: r.reconcileLimitRange, needsNamespace: true},
+		{name: "network policies", run: r.reconcileNetworkPolicies, needsNamespace: true},
 	}
-	return out, r.reconcileRoleBindings(ctx, project, ns, out)
+	var errs []error
+	for _, st := range steps {
+		if st.needsNamespace && s.ns == nil {
+			break
+		}
+		if err := st.run(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
+			if !st.needsNamespace {
+				// Later steps depend on this one.
+				break
+			}
+		}
+	}
+	return s.out, errors.Join(errs...)
 }
 
 func (r *MeshProjectReconciler) ensureFinalizer(ctx context.Context, project *meshv1.MeshProject) error {

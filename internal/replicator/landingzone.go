@@ -1,0 +1,237 @@
+package replicator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+)
+
+// IndexLandingZone is the field index of MeshProjects by the landing zone
+// they are in: spec.landingZone, or --default-landing-zone when that is
+// empty. A zone edit finds its projects through it, without listing all.
+const IndexLandingZone = "spec.landingZone"
+
+// EffectiveLandingZone is the zone a project is in: the one it names, or
+// the default.
+func EffectiveLandingZone(project *meshv1.MeshProject, defaultZone string) string {
+	if project.Spec.LandingZone != "" {
+		return project.Spec.LandingZone
+	}
+	return defaultZone
+}
+
+// RegisterLandingZoneIndex registers the IndexLandingZone field index.
+func RegisterLandingZoneIndex(ctx context.Context, mgr ctrl.Manager, defaultZone string) error {
+	err := mgr.GetFieldIndexer().IndexField(ctx, &meshv1.MeshProject{}, IndexLandingZone, func(obj client.Object) []string {
+		if zone := EffectiveLandingZone(obj.(*meshv1.MeshProject), defaultZone); zone != "" {
+			return []string{zone}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("indexing MeshProjects by landing zone: %w", err)
+	}
+	return nil
+}
+
+// projectsInZone maps a MeshLandingZone to the projects in it.
+func (r *MeshProjectReconciler) projectsInZone(ctx context.Context, zone client.Object) []reconcile.Request {
+	var projects meshv1.MeshProjectList
+	if err := r.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the MeshProjects of a landing zone", "meshLandingZone", zone.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(projects.Items))
+	for i := range projects.Items {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&projects.Items[i])}
+	}
+	return reqs
+}
+
+// reconcileLandingZone decides which zone the pass applies and how the
+// project's roles map to ClusterRoles. A zone that cannot be applied (not
+// permitted, missing, disabled for a newcomer) blocks Ready; the namespace
+// and RoleBindings still converge (through the mapping of the zone the
+// project was in, else --role-mapping), and the zone objects the namespace
+// has are left as they are.
+func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *scope) error {
+	s.mapping = r.RoleMapping.mapping()
+	name := EffectiveLandingZone(s.project, r.DefaultLandingZone)
+	if !r.LandingZonesPermitted {
+		if name != "" || len(s.project.Spec.Quota) > 0 {
+			s.out.block(ReasonLandingZonesNotPermitted, "landing zones are not permitted: the operator's identity lacks the landing-zone rights "+
+				"(ClusterRole meshstack-operator-landing-zones, chart value landingZones.enabled), so landing zone %q and spec.quota are not applied", name)
+		}
+		if name == "" {
+			s.out.landingZone = new(string)
+		}
+		return nil
+	}
+	if name == "" {
+		s.baseline = true
+		s.out.landingZone = new(string)
+		return nil
+	}
+	zone := &meshv1.MeshLandingZone{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, zone); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.out.block(ReasonLandingZoneNotFound, "landing zone %q does not exist; the project gets its baseline once it is created", name)
+			return r.keepPreviousMapping(ctx, s)
+		}
+		return fmt.Errorf("reading MeshLandingZone %s: %w", name, err)
+	}
+	if zone.Spec.Disabled && s.project.Status.LandingZone != zone.Name {
+		s.out.block(ReasonLandingZoneDisabled, "landing zone %q is disabled: it keeps its projects but takes no new ones; choose another zone", name)
+		return r.keepPreviousMapping(ctx, s)
+	}
+	s.zone, s.baseline = zone, true
+	s.out.landingZone = &zone.Name
+	if len(zone.Spec.RoleMappings) > 0 {
+		s.mapping = zoneMapping(zone.Name, zone.Spec.RoleMappings)
+	}
+	return nil
+}
+
+// keepPreviousMapping maps roles through the zone the project was in
+// (status.landingZone) while the zone it names cannot be applied, so that a
+// typo in spec.landingZone takes nobody's access away.
+func (r *MeshProjectReconciler) keepPreviousMapping(ctx context.Context, s *scope) error {
+	previous := s.project.Status.LandingZone
+	if previous == "" {
+		return nil
+	}
+	zone := &meshv1.MeshLandingZone{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: previous}, zone); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("reading MeshLandingZone %s: %w", previous, err)
+	}
+	if len(zone.Spec.RoleMappings) > 0 {
+		s.mapping = zoneMapping(zone.Name, zone.Spec.RoleMappings)
+	}
+	return nil
+}
+
+// MeshLandingZoneReconciler keeps a zone's status (how many projects, and
+// which, are in it) and its finalizer, which holds a deleted zone until no
+// project is in it any more.
+//
+// Its RBAC markers are in the landingzones package.
+type MeshLandingZoneReconciler struct {
+	Client client.Client
+	// DefaultLandingZone is the operator's --default-landing-zone.
+	DefaultLandingZone string
+}
+
+// SetupWithManager registers the reconciler. The MeshProject field index
+// must be registered (MeshProjectReconciler.SetupWithManager does it).
+func (z *MeshLandingZoneReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("meshlandingzone").
+		For(&meshv1.MeshLandingZone{}).
+		Watches(&meshv1.MeshProject{}, z.zonesOfProject()).
+		Complete(z)
+}
+
+// zonesOfProject enqueues the zone a project is in when it is created or
+// deleted, and the old and the new zone when it moves.
+func (z *MeshLandingZoneReconciler) zonesOfProject() handler.EventHandler {
+	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+		if zone := EffectiveLandingZone(obj.(*meshv1.MeshProject), z.DefaultLandingZone); zone != "" {
+			q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: zone}})
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if EffectiveLandingZone(e.ObjectOld.(*meshv1.MeshProject), z.DefaultLandingZone) != EffectiveLandingZone(e.ObjectNew.(*meshv1.MeshProject), z.DefaultLandingZone) {
+				add(q, e.ObjectOld)
+				add(q, e.ObjectNew)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object)
+		},
+	}
+}
+
+// Reconcile counts the zone's projects into its status and adds or, once
+// a deleted zone has no project left, removes its finalizer.
+func (z *MeshLandingZoneReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	zone := &meshv1.MeshLandingZone{}
+	if err := z.Client.Get(ctx, req.NamespacedName, zone); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("meshLandingZone", klog.KObj(zone)))
+
+	var projects meshv1.MeshProjectList
+	if err := z.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the MeshProjects of landing zone %s: %w", zone.Name, err)
+	}
+	names := make([]string, len(projects.Items))
+	for i := range projects.Items {
+		names[i] = projects.Items[i].Name
+	}
+	slices.Sort(names)
+
+	if zone.DeletionTimestamp.IsZero() {
+		if err := patchFinalizer(ctx, z.Client, zone, controllerutil.AddFinalizer); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else if len(names) == 0 {
+		log.FromContext(ctx).Info("Releasing deleted landing zone: no project is in it")
+		return ctrl.Result{}, patchFinalizer(ctx, z.Client, zone, controllerutil.RemoveFinalizer)
+	} else {
+		log.FromContext(ctx).Info("Keeping deleted landing zone while projects are in it", "projects", len(names),
+			"first", strings.Join(names[:min(len(names), 5)], ","))
+	}
+
+	before := zone.Status.DeepCopy()
+	zone.Status.Projects = int32(len(names))
+	zone.Status.ProjectNames = names[:min(len(names), meshv1.MaxListedProjects)]
+	if len(zone.Status.ProjectNames) == 0 {
+		zone.Status.ProjectNames = nil
+	}
+	zone.Status.ObservedGeneration = zone.Generation
+	if equality.Semantic.DeepEqual(before, &zone.Status) {
+		return ctrl.Result{}, nil
+	}
+	original := zone.DeepCopy()
+	original.Status = *before
+	if err := z.Client.Status().Patch(ctx, zone, client.MergeFrom(original)); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("updating status of landing zone %s: %w", zone.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// patchFinalizer adds or removes the landing zone finalizer if that
+// changes anything. The optimistic lock keeps a JSON merge patch of the
+// whole list from dropping a finalizer someone else added meanwhile.
+func patchFinalizer(ctx context.Context, c client.Client, zone *meshv1.MeshLandingZone, change func(client.Object, string) bool) error {
+	original := zone.DeepCopy()
+	if !change(zone, meshv1.LandingZoneFinalizer) {
+		return nil
+	}
+	if err := c.Patch(ctx, zone, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("updating the finalizer of landing zone %s: %w", zone.Name, err)
+	}
+	return nil
+}

@@ -100,6 +100,8 @@ func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if err := RegisterLandingZoneIndex(ctx, mgr, r.DefaultLandingZone); err != nil {
 		return err
 	}
+	reader := client.Reader(mgr.GetCache())
+	projectStateCollector.reader.Store(&reader)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("meshproject").
 		// Status updates do not change the generation; the operator's own

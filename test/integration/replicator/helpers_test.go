@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
@@ -204,4 +205,25 @@ func eventNotes(g Gomega, p *meshv1.MeshProject, reason string) []string {
 	}
 	slices.Sort(notes)
 	return notes
+}
+
+// projectsGauge is meshstack_meshprojects{ready, reason}; 0 when absent.
+func projectsGauge(g Gomega, ready, reason string) float64 {
+	families, err := metrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "meshstack_meshprojects" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["ready"] == ready && labels["reason"] == reason {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }

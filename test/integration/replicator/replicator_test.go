@@ -178,8 +178,19 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(eventNotes(g, p, replicator.ReasonUnknownRole)).NotTo(BeEmpty())
 		}, timeout, interval).Should(Succeed())
 
+		By("counting it in meshstack_meshprojects by Ready status and reason, from the cache")
+		Eventually(func(g Gomega) {
+			g.Expect(projectsGauge(g, "False", replicator.ReasonUnknownRole)).To(BeNumerically(">=", 1))
+		}, timeout, interval).Should(Succeed())
+		unknownBefore := projectsGauge(Default, "False", replicator.ReasonUnknownRole)
+		readyBefore := projectsGauge(Default, "True", replicator.ReasonReconciled)
+
 		update(p, func(p *meshv1.MeshProject) { p.Spec.RoleBindings = p.Spec.RoleBindings[:1] })
 		expectReady(p)
+		Eventually(func(g Gomega) {
+			g.Expect(projectsGauge(g, "False", replicator.ReasonUnknownRole)).To(BeNumerically("<=", unknownBefore-1))
+			g.Expect(projectsGauge(g, "True", replicator.ReasonReconciled)).To(BeNumerically(">=", readyBefore+1))
+		}, timeout, interval).Should(Succeed())
 	})
 
 	It("waits for a missing ClusterRole and converges as soon as it is created", func() {

@@ -896,3 +896,65 @@ func TestAuthenticatedMetrics(t *testing.T) {
 		}
 	})
 }
+
+// vapAPI makes helm template render as for a cluster that serves
+// ValidatingAdmissionPolicy (helm install asks the cluster itself).
+var vapAPI = []string{"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}
+
+func TestAdmissionPolicies(t *testing.T) {
+	policies := []string{"meshstack-operator-meshprojects", "meshstack-operator-meshprojects-landing-zones", "meshstack-operator-managed-objects"}
+	has := func(r rendered, name string) bool {
+		_, policy := r["ValidatingAdmissionPolicy/"+name]
+		_, binding := r["ValidatingAdmissionPolicyBinding/"+name]
+		if policy != binding {
+			t.Errorf("%s: policy rendered %v, binding rendered %v", name, policy, binding)
+		}
+		return policy
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want []bool
+	}{
+		{"on a cluster that serves them", vapAPI, []bool{true, true, true}},
+		{"not where the API is missing", nil, []bool{false, false, false}},
+		{"not when disabled", append([]string{"--set", "admissionPolicies.enabled=false"}, vapAPI...), []bool{false, false, false}},
+		{"no zone policy without landing zones", append([]string{"--set", "landingZones.enabled=false"}, vapAPI...), []bool{true, false, true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := render(t, c.args...)
+			for i, name := range policies {
+				if got := has(r, name); got != c.want[i] {
+					t.Errorf("%s rendered: %v, want %v", name, got, c.want[i])
+				}
+			}
+		})
+	}
+
+	t.Run("the policies use the chart's one role mapping, reserved identifiers and break-glass groups", func(t *testing.T) {
+		r := render(t, append([]string{"--set", "roleMapping.auditor=my-auditor", "--set", "roleMapping.edit=null",
+			"--set", "admissionPolicies.reservedCustomerIdentifiers={kube,platform}",
+			"--set", "admissionPolicies.breakGlassGroups={sre}"}, vapAPI...)...)
+		var d appsv1.Deployment
+		r.get(t, "Deployment", "replicator", &d)
+		mapping := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args).RoleMapping.String()
+		if mapping != "admin=admin,auditor=my-auditor,view=view" {
+			t.Fatalf("--role-mapping=%s", mapping)
+		}
+		for name, want := range map[string][]string{
+			"meshstack-operator-meshprojects":               {`['admin', 'auditor', 'view']`, `['kube', 'platform']`},
+			"meshstack-operator-meshprojects-landing-zones": {`['admin', 'auditor', 'view']`},
+			"meshstack-operator-managed-objects":            {`['sre']`, "system:serviceaccount:meshcloud:meshfed-service"},
+		} {
+			out, err := json.Marshal(r["ValidatingAdmissionPolicy/"+name].Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("%s does not contain %s", name, w)
+				}
+			}
+		}
+	})
+}

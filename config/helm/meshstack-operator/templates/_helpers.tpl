@@ -228,3 +228,23 @@ spec:
 {{- define "meshstack-operator.metricsPort" -}}
 {{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end -}}
+
+{{/* The roles roleMapping maps, as a CEL list literal: ['admin', 'edit']. */}}
+{{- define "meshstack-operator.mappedRolesCEL" -}}
+{{- $roles := list -}}
+{{- range $role, $clusterRole := .Values.roleMapping -}}
+{{- if $clusterRole -}}
+{{- $roles = append $roles (printf "'%s'" $role) -}}
+{{- end -}}
+{{- end -}}
+[{{ join ", " $roles }}]
+{{- end -}}
+
+{{/* A list of strings as a CEL list literal. */}}
+{{- define "meshstack-operator.celStrings" -}}
+{{- $items := list -}}
+{{- range . -}}
+{{- $items = append $items (printf "'%s'" .) -}}
+{{- end -}}
+[{{ join ", " $items }}]
+{{- end -}}

@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
+)
+
+// TestAdmissionPolicies installs the chart into an API server that enforces
+// ValidatingAdmissionPolicies, runs the replicator under its token, and
+// checks what the policies refuse, whom they let through, and that the
+// operator still converges, corrects drift and deletes under them.
+func TestAdmissionPolicies(t *testing.T) {
+	g := newG(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := buildOperator(t)
+	fw, err := framework.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = fw.Stop() })
+	c := fw.Client
+	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	data, err := fw.AdminKubeconfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(adminKubeconfig, data, 0o600)).To(Succeed())
+
+	_, err = framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
+		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
+		"--set", "admissionPolicies.breakGlassGroups={platform-admins}", "--set", "metering.enabled=false")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(fw.FillAggregatedClusterRoles(ctx)).To(Succeed())
+	runComponent(t, fw, bin, dir, "meshfed-service", "--components=replicator")
+
+	as := func(user string, groups ...string) client.Client {
+		cfg := rest.CopyConfig(fw.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
+		ic, err := client.New(cfg, client.Options{Scheme: operator.Scheme})
+		g.Expect(err).NotTo(HaveOccurred())
+		return ic
+	}
+	alice := as("mesh:alice")
+	// Break glass: a group the chart exempts, with cluster-admin rights.
+	g.Expect(c.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
+	})).To(Succeed())
+	oncall := as("oncall", "platform-admins")
+
+	project := func(name, customer string, roles ...string) *meshv1.MeshProject {
+		p := &meshv1.MeshProject{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: meshv1.MeshProjectSpec{
+			CustomerIdentifier: meshv1.Identifier(customer), ProjectIdentifier: meshv1.Identifier(name)}}
+		for _, r := range roles {
+			p.Spec.RoleBindings = append(p.Spec.RoleBindings, meshv1.ProjectRoleBinding{Role: r, Users: []meshv1.SubjectName{"alice"}})
+		}
+		return p
+	}
+	// refused waits until the policies refuse obj (they act a moment after
+	// a policy or a zone changes; a dry run persists nothing meanwhile),
+	// then checks that a real create is refused too.
+	refused := func(g *WithT, obj client.Object, message string) {
+		g.Eventually(func() error { return c.Create(ctx, obj.DeepCopyObject().(client.Object), client.DryRunAll) }).
+			Should(MatchError(ContainSubstring(message)))
+		g.Expect(c.Create(ctx, obj)).To(MatchError(ContainSubstring(message)))
+	}
+	updateZone := func(g *WithT, zone *meshv1.MeshLandingZone, mutate func(*meshv1.MeshLandingZone)) {
+		g.Eventually(func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(zone), zone); err != nil {
+				return err
+			}
+			mutate(zone)
+			return c.Update(ctx, zone)
+		}).Should(Succeed())
+	}
+
+	t.Run("MeshProjects", func(t *testing.T) {
+		g := newG(t)
+		refused(g, project("shop", "acme", "admin", "owner"), `role "owner" is not mapped to a ClusterRole; mapped roles: admin, edit, view`)
+		refused(g, project("system", "kube", "admin"), `customerIdentifier "kube" is reserved`)
+		refused(g, project("console", "openshift"), `customerIdentifier "openshift" is reserved`)
+
+		zone := &meshv1.MeshLandingZone{ObjectMeta: metav1.ObjectMeta{Name: "small"}, Spec: meshv1.MeshLandingZoneSpec{
+			RoleMappings: []meshv1.LandingZoneRoleMapping{{Role: "reader", ClusterRoles: []meshv1.ClusterRoleName{"view"}}},
+			MaxQuota:     corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("4")},
+		}}
+		g.Expect(c.Create(ctx, zone)).To(Succeed())
+		inZone := func(p *meshv1.MeshProject) *meshv1.MeshProject { p.Spec.LandingZone = "small"; return p }
+		refused(g, inZone(project("zoned", "acme", "admin")), `role "admin" is not mapped to a ClusterRole in landing zone "small"; mapped roles: reader`)
+		overQuota := inZone(project("zoned", "acme", "reader"))
+		overQuota.Spec.Quota = corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("8")}
+		refused(g, overQuota, `quota requests.cpu: 8 is above the maximum 4 of landing zone "small"`)
+		ok := inZone(project("zoned", "acme", "reader"))
+		ok.Spec.Quota = corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("3500m")}
+		g.Expect(c.Create(ctx, ok)).To(Succeed(), "within the zone's mapping and maximum")
+
+		// A disabled zone keeps its projects but takes no new ones.
+		updateZone(g, zone, func(z *meshv1.MeshLandingZone) { z.Spec.Disabled = true })
+		refused(g, inZone(project("late", "acme", "reader")), `landing zone "small" is disabled`)
+		g.Eventually(func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ok), ok); err != nil {
+				return err
+			}
+			ok.Spec.RoleBindings[0].Groups = []meshv1.SubjectName{"auditors"}
+			return c.Update(ctx, ok)
+		}).Should(Succeed(), "an existing project of a disabled zone may still change")
+
+		// A project admitted before its mapping changed is reported in
+		// status; its status, metadata and deletion are never blocked.
+		updateZone(g, zone, func(z *meshv1.MeshLandingZone) {
+			z.Spec.RoleMappings = []meshv1.LandingZoneRoleMapping{{Role: "viewer", ClusterRoles: []meshv1.ClusterRoleName{"view"}}}
+		})
+		g.Eventually(func(g Gomega) {
+			g.Expect(c.Get(ctx, client.ObjectKeyFromObject(ok), ok)).To(Succeed())
+			cond := meta.FindStatusCondition(ok.Status.Conditions, replicator.ConditionReady)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Reason).To(Equal(replicator.ReasonUnknownRole), "the operator's status write went through")
+		}).Should(Succeed())
+		g.Eventually(func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ok), ok); err != nil {
+				return err
+			}
+			ok.Labels = map[string]string{"team": "billing"}
+			return c.Update(ctx, ok)
+		}).Should(Succeed(), "a metadata-only change")
+		g.Expect(c.Delete(ctx, ok)).To(Succeed())
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(ok), ok))
+		}).Should(BeTrue(), "the operator removed its finalizer")
+	})
+
+	t.Run("managed objects", func(t *testing.T) {
+		g := newG(t)
+		p := project("webshop", "acme", "admin")
+		g.Expect(c.Create(ctx, p)).To(Succeed())
+		ns := p.NamespaceName()
+		managed := &rbacv1.RoleBinding{}
+		key := client.ObjectKey{Namespace: ns, Name: replicator.RoleBindingName("admin")}
+		g.Eventually(func() error { return c.Get(ctx, key, managed) }).Should(Succeed(), "the operator converges under the policies")
+		forbidden := ContainSubstring("managed by meshstack-operator from MeshProject webshop; change the MeshProject instead")
+
+		// alice is admin of the namespace: RBAC lets her edit RoleBindings
+		// there, the policy does not.
+		edited := managed.DeepCopy()
+		edited.Subjects = append(edited.Subjects, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mesh:friend"})
+		g.Eventually(func() error { return alice.Update(ctx, edited) }).Should(MatchError(forbidden))
+		g.Expect(alice.Delete(ctx, managed.DeepCopy())).To(MatchError(forbidden))
+		sneaky := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sneaky", Labels: map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mesh:friend"}},
+		}
+		g.Expect(alice.Create(ctx, sneaky)).To(MatchError(ContainSubstring("managed by meshstack-operator")))
+		// Cluster admins are not exempt either: only break glass is.
+		g.Expect(c.Update(ctx, edited)).To(MatchError(forbidden))
+
+		// Her own objects are hers.
+		own := sneaky.DeepCopy()
+		own.Name, own.Labels = "friend-can-view", nil
+		g.Expect(alice.Create(ctx, own)).To(Succeed())
+		g.Expect(alice.Create(ctx, &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "allow-web"},
+			Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}},
+		})).To(Succeed())
+
+		// A break-glass member may edit; the operator corrects the drift.
+		g.Expect(oncall.Update(ctx, edited)).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			g.Expect(c.Get(ctx, key, managed)).To(Succeed())
+			g.Expect(managed.Subjects).To(HaveLen(1), "drift corrected under the policies")
+		}, 30*time.Second).Should(Succeed())
+
+		// Deleting the project deletes the namespace and its bindings.
+		g.Expect(c.Delete(ctx, p)).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			var namespace corev1.Namespace
+			err := c.Get(ctx, client.ObjectKey{Name: ns}, &namespace)
+			g.Expect(apierrors.IsNotFound(err) || !namespace.DeletionTimestamp.IsZero()).To(BeTrue(), "namespace %s not deleted", ns)
+			g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(p), p))).To(BeTrue())
+		}, 30*time.Second).Should(Succeed())
+	})
+}

@@ -34,6 +34,7 @@ type Options struct {
 	MetricsSecure          bool
 	MetricsCertDir         string
 	HealthProbeBindAddress string
+	PprofBindAddress       string
 	LeaderElect            bool
 	LeaderElectionNS       string
 	LeaderElectionID       string
@@ -110,6 +111,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Directory with tls.crt and tls.key for --metrics-secure, reloaded when they change; a self-signed certificate when empty or missing.")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
 		"Address the health (/healthz) and readiness (/readyz) probes bind to. \"0\" disables them.")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress,
+		"Address that serves Go's /debug/pprof/ profiles, for measuring where time and memory go. Empty or \"0\" disables it.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
 		"Elect a leader with a Lease, so that only one replica works at a time.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS,

@@ -30,6 +30,9 @@ const (
 
 var roles = []string{"admin", "edit", "view"}
 
+// watchTimeout bounds every wait for a state a benchmark watches for.
+var watchTimeout = 5 * time.Minute
+
 // BenchmarkConvergence creates 300 MeshProjects with three roles each and
 // times how long the operator (under its least-privilege identity, with its
 // default flags) takes until all are Ready.
@@ -219,7 +222,7 @@ func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix st
 
 // watchUntil watches list (with opts) until n objects, by the key reached
 // returns, are in the wanted state, and returns a function that waits for
-// that (at most 5 minutes, then it fails with what). It watches rather than
+// that (at most watchTimeout, then it fails with what). It watches rather than
 // polls: polling a thousand objects would load the API server and slow down
 // what is being measured. A watch without a resourceVersion starts with the
 // current state, so a watch that ends early is simply opened again.
@@ -229,6 +232,7 @@ func watchUntil(b *testing.B, ctx context.Context, c client.WithWatch, list clie
 	done := make(chan error, 1)
 	go func() {
 		state := map[string]bool{}
+		count := 0
 		for ctx.Err() == nil {
 			w, err := c.Watch(ctx, list, opts...)
 			if err != nil {
@@ -244,13 +248,14 @@ func watchUntil(b *testing.B, ctx context.Context, c client.WithWatch, list clie
 				if !counts {
 					continue
 				}
-				state[key] = ok
-				count := 0
-				for _, r := range state {
-					if r {
+				if was := state[key]; was != ok {
+					if ok {
 						count++
+					} else {
+						count--
 					}
 				}
+				state[key] = ok
 				if count == n {
 					w.Stop()
 					done <- nil
@@ -267,8 +272,8 @@ func watchUntil(b *testing.B, ctx context.Context, c client.WithWatch, list clie
 			if err != nil {
 				b.Fatal(err)
 			}
-		case <-time.After(5 * time.Minute):
-			b.Fatal(what + " within 5 minutes")
+		case <-time.After(watchTimeout):
+			b.Fatalf("%s within %s", what, watchTimeout)
 		}
 	}
 }

@@ -36,6 +36,9 @@ func StartProcess(binary, logFile string, args ...string) (*Process, error) {
 	return p, nil
 }
 
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Exited reports whether the process has ended, and with what.
 func (p *Process) Exited() (bool, error) {
 	select {

@@ -1,0 +1,369 @@
+//go:build scale
+
+package benchmark
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
+)
+
+// singleChanges is how many changes, one at a time, the latency figures
+// rest on.
+const singleChanges = 200
+
+// scaleProjects is SCALE_N, 10,000 when unset.
+func scaleProjects(b *testing.B) int {
+	n := 10_000
+	if s := os.Getenv("SCALE_N"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1 {
+			b.Fatalf("SCALE_N=%q: want a positive number", s)
+		}
+	}
+	return n
+}
+
+// scaleZone is the landing zone every project of the scale run is in: a
+// quota, a limit range and one network policy.
+func scaleZone() *meshv1.MeshLandingZone {
+	return &meshv1.MeshLandingZone{
+		ObjectMeta: metav1.ObjectMeta{Name: "scale"},
+		Spec: meshv1.MeshLandingZoneSpec{
+			ResourceQuota: &corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100")}},
+			LimitRange: &corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+				Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}},
+			NetworkPolicies: []meshv1.LandingZoneNetworkPolicy{{Name: "default-deny-ingress",
+				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}},
+		},
+	}
+}
+
+// BenchmarkScale is `make bench-scale`: N projects (SCALE_N, default
+// 10,000), three roles each, in a landing zone with a quota, a limit range
+// and a network policy, converged by the operator binary running under the
+// meshfed-service token with default flags, against floors of the same
+// writes made directly under the same identity on a fresh API server:
+//
+//   - convergence of all N, and its floor;
+//   - p50/p99 of a single change reaching its RoleBinding, over 200 changes
+//     made one at a time after convergence;
+//   - one landing-zone edit reaching all N ResourceQuotas, and its floor;
+//   - the operator's peak RSS (VmHWM) and peak heap in use, and a heap
+//     profile at the end (the top of it is printed).
+func BenchmarkScale(b *testing.B) {
+	ctx := context.Background()
+	n := scaleProjects(b)
+	watchTimeout = 30 * time.Minute
+
+	floor, zoneFloor := scaleFloor(b, ctx, n)
+
+	env := startEnv(b, ctx)
+	bin := filepath.Join(b.TempDir(), "meshstack-operator")
+	build := exec.Command("go", "build", "-o", bin, "./cmd")
+	build.Dir = framework.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
+	data, err := env.fw.TokenKubeconfig(ctx, env.sa, 24*3600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	metricsAddr, pprofAddr := freeAddr(b), freeAddr(b)
+	logFile := filepath.Join(b.TempDir(), "operator.log")
+	proc, err := framework.StartProcess(bin, logFile, "--kubeconfig="+kubeconfig, "--components=replicator",
+		"--metrics-secure=false", "--metrics-bind-address="+metricsAddr, "--pprof-bind-address="+pprofAddr,
+		"--health-probe-bind-address=0", "--zap-log-level=error")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer proc.Stop()
+	heap := sampleHeap(ctx, "http://"+metricsAddr+"/metrics")
+	defer heap.stop()
+
+	zone := scaleZone()
+	if err := env.admin.Create(ctx, zone); err != nil {
+		b.Fatal(err)
+	}
+	var converge, zoneEdit time.Duration
+	var latencies []time.Duration
+	for b.Loop() {
+		wait := watchReady(b, ctx, env.admin, "s", n)
+		start := time.Now()
+		parallel(b, n, func(i int) error {
+			p := meshProject(fmt.Sprintf("s%d", i))
+			p.Spec.LandingZone = zone.Name
+			return env.admin.Create(ctx, p)
+		})
+		wait()
+		converge = time.Since(start)
+
+		latencies = singleChangeLatencies(b, ctx, env.admin, n)
+
+		waitQuotas := watchQuotas(b, ctx, env.admin, zone.Name, "250", n)
+		if err := env.admin.Get(ctx, client.ObjectKeyFromObject(zone), zone); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		zone.Spec.ResourceQuota.Hard[corev1.ResourcePods] = resource.MustParse("250")
+		if err := env.admin.Update(ctx, zone); err != nil {
+			b.Fatal(err)
+		}
+		waitQuotas()
+		zoneEdit = time.Since(start)
+	}
+	rss := peakRSS(b, proc.Pid())
+	peakHeap := heap.stop()
+	profile := heapProfileTop(b, "http://"+pprofAddr+"/debug/pprof/heap")
+
+	slices.Sort(latencies)
+	p50, p99 := latencies[len(latencies)/2], latencies[len(latencies)*99/100]
+	b.ReportMetric(float64(n), "projects")
+	b.ReportMetric(converge.Seconds(), "converge-s")
+	b.ReportMetric(floor.Seconds(), "floor-s")
+	b.ReportMetric(converge.Seconds()/floor.Seconds(), "converge/floor")
+	b.ReportMetric(float64(p50.Microseconds())/1000, "change-p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "change-p99-ms")
+	b.ReportMetric(zoneEdit.Seconds(), "zone-edit-s")
+	b.ReportMetric(zoneFloor.Seconds(), "zone-floor-s")
+	b.ReportMetric(zoneEdit.Seconds()/zoneFloor.Seconds(), "zone-edit/floor")
+	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(peakHeap/(1<<20), "peak-heap-MiB")
+	fmt.Printf("\nScale run, %d projects (3 roles each, landing zone with quota, limit range, network policy):\n"+
+		"  convergence      %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
+		"  single change    p50 %5.1f ms   p99 %5.1f ms over %d changes   (goal p99 < 100 ms)\n"+
+		"  zone edit        %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
+		"  operator memory  peak RSS %.0f MiB   peak heap in use %.0f MiB   (goal RSS <= 200 MiB)\n"+
+		"Top of the heap profile at the end (inuse_space):\n%s\n",
+		n, converge.Seconds(), floor.Seconds(), converge.Seconds()/floor.Seconds(),
+		float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, len(latencies),
+		zoneEdit.Seconds(), zoneFloor.Seconds(), zoneEdit.Seconds()/zoneFloor.Seconds(),
+		float64(rss)/(1<<20), peakHeap/(1<<20), profile)
+}
+
+// scaleFloor makes, on an API server of its own, the writes that
+// converging n zoned projects takes (the user's create; the finalizer, the
+// namespace, three RoleBindings, the quota, limit range and network policy,
+// and the status, as the operator's ServiceAccount with its client
+// settings and as many workers), and then one zone edit's writes: n quota
+// updates.
+func scaleFloor(b *testing.B, ctx context.Context, n int) (converge, zoneEdit time.Duration) {
+	env := startEnv(b, ctx)
+	defer func() { _ = env.fw.Stop() }()
+	zone := scaleZone()
+	quotas := make([]*corev1.ResourceQuota, n)
+	start := time.Now()
+	parallel(b, n, func(i int) error {
+		customer := fmt.Sprintf("f%d", i)
+		if err := convergeByHand(ctx, env.admin, env.direct, customer); err != nil {
+			return err
+		}
+		ns := customer + "-bench"
+		labels := map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}
+		owned := map[string]string{meshv1.AnnotationMeshProject: ns}
+		quotas[i] = &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: replicator.ResourceQuotaName, Namespace: ns, Labels: labels, Annotations: owned},
+			Spec: *zone.Spec.ResourceQuota.DeepCopy()}
+		if err := env.direct.Create(ctx, quotas[i]); err != nil {
+			return err
+		}
+		if err := env.direct.Create(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: replicator.LimitRangeName, Namespace: ns, Labels: labels, Annotations: owned},
+			Spec: *zone.Spec.LimitRange.DeepCopy()}); err != nil {
+			return err
+		}
+		return env.direct.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "meshproject-default-deny-ingress", Namespace: ns, Labels: labels, Annotations: owned},
+			Spec: zone.Spec.NetworkPolicies[0].Spec})
+	})
+	converge = time.Since(start)
+	start = time.Now()
+	parallel(b, n, func(i int) error {
+		quotas[i].Spec.Hard[corev1.ResourcePods] = resource.MustParse("250")
+		return env.direct.Update(ctx, quotas[i])
+	})
+	return converge, time.Since(start)
+}
+
+// singleChangeLatencies adds a user to the admin role of one project at a
+// time and measures until its RoleBinding has the user, seen by a watch.
+func singleChangeLatencies(b *testing.B, ctx context.Context, c client.WithWatch, n int) []time.Duration {
+	w, err := c.Watch(ctx, &rbacv1.RoleBindingList{}, client.MatchingLabels{meshv1.LabelManagedBy: meshv1.ManagedByValue})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	var latencies []time.Duration
+	for i := range singleChanges {
+		target := fmt.Sprintf("s%d", (i*7919)%n)
+		user := fmt.Sprintf("change-%d", i)
+		var p meshv1.MeshProject
+		if err := c.Get(ctx, client.ObjectKey{Name: target + "-bench"}, &p); err != nil {
+			b.Fatal(err)
+		}
+		p.Spec.RoleBindings[0].Users = append(p.Spec.RoleBindings[0].Users, meshv1.SubjectName(user))
+		start := time.Now()
+		if err := c.Update(ctx, &p); err != nil {
+			b.Fatal(err)
+		}
+		if !waitForSubject(w, p.NamespaceName(), "mesh:"+user) {
+			b.Fatalf("change %d never reached RoleBinding %s/%s", i, p.NamespaceName(), replicator.RoleBindingName("admin"))
+		}
+		latencies = append(latencies, time.Since(start))
+	}
+	return latencies
+}
+
+func waitForSubject(w watch.Interface, namespace, subject string) bool {
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return false
+			}
+			rb, ok := ev.Object.(*rbacv1.RoleBinding)
+			if !ok || rb.Namespace != namespace || rb.Name != replicator.RoleBindingName("admin") {
+				continue
+			}
+			for _, s := range rb.Subjects {
+				if s.Name == subject {
+					return true
+				}
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+// heapSampler scrapes go_memstats_heap_inuse_bytes every half second.
+type heapSampler struct {
+	cancel context.CancelFunc
+	done   chan float64
+}
+
+func sampleHeap(ctx context.Context, url string) *heapSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &heapSampler{cancel: cancel, done: make(chan float64, 1)}
+	go func() {
+		peak := 0.0
+		for ctx.Err() == nil {
+			if v, ok := scrapeGauge(url, "go_memstats_heap_inuse_bytes"); ok && v > peak {
+				peak = v
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		s.done <- peak
+	}()
+	return s
+}
+
+var stopOnce sync.Map
+
+// stop ends the sampling and returns the peak; later calls return 0.
+func (s *heapSampler) stop() float64 {
+	if _, loaded := stopOnce.LoadOrStore(s, true); loaded {
+		return 0
+	}
+	s.cancel()
+	return <-s.done
+}
+
+func scrapeGauge(url, name string) (float64, bool) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func peakRSS(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
+}
+
+// heapProfileTop fetches a heap profile and returns `go tool pprof -top`'s
+// first lines.
+func heapProfileTop(b *testing.B, url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	file := filepath.Join(b.TempDir(), "heap.pprof")
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Fatal(err)
+	}
+	_ = f.Close()
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", file).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(pprof failed: %v)", err)
+	}
+	lines := strings.Split(string(out), "\n")
+	return strings.Join(lines[:min(len(lines), 25)], "\n")
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+

@@ -61,9 +61,13 @@ envtest: ## Build (once per machine) and cache kube-apiserver and etcd for envte
 helm: ## Build (once per machine) and cache helm from the Go module proxy; link it as bin/helm.
 	@mkdir -p bin && ln -sf "$$(hack/setup-helm.sh)" bin/helm
 
+.PHONY: promtool
+promtool: ## Build (once per machine) and cache promtool from the Go module proxy; link it as bin/promtool.
+	@mkdir -p bin && ln -sf "$$(hack/setup-promtool.sh)" bin/promtool
+
 .PHONY: test
-test: verify-generated vet envtest helm ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" go test ./... -count=1 -timeout 40m $(TEST_ARGS)
+test: verify-generated vet envtest helm promtool ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" PROMTOOL="$$(hack/setup-promtool.sh)" go test ./... -count=1 -timeout 40m $(TEST_ARGS)
 
 .PHONY: bench
 bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).

@@ -689,7 +689,8 @@ func TestValuesTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Objects passed to Kubernetes as a whole are documented as one value.
-	whole := map[string]bool{"roleMapping": true, "resources": true, "podSecurityContext": true, "securityContext": true}
+	whole := map[string]bool{"roleMapping": true, "resources": true, "podSecurityContext": true, "securityContext": true,
+		"labels": true}
 	var keys []string
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {

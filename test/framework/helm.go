@@ -8,27 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 // ChartDir is the Helm chart, relative to the repo root.
 const ChartDir = "config/helm/meshstack-operator"
 
-var helmBinary = sync.OnceValues(func() (string, error) {
-	if h := os.Getenv("HELM"); h != "" {
-		return h, nil
-	}
-	// hack/setup-helm.sh prints the cached binary, building it first when
-	// it is missing (`make test` runs it beforehand and sets HELM).
-	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "setup-helm.sh"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("hack/setup-helm.sh: %w\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
-})
+var helmBinary = cachedTool("HELM", "setup-helm.sh")
 
 // HelmBinary is the helm to run: $HELM, which `make test` sets, or the one
 // hack/setup-helm.sh builds from the Go module proxy and caches.

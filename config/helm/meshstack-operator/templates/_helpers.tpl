@@ -248,3 +248,39 @@ spec:
 {{- end -}}
 [{{ join ", " $items }}]
 {{- end -}}
+
+{{/*
+Whole seconds of a Go duration such as 1m or 1h30m (metering.interval,
+metering.window), for PromQL, which compares seconds. Sprig parses Go
+durations only in dateModify, so: the duration added to a date, minus the date.
+*/}}
+{{- define "meshstack-operator.seconds" -}}
+{{- $date := toDate "2006-01-02" "2000-01-01" -}}
+{{- sub (mustDateModify . $date | unixEpoch) ($date | unixEpoch) -}}
+{{- end -}}
+
+{{/*
+An alert's labels and annotations. Called with a dict:
+  root         the chart's context
+  alert        the alert's name
+  values       its values (severity)
+  summary, description  its annotations (Prometheus templates)
+The alert's severity wins over prometheusRule.additionalRuleLabels.
+*/}}
+{{- define "meshstack-operator.alertMetadata" -}}
+{{- $p := .root.Values.prometheusRule -}}
+{{- $labels := merge (dict "severity" .values.severity) $p.additionalRuleLabels -}}
+{{- $annotations := dict "summary" .summary "description" .description -}}
+{{- with $p.runbookUrl }}
+{{- $_ := set $annotations "runbook_url" (printf "%s#%s" . (lower $.alert)) }}
+{{- end }}
+{{- $annotations = merge $annotations $p.additionalRuleAnnotations -}}
+labels:
+{{- range $k, $v := $labels }}
+  {{ $k }}: {{ $v | toJson }}
+{{- end }}
+annotations:
+{{- range $k, $v := $annotations }}
+  {{ $k }}: {{ $v | toJson }}
+{{- end }}
+{{- end -}}

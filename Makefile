@@ -50,8 +50,9 @@ fmt: ## Run go fmt.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (also on the scale benchmark, which builds only with the tag scale).
 	go vet ./...
+	go vet -tags scale ./test/benchmark/
 
 .PHONY: envtest
 envtest: ## Build (once per machine) and cache kube-apiserver and etcd for envtest.
@@ -72,6 +73,13 @@ test: verify-generated vet envtest helm promtool ## Run every test (unit, envtes
 .PHONY: bench
 bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" BENCH_ZONE_PROJECTS=$(BENCH_ZONE_PROJECTS) go test $(BENCH_PKGS) -run '^$$' -bench . -benchmem
+
+# Projects of `make bench-scale`.
+N ?= 10000
+
+.PHONY: bench-scale
+bench-scale: envtest ## Measure N projects (default 10000) end to end: convergence, single-change latency, a zone edit, memory; not part of make test.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" SCALE_N=$(N) go test -tags scale ./test/benchmark/ -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 120m
 
 ##@ Build
 

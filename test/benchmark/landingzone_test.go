@@ -99,7 +99,7 @@ func BenchmarkZoneEdit(b *testing.B) {
 	var writes int64
 	for i := 0; b.Loop(); i++ {
 		pods := fmt.Sprint(200 + i)
-		wait := watchQuotas(b, ctx, admin, zone.Name, pods, n)
+		wait := watchQuotas(b, ctx, admin, zone.Name, "z", pods, n)
 		if err := admin.Get(ctx, client.ObjectKeyFromObject(zone), zone); err != nil {
 			b.Fatal(err)
 		}
@@ -121,15 +121,15 @@ func BenchmarkZoneEdit(b *testing.B) {
 	b.ReportMetric(float64(writes)/float64(b.N*n), "operator-writes/project")
 }
 
-// watchQuotas waits until the ResourceQuotas of n namespaces of zone
-// allow pods pods.
-func watchQuotas(b *testing.B, ctx context.Context, c client.WithWatch, zone, pods string, n int) (wait func()) {
+// watchQuotas waits until the ResourceQuotas of n namespaces of zone whose
+// names start with prefix allow pods pods.
+func watchQuotas(b *testing.B, ctx context.Context, c client.WithWatch, zone, prefix, pods string, n int) (wait func()) {
 	want := resource.MustParse(pods)
 	return watchUntil(b, ctx, c, &corev1.ResourceQuotaList{}, []client.ListOption{client.MatchingLabels{meshv1.LabelLandingZone: zone}}, n,
 		"the zone edit did not reach every project",
 		func(obj client.Object) (key string, counts, reached bool) {
 			q, ok := obj.(*corev1.ResourceQuota)
-			if !ok || !strings.HasPrefix(q.Namespace, "z") {
+			if !ok || !strings.HasPrefix(q.Namespace, prefix) {
 				return "", false, false
 			}
 			got := q.Spec.Hard[corev1.ResourcePods]

@@ -128,7 +128,7 @@ func BenchmarkScale(b *testing.B) {
 
 		latencies = singleChangeLatencies(b, ctx, env.admin, n)
 
-		waitQuotas := watchQuotas(b, ctx, env.admin, zone.Name, "250", n)
+		waitQuotas := watchQuotas(b, ctx, env.admin, zone.Name, "s", "250", n)
 		if err := env.admin.Get(ctx, client.ObjectKeyFromObject(zone), zone); err != nil {
 			b.Fatal(err)
 		}

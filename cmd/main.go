@@ -5,7 +5,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/go-logr/logr"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,6 +26,14 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	logger := ctrl.Log.WithName("setup")
+
+	// The garbage collector works harder as the heap nears the container's
+	// memory limit instead of letting the kernel OOM-kill the Pod: GOMEMLIMIT
+	// at 90 % of the cgroup's limit, unless GOMEMLIMIT or AUTOMEMLIMIT say
+	// otherwise. Outside a container with a limit it does nothing.
+	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithLogger(slog.New(logr.ToSlogHandler(logger)))); err == nil && limit > 0 {
+		logger.Info("Go memory limit set from the container's memory limit", "GOMEMLIMIT", limit)
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

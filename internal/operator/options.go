@@ -77,7 +77,7 @@ func DefaultOptions() Options {
 		MetricsBindAddress:      ":8443",
 		MetricsSecure:           true,
 		HealthProbeBindAddress:  ":8081",
-		KubeAPIQPS:              500,
+		KubeAPIQPS:              -1,
 		KubeAPIBurst:            1000,
 		RoleMapping:             mapping,
 		UsernamePrefix:          "mesh:",

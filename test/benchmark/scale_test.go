@@ -366,4 +366,3 @@ func freeAddr(b *testing.B) string {
 	defer l.Close()
 	return l.Addr().String()
 }
-

@@ -40,6 +40,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
+	// Built-in kinds in protobuf, which the API server encodes and the
+	// operator decodes several times faster than JSON; CRDs in JSON.
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 
 	leaderElectionID := o.LeaderElectionID
 	if leaderElectionID == "" {

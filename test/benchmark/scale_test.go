@@ -83,12 +83,7 @@ func BenchmarkScale(b *testing.B) {
 	floor, zoneFloor := scaleFloor(b, ctx, n)
 
 	env := startEnv(b, ctx)
-	bin := filepath.Join(b.TempDir(), "meshstack-operator")
-	build := exec.Command("go", "build", "-o", bin, "./cmd")
-	build.Dir = framework.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building the operator: %v\n%s", err, out)
-	}
+	bin := buildBinary(b)
 	kubeconfig := filepath.Join(b.TempDir(), "kubeconfig")
 	data, err := env.fw.TokenKubeconfig(ctx, env.sa, 24*3600)
 	if err != nil {
@@ -356,6 +351,18 @@ func heapProfileTop(b *testing.B, url string) string {
 	}
 	lines := strings.Split(string(out), "\n")
 	return strings.Join(lines[:min(len(lines), 25)], "\n")
+}
+
+// buildBinary builds the operator as `make build` does.
+func buildBinary(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "meshstack-operator")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd")
+	build.Dir = framework.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func freeAddr(b *testing.B) string {

@@ -66,9 +66,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	landingZones := false
 	var err error
 	if o.Runs(ComponentReplicator) {
-		// managedFields are half of a small object's size and the operator
-		// never reads them; writes of cached objects leave them as they are.
-		mgrOpts.Cache = cache.Options{ByObject: replicator.ManagedObjectsCacheOptions(), DefaultTransform: cache.TransformStripManagedFields()}
+		mgrOpts.Cache = cache.Options{ByObject: replicator.ManagedObjectsCacheOptions(), DefaultTransform: replicator.CacheTransform()}
 		if landingZones, err = landingZonesPermitted(cfg); err != nil {
 			return nil, err
 		}

@@ -12,7 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -325,4 +327,30 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	return nil
+}
+
+// CacheTransform drops from cached objects what the operator never reads,
+// which is most of what a MeshProject or a ResourceQuota weighs beyond its
+// spec: managedFields, the copy of the whole object that `kubectl apply`
+// keeps in an annotation, and a ResourceQuota's status (usage, which the
+// kubelet and the quota controller keep changing). Writes of cached objects
+// leave all three as they are on the server.
+func CacheTransform() toolscache.TransformFunc {
+	stripManagedFields := cache.TransformStripManagedFields()
+	return func(in any) (any, error) {
+		obj, err := stripManagedFields(in)
+		if err != nil {
+			return obj, err
+		}
+		if o, ok := obj.(metav1.Object); ok {
+			if annotations := o.GetAnnotations(); annotations[corev1.LastAppliedConfigAnnotation] != "" {
+				delete(annotations, corev1.LastAppliedConfigAnnotation)
+				o.SetAnnotations(annotations)
+			}
+		}
+		if quota, ok := obj.(*corev1.ResourceQuota); ok {
+			quota.Status = corev1.ResourceQuotaStatus{}
+		}
+		return obj, nil
+	}
 }

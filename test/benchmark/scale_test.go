@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
@@ -92,6 +93,11 @@ func BenchmarkScale(b *testing.B) {
 	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
 		b.Fatal(err)
 	}
+	// In the chart's container the operator sets GOMEMLIMIT to 90 % of the
+	// memory limit (automemlimit); outside a container it cannot see the
+	// limit, so set it here as it would be.
+	memoryLimit := chartReplicatorMemoryLimit(b)
+	b.Setenv("GOMEMLIMIT", strconv.FormatInt(memoryLimit*9/10, 10))
 	metricsAddr, pprofAddr := freeAddr(b), freeAddr(b)
 	logFile := filepath.Join(b.TempDir(), "operator.log")
 	proc, err := framework.StartProcess(bin, logFile, "--kubeconfig="+kubeconfig, "--components=replicator",
@@ -151,17 +157,19 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(zoneFloor.Seconds(), "zone-floor-s")
 	b.ReportMetric(zoneEdit.Seconds()/zoneFloor.Seconds(), "zone-edit/floor")
 	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(100*(1-float64(rss)/float64(memoryLimit)), "limit-headroom-%")
 	b.ReportMetric(peakHeap/(1<<20), "peak-heap-MiB")
 	fmt.Printf("\nScale run, %d projects (3 roles each, landing zone with quota, limit range, network policy):\n"+
 		"  convergence      %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
 		"  single change    p50 %5.1f ms   p99 %5.1f ms over %d changes   (goal p99 < 100 ms)\n"+
 		"  zone edit        %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
 		"  operator memory  peak RSS %.0f MiB   peak heap in use %.0f MiB   (goal RSS <= 200 MiB)\n"+
+		"                   chart limit %.0f MiB (GOMEMLIMIT 90 %% of it): headroom %.0f %%   (goal >= 25 %%)\n"+
 		"Top of the heap profile at the end (inuse_space):\n%s\n",
 		n, converge.Seconds(), floor.Seconds(), converge.Seconds()/floor.Seconds(),
 		float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, len(latencies),
 		zoneEdit.Seconds(), zoneFloor.Seconds(), zoneEdit.Seconds()/zoneFloor.Seconds(),
-		float64(rss)/(1<<20), peakHeap/(1<<20), profile)
+		float64(rss)/(1<<20), peakHeap/(1<<20), float64(memoryLimit)/(1<<20), 100*(1-float64(rss)/float64(memoryLimit)), profile)
 }
 
 // scaleFloor makes, on an API server of its own, the writes that
@@ -351,6 +359,24 @@ func heapProfileTop(b *testing.B, url string) string {
 	}
 	lines := strings.Split(string(out), "\n")
 	return strings.Join(lines[:min(len(lines), 25)], "\n")
+}
+
+// chartReplicatorMemoryLimit is replicator.resources.limits.memory of the
+// chart's values, in bytes.
+func chartReplicatorMemoryLimit(b *testing.B) int64 {
+	data, err := os.ReadFile(filepath.Join(framework.RepoRoot(), framework.ChartDir, "values.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var values struct {
+		Replicator struct {
+			Resources corev1.ResourceRequirements `json:"resources"`
+		} `json:"replicator"`
+	}
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		b.Fatal(err)
+	}
+	return values.Replicator.Resources.Limits.Memory().Value()
 }
 
 // buildBinary builds the operator as `make build` does.

@@ -52,6 +52,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNS,
+		LeaseDuration:           ptr.To(o.LeaderElectionLeaseDuration),
+		RenewDeadline:           ptr.To(o.LeaderElectionRenewDeadline),
+		RetryPeriod:             ptr.To(o.LeaderElectionRetryPeriod),
 		// Release the lease on a clean shutdown so a new replica takes over
 		// at once instead of after the lease expires.
 		LeaderElectionReleaseOnCancel: true,

@@ -22,11 +22,10 @@ const (
 // out, and the next change is Ready within 5 s.
 func TestReplicatorFailover(t *testing.T) {
 	g := NewWithT(t)
-	resetLeases(g)
+	startAfresh(g)
 	a := startReplica(t, "replicator", "replicator-a")
 	b := startReplica(t, "replicator", "replicator-b")
-	first := leader(g, time.Minute, a, b)
-	standby := map[*replica]*replica{a: b, b: a}[first]
+	first, standby := leaderAndStandby(g, a, b)
 	l := lease(g, "replicator")
 	g.Expect(*l.Spec.LeaseDurationSeconds).To(BeEquivalentTo(15), "the chart's default --leader-election-lease-duration reaches the Lease")
 	// The standby is Ready, as a Deployment's second Pod is before anything

@@ -22,7 +22,7 @@ import (
 // projects makes no write at all (kube-apiserver's audit log counts them).
 func TestKilledMidConvergence(t *testing.T) {
 	g := NewWithT(t)
-	resetLeases(g)
+	startAfresh(g)
 	const n, customer = 500, "killed"
 	// A shorter lease than the chart's, so that the restarted replicator
 	// waits 5 s, not 15 s, for the Lease the killed one held (the failover

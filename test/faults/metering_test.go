@@ -44,8 +44,8 @@ func resetCheckpoint(g Gomega) {
 // steadyPod creates a namespace with a pod that has been Running for an
 // hour and requests half a core: every window it is metered in counts
 // exactly cpuRequest × the window. (envtest has no kubelet: the test sets
-// the pod's status.)
-func steadyPod(g Gomega, namespace string) {
+// the pod's status.) It returns the namespace.
+func steadyPod(g Gomega, namespace string) string {
 	ctx := context.Background()
 	g.Expect(fw.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
 	pod := &corev1.Pod{
@@ -59,6 +59,7 @@ func steadyPod(g Gomega, namespace string) {
 	g.Expect(fw.Client.Create(ctx, pod)).To(Succeed())
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: time.Now().Add(-time.Hour)}}
 	g.Expect(fw.Client.Status().Update(ctx, pod)).To(Succeed())
+	return namespace
 }
 
 // stdouts are the usage record outputs of the replicas.
@@ -114,14 +115,11 @@ func expectEveryWindow(g Gomega, namespace string, from, to time.Time, outputs .
 // while nobody metered — and every record both wrote is identical.
 func TestMeteringFailover(t *testing.T) {
 	g := NewWithT(t)
-	resetLeases(g)
-	resetCheckpoint(g)
-	namespace := "failover-metered"
-	steadyPod(g, namespace)
+	startAfresh(g)
+	namespace := steadyPod(g, "failover-metered")
 	a := startReplica(t, "metering", "metering-a", meteringArgs...)
 	b := startReplica(t, "metering", "metering-b", meteringArgs...)
-	first := leader(g, time.Minute, a, b)
-	standby := map[*replica]*replica{a: b, b: a}[first]
+	first, standby := leaderAndStandby(g, a, b)
 	expectReady(g, a, b)
 	started := time.Now()
 	waitForWindow(g, 30*time.Second, namespace, started, func() []string { return stdouts(first) })

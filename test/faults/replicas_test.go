@@ -298,13 +298,20 @@ func httpGet(url string) (string, int) {
 	return string(data), resp.StatusCode
 }
 
-// resetLeases deletes both components' Leases, so that a test's first
-// replica need not wait for a Lease a killed process of an earlier test
-// still holds.
-func resetLeases(g Gomega) {
+// startAfresh deletes both components' Leases and the metering
+// checkpoint, so that a test's first replicas need not wait for a Lease a
+// killed process of an earlier test still holds, and meter from scratch.
+func startAfresh(g Gomega) {
 	for _, component := range []string{"replicator", "metering"} {
 		l := &coordinationv1.Lease{}
 		l.Namespace, l.Name = releaseNamespace, "meshstack-operator-"+component
 		g.Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), l))).To(Succeed())
 	}
+	resetCheckpoint(g)
+}
+
+// leaderAndStandby waits until one of the two replicas leads.
+func leaderAndStandby(g Gomega, a, b *replica) (leading, standby *replica) {
+	leading = leader(g, time.Minute, a, b)
+	return leading, map[*replica]*replica{a: b, b: a}[leading]
 }

@@ -22,10 +22,8 @@ const apiServerDown = 15 * time.Second
 // counting the steady pod exactly.
 func TestAPIServerRestart(t *testing.T) {
 	g := NewWithT(t)
-	resetLeases(g)
-	resetCheckpoint(g)
-	namespace := "restart-metered"
-	steadyPod(g, namespace)
+	startAfresh(g)
+	namespace := steadyPod(g, "restart-metered")
 	replicator := runPod(t, "replicator", "replicator")
 	meter := runPod(t, "metering", "metering", meteringArgs...)
 	leader(g, time.Minute, replicator.current())

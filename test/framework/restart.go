@@ -3,6 +3,11 @@ package framework
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -14,11 +19,42 @@ import (
 // serving certificate, tokens still valid, and etcd (which keeps running)
 // still holding every object. envtest otherwise puts them into a
 // directory it deletes on Stop, and a restarted API server would have a
-// new CA and reject every token issued before.
+// new CA and reject every token issued before. The port is one below the
+// kernel's ephemeral range, which nothing else (no client connection, no
+// other test's listener on port 0) takes while the API server is down.
 func WithRestartableAPIServer(certDir string) func(*envtest.Environment) {
 	return func(env *envtest.Environment) {
-		env.ControlPlane.GetAPIServer().CertDir = certDir
+		s := env.ControlPlane.GetAPIServer()
+		s.CertDir = certDir
+		if port, err := portBelowEphemeralRange(); err == nil {
+			s.SecureServing.Address, s.SecureServing.Port = "127.0.0.1", strconv.Itoa(port)
+		}
 	}
+}
+
+// portBelowEphemeralRange is a free loopback port below
+// net.ipv4.ip_local_port_range.
+func portBelowEphemeralRange() (int, error) {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if n, err := strconv.Atoi(fields[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low < 4096 {
+		return 0, errors.New("the ephemeral port range starts too low")
+	}
+	for range 100 {
+		port := low - 1 - rand.IntN(min(low-2048, 10000))
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			_ = l.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port below the ephemeral range")
 }
 
 // RestartAPIServer stops kube-apiserver, leaves it down for the given time

@@ -163,9 +163,8 @@ func lease(g Gomega, component string) *coordinationv1.Lease {
 // pod runs a component's replica like a Deployment's Pod on a kubelet:
 // when the process exits, it is started again — at once the first time,
 // then after 10 s, 20 s, 40 s, … up to 5 minutes (CrashLoopBackOff), the
-// delay starting over once a process has run for 10 minutes.
+// count starting over once a process has run for 10 minutes.
 type pod struct {
-	t      *testing.T
 	mu     sync.Mutex
 	runs   []*replica
 	exits  []error
@@ -179,10 +178,22 @@ const (
 	crashLoopReset        = 10 * time.Minute
 )
 
+// crashLoopDelay is how long the kubelet waits before it starts a
+// container that has exited crashes times in a row (counting this one).
+func crashLoopDelay(crashes int) time.Duration {
+	switch {
+	case crashes <= 1:
+		return 0
+	case crashes > 7:
+		return crashLoopMaxDelay
+	}
+	return min(crashLoopInitialDelay<<(crashes-2), crashLoopMaxDelay)
+}
+
 // runPod starts the pod; it stops when the test ends.
 func runPod(t *testing.T, component, name string, extra ...string) *pod {
 	t.Helper()
-	p := &pod{t: t, cancel: make(chan struct{}), done: make(chan struct{})}
+	p := &pod{cancel: make(chan struct{}), done: make(chan struct{})}
 	dir := t.TempDir()
 	first, err := launch(dir, component, name+"-0", extra...)
 	if err != nil {
@@ -191,8 +202,7 @@ func runPod(t *testing.T, component, name string, extra ...string) *pod {
 	p.runs = append(p.runs, first)
 	go func() {
 		defer close(p.done)
-		current := first
-		var delay time.Duration
+		current, crashes := first, 0
 		for {
 			select {
 			case <-current.Done():
@@ -204,29 +214,21 @@ func runPod(t *testing.T, component, name string, extra ...string) *pod {
 			p.mu.Lock()
 			p.exits = append(p.exits, exit)
 			p.mu.Unlock()
-			switch {
-			case time.Since(current.started) > crashLoopReset:
-				delay = 0
-			case delay == 0 && len(p.exits) == 1:
-			case delay == 0:
-				delay = crashLoopInitialDelay
-			default:
-				delay = min(2*delay, crashLoopMaxDelay)
+			if time.Since(current.started) > crashLoopReset {
+				crashes = 0
 			}
+			crashes++
 			select {
-			case <-time.After(delay):
+			case <-time.After(crashLoopDelay(crashes)):
 			case <-p.cancel:
 				return
 			}
-			for {
-				next, err := launch(dir, component, fmt.Sprintf("%s-%d", name, len(p.exits)), extra...)
-				if err == nil {
-					current = next
-					break
-				}
-				t.Logf("restarting %s: %v", name, err)
-				time.Sleep(time.Second)
+			next, err := launch(dir, component, fmt.Sprintf("%s-%d", name, len(p.exits)), extra...)
+			if err != nil {
+				t.Errorf("restarting %s: %v", name, err)
+				return
 			}
+			current = next
 			p.mu.Lock()
 			p.runs = append(p.runs, current)
 			p.mu.Unlock()

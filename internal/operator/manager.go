@@ -56,6 +56,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNS,
+		LeaseDuration:           ptr.To(o.LeaderElectionLeaseDuration),
+		RenewDeadline:           ptr.To(o.LeaderElectionRenewDeadline),
+		RetryPeriod:             ptr.To(o.LeaderElectionRetryPeriod),
 		// Release the lease on a clean shutdown so a new replica takes over
 		// at once instead of after the lease expires.
 		LeaderElectionReleaseOnCancel: true,
@@ -173,11 +176,18 @@ func cachesSynced(mgr ctrl.Manager) healthz.Checker {
 }
 
 // landingZonesPermitted asks, once at start, whether the replicator's
-// identity may use landing zones, and logs what is missing when not.
+// identity may use landing zones, and logs what is missing when not. It
+// waits up to 30 s for an API server that cannot be reached.
 func landingZonesPermitted(cfg *rest.Config) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ok, missing, err := LandingZonesPermitted(ctx, cfg)
+	var ok bool
+	var missing []string
+	err := untilAnswered(ctx, "the landing-zone rights", func(ctx context.Context) error {
+		var err error
+		ok, missing, err = LandingZonesPermitted(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}

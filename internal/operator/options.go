@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/leaderelection"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
@@ -38,6 +39,13 @@ type Options struct {
 	LeaderElect            bool
 	LeaderElectionNS       string
 	LeaderElectionID       string
+	// Leader election timings (controller-runtime's defaults): how long a
+	// standby waits after the last renewal before it takes over, how long
+	// the leader keeps trying to renew before it gives up (and the process
+	// exits), and how often both try.
+	LeaderElectionLeaseDuration time.Duration
+	LeaderElectionRenewDeadline time.Duration
+	LeaderElectionRetryPeriod   time.Duration
 
 	KubeAPIQPS   float64
 	KubeAPIBurst int
@@ -92,6 +100,11 @@ func DefaultOptions() Options {
 		MeteringCheckpointParts: metering.DefaultCheckpointParts,
 		MeteringResources:       []string{metering.ResourcePods},
 		MeteringHTTP:            metering.HTTPSinkOptions{BatchSize: metering.DefaultHTTPBatchSize},
+
+		// controller-runtime's defaults.
+		LeaderElectionLeaseDuration: 15 * time.Second,
+		LeaderElectionRenewDeadline: 10 * time.Second,
+		LeaderElectionRetryPeriod:   2 * time.Second,
 	}
 }
 
@@ -119,6 +132,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Namespace of the leader election Lease. Defaults to the Pod's namespace in a cluster; required outside one.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID,
 		"Name of the leader election Lease. Defaults to meshstack-operator-<components>, so each component set elects its own leader.")
+	fs.DurationVar(&o.LeaderElectionLeaseDuration, "leader-election-lease-duration", o.LeaderElectionLeaseDuration,
+		"How long standbys wait after the leader's last renewal before one takes over (after a crash; a clean exit releases the Lease at once). Whole seconds.")
+	fs.DurationVar(&o.LeaderElectionRenewDeadline, "leader-election-renew-deadline", o.LeaderElectionRenewDeadline,
+		"How long the leader retries renewing its Lease before it gives up and the process exits; less than --leader-election-lease-duration.")
+	fs.DurationVar(&o.LeaderElectionRetryPeriod, "leader-election-retry-period", o.LeaderElectionRetryPeriod,
+		"How often the leader renews and standbys try to acquire the Lease; --leader-election-renew-deadline must exceed 1.2 times it (the retries' jitter).")
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
 		"Client-side limit of requests per second to the API server. A negative value disables client-side limiting and leaves it to API Priority and Fairness.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Burst allowed above --kube-api-qps.")
@@ -209,6 +228,9 @@ func (o *Options) Validate() error {
 	if o.MaxConcurrentReconciles < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1")
 	}
+	if err := o.validateLeaderElection(); err != nil {
+		return err
+	}
 	if o.KubeAPIQPS > 0 && o.KubeAPIBurst < 1 {
 		return fmt.Errorf("--kube-api-burst must be at least 1")
 	}
@@ -228,6 +250,25 @@ func (o *Options) Validate() error {
 	}
 	if o.MeteringHTTP.BatchSize < 1 {
 		return fmt.Errorf("--metering-http-batch-size must be at least 1")
+	}
+	return nil
+}
+
+// validateLeaderElection checks the leader election timings as client-go's
+// leader elector does at start, so that a bad combination fails at once and
+// names the flags.
+func (o *Options) validateLeaderElection() error {
+	lease, renew, retry := o.LeaderElectionLeaseDuration, o.LeaderElectionRenewDeadline, o.LeaderElectionRetryPeriod
+	switch {
+	case lease < time.Second || lease%time.Second != 0:
+		return fmt.Errorf("--leader-election-lease-duration must be a whole number of seconds (the Lease stores seconds), got %s", lease)
+	case retry <= 0:
+		return fmt.Errorf("--leader-election-retry-period must be positive, got %s", retry)
+	case renew >= lease:
+		return fmt.Errorf("--leader-election-renew-deadline (%s) must be less than --leader-election-lease-duration (%s)", renew, lease)
+	case renew <= time.Duration(leaderelection.JitterFactor*float64(retry)):
+		return fmt.Errorf("--leader-election-renew-deadline (%s) must be more than %v times --leader-election-retry-period (%s)",
+			renew, leaderelection.JitterFactor, retry)
 	}
 	return nil
 }

@@ -121,6 +121,9 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"no checkpoint part": {"--set", "metering.checkpoint.parts=0"},
 		"bad default zone":   {"--set", "landingZones.defaultLandingZone=Standard Zone"},
 		"unknown zone key":   {"--set", "landingZones.maxQuota=1"},
+		"bad lease duration": {"--set", "leaderElection.leaseDuration=fifteen"},
+		"retry not a string": {"--set", "leaderElection.retryPeriod=2"},
+		"unknown lease key":  {"--set", "leaderElection.identity=me"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := framework.Helm(context.Background(), t.TempDir(), append([]string{
@@ -958,4 +961,32 @@ func TestAdmissionPolicies(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLeaderElectionTimings: the leaderElection values reach both
+// Deployments as flags the operator accepts, controller-runtime's defaults
+// unless set (TestHelmRejectsBadValues refuses malformed ones).
+func TestLeaderElectionTimings(t *testing.T) {
+	timings := func(o operator.Options) string {
+		return fmt.Sprintf("%s/%s/%s", o.LeaderElectionLeaseDuration, o.LeaderElectionRenewDeadline, o.LeaderElectionRetryPeriod)
+	}
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"defaults": {nil, "15s/10s/2s"},
+		"set": {[]string{"--set", "leaderElection.leaseDuration=30s", "--set", "leaderElection.renewDeadline=20s",
+			"--set", "leaderElection.retryPeriod=4s"}, "30s/20s/4s"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, c.args...)
+			for _, component := range []string{"replicator", "metering"} {
+				var d appsv1.Deployment
+				r.get(t, "Deployment", component, &d)
+				if got := timings(parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)); got != c.want {
+					t.Errorf("%s: lease/renew/retry %s, want %s", component, got, c.want)
+				}
+			}
+		})
+	}
 }

@@ -3,32 +3,54 @@ package framework
 import (
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // Process is a program started by StartProcess.
 type Process struct {
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan struct{}
-	err  error
+	cmd       *exec.Cmd
+	files     []*os.File
+	closeOnce sync.Once
+	done      chan struct{}
+	err       error
 }
 
 // StartProcess runs binary with args, its stdout and stderr appended to
 // logFile, until Stop.
 func StartProcess(binary, logFile string, args ...string) (*Process, error) {
-	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	return StartProcessSplit(binary, logFile, logFile, args...)
+}
+
+// StartProcessSplit runs binary with args, its stdout appended to
+// stdoutFile and its stderr to stderrFile (they may be the same file), until
+// Stop or Kill. The operator writes usage records to stdout and logs to
+// stderr.
+func StartProcessSplit(binary, stdoutFile, stderrFile string, args ...string) (*Process, error) {
+	open := func(name string) (*os.File, error) {
+		return os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	}
+	stdout, err := open(stdoutFile)
 	if err != nil {
 		return nil, err
 	}
+	files := []*os.File{stdout}
+	stderr := stdout
+	if stderrFile != stdoutFile {
+		if stderr, err = open(stderrFile); err != nil {
+			stdout.Close()
+			return nil, err
+		}
+		files = append(files, stderr)
+	}
 	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	p := &Process{cmd: cmd, files: files, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
-		log.Close()
+		p.closeFiles()
 		return nil, err
 	}
-	p := &Process{cmd: cmd, log: log, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -39,6 +61,14 @@ func StartProcess(binary, logFile string, args ...string) (*Process, error) {
 // Pid is the process's id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
+func (p *Process) closeFiles() {
+	p.closeOnce.Do(func() {
+		for _, f := range p.files {
+			_ = f.Close()
+		}
+	})
+}
+
 // Exited reports whether the process has ended, and with what.
 func (p *Process) Exited() (bool, error) {
 	select {
@@ -48,6 +78,9 @@ func (p *Process) Exited() (bool, error) {
 		return false, nil
 	}
 }
+
+// Done is closed when the process has ended; Exited then says with what.
+func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Stop sends SIGTERM, kills the process when it has not exited after 10
 // seconds, and returns what it exited with (nil for a clean exit on
@@ -64,6 +97,19 @@ func (p *Process) Stop() error {
 			<-p.done
 		}
 	}
-	_ = p.log.Close()
+	p.closeFiles()
 	return p.err
+}
+
+// Kill sends SIGKILL, as the OOM killer or a lost node ends a Pod: the
+// process runs no shutdown code (it releases no Lease and flushes nothing).
+// Kill waits until it has ended and may be called more than once.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.closeFiles()
 }

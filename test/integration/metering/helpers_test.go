@@ -1,9 +1,6 @@
 package metering_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 var customerSeq atomic.Int32
@@ -116,30 +114,13 @@ func stdoutRecords(outs ...*syncBuffer) source {
 // parseRecords reads the complete lines of JSON Lines output; the meter may
 // be writing the next window.
 func parseRecords(g Gomega, data []byte) []metering.Record {
-	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
-		data = data[:i+1]
-	} else {
-		data = nil
-	}
-	var records []metering.Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r metering.Record
-		g.Expect(json.Unmarshal(sc.Bytes(), &r)).To(Succeed(), "line %q", sc.Text())
-		records = append(records, r)
-	}
+	records, err := framework.ParseRecords(data)
+	g.Expect(err).NotTo(HaveOccurred())
 	return records
 }
 
 func inNamespace(records []metering.Record, namespace string) []metering.Record {
-	var out []metering.Record
-	for _, r := range records {
-		if r.Namespace == namespace {
-			out = append(out, r)
-		}
-	}
-	return out
+	return framework.RecordsIn(records, namespace)
 }
 
 // waitForRecords waits until the output holds at least n windows of
@@ -173,33 +154,16 @@ func waitUntilInWindow(from, to float64) {
 // aligned windows with none missing and none twice.
 func expectContiguous(records []metering.Record) {
 	GinkgoHelper()
-	Expect(records).NotTo(BeEmpty())
-	for i, r := range records {
-		Expect(r.WindowEnd.Sub(r.WindowStart)).To(Equal(window), "window length of %+v", r)
-		Expect(r.WindowStart.UnixNano()%int64(window)).To(BeZero(), "window not aligned: %+v", r)
-		Expect(r.ID).To(Equal(metering.RecordID(r.Namespace, r.WindowStart, r.WindowEnd)))
-		if i > 0 {
-			Expect(r.WindowStart).To(Equal(records[i-1].WindowEnd), "gap or overlap before window %d of %s", i, r.Namespace)
-		}
-	}
+	Expect(framework.CheckContiguous(records, window)).To(Succeed())
 }
 
 // deduplicated drops the records whose id came before, and checks that each
 // duplicate is identical to the first: the at-least-once guarantee.
 func deduplicated(records []metering.Record) []metering.Record {
 	GinkgoHelper()
-	seen := map[string]metering.Record{}
-	var out []metering.Record
-	for _, r := range records {
-		if first, ok := seen[r.ID]; ok {
-			Expect(r).To(Equal(first), "a duplicate of record %s differs", r.ID)
-			continue
-		}
-		seen[r.ID] = r
-		out = append(out, r)
-	}
-	slices.SortStableFunc(out, func(a, b metering.Record) int { return a.WindowStart.Compare(b.WindowStart) })
-	return out
+	unique, _, err := framework.Deduplicate(records)
+	Expect(err).NotTo(HaveOccurred())
+	return unique
 }
 
 // expectUniqueIDs checks that no (namespace, window) appears twice.

@@ -133,6 +133,9 @@ spec:
         {{- end }}
         - --leader-elect
         - --leader-election-namespace={{ $root.Release.Namespace }}
+        - --leader-election-lease-duration={{ $root.Values.leaderElection.leaseDuration }}
+        - --leader-election-renew-deadline={{ $root.Values.leaderElection.renewDeadline }}
+        - --leader-election-retry-period={{ $root.Values.leaderElection.retryPeriod }}
         - --metrics-bind-address=:{{ include "meshstack-operator.metricsPort" $root }}
         - --metrics-secure={{ $root.Values.metrics.secure }}
         {{- if and $root.Values.metrics.secure $root.Values.metrics.certSecretName }}

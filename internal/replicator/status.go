@@ -27,6 +27,13 @@ const (
 	ReasonRoleBindingConflict  = "RoleBindingConflict"
 	ReasonReconcileFailed      = "ReconcileFailed"
 
+	// ReasonInvalidSubject: a user or group is empty or would be bound as
+	// a "system:" name; it is left out of the RoleBinding.
+	ReasonInvalidSubject = "InvalidSubject"
+	// ReasonRoleBindingNameClash: two roles of the mapping need the same
+	// RoleBinding name; the later one's binding is left out.
+	ReasonRoleBindingNameClash = "RoleBindingNameClash"
+
 	// ReasonClusterRoleNotBindable: the API server refused a RoleBinding
 	// because the operator may not bind its ClusterRole.
 	ReasonClusterRoleNotBindable = "ClusterRoleNotBindable"

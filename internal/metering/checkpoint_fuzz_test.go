@@ -3,11 +3,21 @@ package metering
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 func gzipped(tb testing.TB, data []byte) []byte {
@@ -158,4 +168,117 @@ func usageSound(u *Usage) bool {
 	}
 	return u.Samples >= 0 && ok(u.PodSeconds) && ok(u.CPURequestCoreSeconds) && ok(u.MemoryRequestByteSeconds) &&
 		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds)
+}
+
+// FuzzConfigMapCheckpointLoad serves a fuzzed checkpoint payload, split
+// into parts, from ConfigMaps whose parts count and checksum may be wrong
+// and whose parts may be missing. Load must not panic; it returns no
+// checkpoint and no error only when the first ConfigMap is missing (there
+// is none yet), and otherwise either refuses or returns exactly what the
+// declared parts decode to. A store that loaded a checkpoint holds the
+// fence: it can save that checkpoint back, and the next process reads the
+// same.
+func FuzzConfigMapCheckpointLoad(f *testing.F) {
+	for _, cp := range []*Checkpoint{checkpointWith(20), {Window: time.Hour}} {
+		data, err := encodeCheckpoint(cp)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, uint8(0), "", true, uint8(0))
+		f.Add(data, uint8(2), "", true, uint8(0))
+		f.Add(data, uint8(2), "", true, uint8(2))
+		f.Add(data, uint8(3), "", true, uint8(0))
+		f.Add(data, uint8(1), "3", true, uint8(0))
+		f.Add(data, uint8(1), "0", true, uint8(0))
+		f.Add(data, uint8(1), "-1", true, uint8(0))
+		f.Add(data, uint8(1), "1", true, uint8(0))
+		f.Add(data, uint8(1), "", false, uint8(0))
+		f.Add(data, uint8(1), "", true, uint8(1))
+	}
+	f.Add([]byte{}, uint8(0), "", true, uint8(0))
+	// Building a fake client takes milliseconds; one serves every input,
+	// each under its own names.
+	c := fake.NewClientBuilder().Build()
+	var seq atomic.Int64
+	f.Fuzz(func(t *testing.T, payload []byte, parts uint8, partsValue string, sumRight bool, missing uint8) {
+		ctx := t.Context()
+		store := newConfigMapCheckpoint(c)
+		store.Name = fmt.Sprintf("checkpoint%d", seq.Add(1))
+		store.MaxParts, store.partBytes = 3, 1<<10
+		defer func() {
+			for i := range 4 {
+				_ = c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: store.partName(i)}})
+			}
+		}()
+
+		n := int(parts%4) + 1
+		chunks := make([][]byte, n)
+		for i := range n {
+			chunks[i] = payload[len(payload)*i/n : len(payload)*(i+1)/n]
+		}
+		skip := int(missing) % (n + 1) // n: none is missing
+		if partsValue == "" {
+			partsValue = strconv.Itoa(n)
+		}
+		sum := sha256.Sum256(payload)
+		if !sumRight {
+			sum[0] ^= 1
+		}
+		for i := range n {
+			if i == skip {
+				continue
+			}
+			cm := &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: store.partName(i)},
+				BinaryData: map[string][]byte{checkpointKey: chunks[i]},
+			}
+			if i == 0 {
+				cm.Data = map[string]string{partsKey: partsValue, sha256Key: hex.EncodeToString(sum[:])}
+			}
+			if err := c.Create(ctx, cm); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		cp, err := store.Load(ctx)
+		if skip == 0 {
+			if cp != nil || err != nil {
+				t.Fatalf("Load without the first ConfigMap = %v, %v; want nothing", cp, err)
+			}
+			return
+		}
+		if err != nil {
+			if cp != nil {
+				t.Fatalf("Load returned a checkpoint with the error %v", err)
+			}
+			return
+		}
+		if cp == nil {
+			t.Fatal("Load found the first ConfigMap but returned neither a checkpoint nor an error")
+		}
+		declared, _ := strconv.Atoi(partsValue)
+		want, err := decodeCheckpoint(bytes.Join(chunks[:declared], nil))
+		if err != nil {
+			t.Fatalf("Load accepted parts that do not decode: %v", err)
+		}
+		if diff := cmp.Diff(want, cp); diff != "" {
+			t.Fatalf("Load (-declared parts +loaded):\n%s", diff)
+		}
+
+		if err := store.Save(ctx, cp); err != nil {
+			if errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "--metering-checkpoint-parts") {
+				t.Fatalf("the store that loaded the checkpoint cannot save it: %v", err)
+			}
+			return // too big for three parts of 1 KiB
+		}
+		next := newConfigMapCheckpoint(c)
+		next.Name, next.MaxParts = store.Name, 3
+		again, err := next.Load(ctx)
+		if err != nil {
+			t.Fatalf("the checkpoint saved back does not load: %v", err)
+		}
+		if diff := cmp.Diff(cp, again); diff != "" {
+			t.Fatalf("saved and loaded again (-saved +loaded):\n%s", diff)
+		}
+	})
 }

@@ -10,6 +10,8 @@ DEMO_ARGS ?=
 BENCH_PKGS ?= ./...
 # Projects one zone edit reaches in BenchmarkZoneEdit; lower it for quick runs.
 BENCH_ZONE_PROJECTS ?= 1000
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 1m
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -68,6 +70,17 @@ test: verify-generated vet envtest helm ## Run every test (unit, envtest integra
 .PHONY: bench
 bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" BENCH_ZONE_PROJECTS=$(BENCH_ZONE_PROJECTS) go test $(BENCH_PKGS) -run '^$$' -bench . -benchmem
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target (func FuzzX) for FUZZTIME each (default 1m), one after another; a crasher lands in the package's testdata/fuzz.
+	@go test -list '^Fuzz' ./... | awk '/^Fuzz/ { t = t " " $$1 } /^ok / { if (t != "") print $$2 t; t = "" }' | { \
+		failed=""; while read -r pkg targets; do \
+			for target in $$targets; do \
+				echo "== $$target ($$pkg) for $(FUZZTIME)"; \
+				go test "$$pkg" -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) </dev/null || failed="$$failed $$target"; \
+			done; \
+		done; \
+		if [ -n "$$failed" ]; then echo "Fuzz targets that failed:$$failed"; exit 1; fi; }
 
 ##@ Build
 

@@ -52,6 +52,13 @@ const (
 	ReasonResourceQuotaConflict = "ResourceQuotaConflict"
 	ReasonLimitRangeConflict    = "LimitRangeConflict"
 	ReasonNetworkPolicyConflict = "NetworkPolicyConflict"
+	// ReasonResourceQuotaInvalid, ReasonLimitRangeInvalid and
+	// ReasonNetworkPolicyInvalid: the API server refuses the object the
+	// spec and the zone make, for example a spec.quota the schema accepts
+	// but a ResourceQuota may not have.
+	ReasonResourceQuotaInvalid = "ResourceQuotaInvalid"
+	ReasonLimitRangeInvalid    = "LimitRangeInvalid"
+	ReasonNetworkPolicyInvalid = "NetworkPolicyInvalid"
 )
 
 // ReadyMessage is the Ready condition's message of a converged project.

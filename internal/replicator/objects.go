@@ -124,7 +124,7 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 	}
 	if have.GetAnnotations()[meshv1.AnnotationMeshProject] != s.project.Name {
 		s.out.retry = true
-		s.out.block(k.conflict, "%s %s/%s already exists and was not created by this operator; it is left untouched", k.name, key.Namespace, key.Name)
+		s.out.block(k.conflict, "%s %s/%s "+notCreatedByOperator+"; it is left untouched", k.name, key.Namespace, key.Name)
 		return nil
 	}
 	updated := have.DeepCopyObject().(T)

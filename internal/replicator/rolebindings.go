@@ -120,12 +120,15 @@ func bindRefused(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held")
 }
 
+// bindRefusedMessage starts the message of ReasonClusterRoleNotBindable.
+const bindRefusedMessage = "the operator may not bind ClusterRole"
+
 // createRoleBinding creates rb. A refused bind is reported in the outcome
 // (created false, no error): it needs a cluster admin, not a retry.
 func (r *MeshProjectReconciler) createRoleBinding(ctx context.Context, project *meshv1.MeshProject, rb *rbacv1.RoleBinding, out *outcome) (created bool, err error) {
 	refused := func() (bool, error) {
 		out.retry = true
-		out.block(ReasonClusterRoleNotBindable, "the operator may not bind ClusterRole %q (role %q): add %q to the resourceNames of the bind rule of "+
+		out.block(ReasonClusterRoleNotBindable, bindRefusedMessage+" %q (role %q): add %q to the resourceNames of the bind rule of "+
 			"ClusterRole meshfed-service (chart values roleMapping or landingZones.bindableClusterRoles)", rb.RoleRef.Name, rb.Labels[meshv1.LabelRole], rb.RoleRef.Name)
 		return false, nil
 	}
@@ -208,7 +211,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 	}
 	if have.Annotations[meshv1.AnnotationMeshProject] != project.Name {
 		out.retry = true
-		out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s already exists and was not created by this operator; it is left untouched", want.Namespace, want.Name)
+		out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s "+notCreatedByOperator+"; it is left untouched", want.Namespace, want.Name)
 		return true, nil
 	}
 

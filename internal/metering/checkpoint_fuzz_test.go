@@ -125,17 +125,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			}
 		}
 
-		again, err := encodeCheckpoint(cp)
-		if err != nil {
-			t.Fatalf("a decoded checkpoint does not encode: %v", err)
-		}
-		back, err := decodeCheckpoint(again)
-		if err != nil {
-			t.Fatalf("a decoded checkpoint, encoded again, does not decode: %v", err)
-		}
-		if diff := cmp.Diff(cp, back); diff != "" {
-			t.Fatalf("round trip (-first +second):\n%s", diff)
-		}
+		roundTrip(t, cp)
 	})
 }
 

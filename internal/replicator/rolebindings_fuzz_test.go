@@ -180,7 +180,8 @@ func checkDesiredRoleBinding(t *testing.T, r *MeshProjectReconciler, project *me
 			t.Errorf("RoleBinding name %q (role %q, ClusterRole %q) is not a valid name: %v", rb.Name, binding.Role, clusterRole, errs)
 		}
 	}
-	var users, groups []string
+	prefixes := map[string]string{rbacv1.UserKind: r.UsernamePrefix, rbacv1.GroupKind: r.GroupsPrefix}
+	bound := map[string][]string{} // by kind, without the prefix
 	for _, s := range rb.Subjects {
 		if s.APIGroup != rbacv1.GroupName || s.Namespace != "" {
 			t.Errorf("subject %+v: want APIGroup %q and no namespace", s, rbacv1.GroupName)
@@ -188,20 +189,11 @@ func checkDesiredRoleBinding(t *testing.T, r *MeshProjectReconciler, project *me
 		if strings.HasPrefix(s.Name, "system:") {
 			t.Errorf("RoleBinding %q binds %s %q, a name reserved for Kubernetes (prefixes %q, %q)", rb.Name, s.Kind, s.Name, r.UsernamePrefix, r.GroupsPrefix)
 		}
-		switch s.Kind {
-		case rbacv1.UserKind:
-			if !strings.HasPrefix(s.Name, r.UsernamePrefix) {
-				t.Errorf("user %q lacks the username prefix %q", s.Name, r.UsernamePrefix)
-			}
-			users = append(users, strings.TrimPrefix(s.Name, r.UsernamePrefix))
-		case rbacv1.GroupKind:
-			if !strings.HasPrefix(s.Name, r.GroupsPrefix) {
-				t.Errorf("group %q lacks the groups prefix %q", s.Name, r.GroupsPrefix)
-			}
-			groups = append(groups, strings.TrimPrefix(s.Name, r.GroupsPrefix))
-		default:
-			t.Errorf("subject %+v of kind %q", s, s.Kind)
+		prefix, ok := prefixes[s.Kind]
+		if !ok || !strings.HasPrefix(s.Name, prefix) {
+			t.Errorf("subject %+v lacks the prefix %q of its kind", s, prefix)
 		}
+		bound[s.Kind] = append(bound[s.Kind], strings.TrimPrefix(s.Name, prefix))
 	}
 	// Every name is bound, but the ones no RoleBinding may name.
 	expect := func(kind, prefix string, names []meshv1.SubjectName, got []string) {
@@ -217,8 +209,8 @@ func checkDesiredRoleBinding(t *testing.T, r *MeshProjectReconciler, project *me
 			t.Errorf("%s subjects of RoleBinding %q (-want +got):\n%s", kind, rb.Name, diff)
 		}
 	}
-	expect(rbacv1.UserKind, r.UsernamePrefix, binding.Users, users)
-	expect(rbacv1.GroupKind, r.GroupsPrefix, binding.Groups, groups)
+	expect(rbacv1.UserKind, r.UsernamePrefix, binding.Users, bound[rbacv1.UserKind])
+	expect(rbacv1.GroupKind, r.GroupsPrefix, binding.Groups, bound[rbacv1.GroupKind])
 }
 
 // TestDesiredRoleBindingsLeaveOut shows the two cases the fuzz test found:

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	clienttesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
@@ -187,8 +189,10 @@ func FuzzConfigMapCheckpointLoad(f *testing.F) {
 	}
 	f.Add([]byte{}, uint8(0), "", true, uint8(0))
 	// Building a fake client takes milliseconds; one serves every input,
-	// each under its own names.
-	c := fake.NewClientBuilder().Build()
+	// each under its own names. A tracker without managed fields spares
+	// each create the building of a RESTMapper.
+	c := fake.NewClientBuilder().WithObjectTracker(
+		clienttesting.NewObjectTracker(scheme.Scheme, scheme.Codecs.UniversalDecoder())).Build()
 	var seq atomic.Int64
 	f.Fuzz(func(t *testing.T, payload []byte, parts uint8, partsValue string, sumRight bool, missing uint8) {
 		ctx := t.Context()

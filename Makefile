@@ -10,8 +10,10 @@ DEMO_ARGS ?=
 BENCH_PKGS ?= ./...
 # Projects one zone edit reaches in BenchmarkZoneEdit; lower it for quick runs.
 BENCH_ZONE_PROJECTS ?= 1000
-# How long `make fuzz` runs each fuzz target.
+# How long `make fuzz` runs each fuzz target, and at most minimizes one
+# input (go test's default, 60s, can eat a short run whole).
 FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 5s
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -77,7 +79,7 @@ fuzz: ## Run every Go fuzz target (func FuzzX) for FUZZTIME each (default 1m), o
 		failed=""; while read -r pkg targets; do \
 			for target in $$targets; do \
 				echo "== $$target ($$pkg) for $(FUZZTIME)"; \
-				go test "$$pkg" -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) </dev/null || failed="$$failed $$target"; \
+				go test "$$pkg" -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) </dev/null || failed="$$failed $$target"; \
 			done; \
 		done; \
 		if [ -n "$$failed" ]; then echo "Fuzz targets that failed:$$failed"; exit 1; fi; }

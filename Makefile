@@ -74,7 +74,7 @@ bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" BENCH_ZONE_PROJECTS=$(BENCH_ZONE_PROJECTS) go test $(BENCH_PKGS) -run '^$$' -bench . -benchmem
 
 .PHONY: fuzz
-fuzz: ## Run every Go fuzz target (func FuzzX) for FUZZTIME each (default 1m), one after another; a crasher lands in the package's testdata/fuzz.
+fuzz: ## Run every Go fuzz target (func FuzzX) for FUZZTIME each (default 1m; FUZZMINIMIZETIME, default 5s, caps minimizing), one after another; a crasher lands in the package's testdata/fuzz.
 	@go test -list '^Fuzz' ./... | awk '/^Fuzz/ { t = t " " $$1 } /^ok / { if (t != "") print $$2 t; t = "" }' | { \
 		failed=""; while read -r pkg targets; do \
 			for target in $$targets; do \

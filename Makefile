@@ -10,6 +10,10 @@ DEMO_ARGS ?=
 BENCH_PKGS ?= ./...
 # Projects one zone edit reaches in BenchmarkZoneEdit; lower it for quick runs.
 BENCH_ZONE_PROJECTS ?= 1000
+# How long `make fuzz` runs each fuzz target, and at most minimizes one
+# input (go test's default, 60s, can eat a short run whole).
+FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 5s
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -80,6 +84,17 @@ N ?= 10000
 .PHONY: bench-scale
 bench-scale: envtest ## Measure N projects (default 10000) end to end (convergence, single-change latency, a zone edit, memory) and metering over 10,000 and 50,000 pods; not part of make test.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" SCALE_N=$(N) go test -tags scale ./test/benchmark/ -run '^$$' -bench '^Benchmark(Scale|MeteringPass)$$' -benchtime 1x -timeout 120m
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target (func FuzzX) for FUZZTIME each (default 1m; FUZZMINIMIZETIME, default 5s, caps minimizing), one after another; a crasher lands in the package's testdata/fuzz.
+	@go test -list '^Fuzz' ./... | awk '/^Fuzz/ { t = t " " $$1 } /^ok / { if (t != "") print $$2 t; t = "" }' | { \
+		failed=""; while read -r pkg targets; do \
+			for target in $$targets; do \
+				echo "== $$target ($$pkg) for $(FUZZTIME)"; \
+				go test "$$pkg" -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) </dev/null || failed="$$failed $$target"; \
+			done; \
+		done; \
+		if [ -n "$$failed" ]; then echo "Fuzz targets that failed:$$failed"; exit 1; fi; }
 
 ##@ Build
 

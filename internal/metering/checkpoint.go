@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -65,7 +66,10 @@ type encodedCheckpoint struct {
 }
 
 type encodedWindow struct {
-	Start time.Time         `json:"start"`
+	Start time.Time `json:"start"`
+	// End is set only when the window is not Window long: a pending
+	// window closed before --metering-window changed.
+	End   *time.Time        `json:"end,omitempty"`
 	Usage map[string]*Usage `json:"usage"`
 }
 
@@ -77,8 +81,8 @@ func encodeCheckpoint(cp *Checkpoint) ([]byte, error) {
 		Version:  checkpointVersion,
 		Window:   cp.Window.String(),
 		LastPass: cp.LastPass.UTC(),
-		Open:     encodeWindows(cp.Open),
-		Pending:  encodeWindows(cp.Pending),
+		Open:     encodeWindows(cp.Open, cp.Window),
+		Pending:  encodeWindows(cp.Pending, cp.Window),
 	}
 	if !cp.Delivered.IsZero() {
 		d := cp.Delivered.UTC()
@@ -98,10 +102,15 @@ func encodeCheckpoint(cp *Checkpoint) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func encodeWindows(windows []Window) []encodedWindow {
+func encodeWindows(windows []Window, length time.Duration) []encodedWindow {
 	out := make([]encodedWindow, 0, len(windows))
 	for _, w := range windows {
-		out = append(out, encodedWindow{Start: w.Start.UTC(), Usage: w.Usage})
+		e := encodedWindow{Start: w.Start.UTC(), Usage: w.Usage}
+		if !w.End.Equal(w.Start.Add(length)) {
+			end := w.End.UTC()
+			e.End = &end
+		}
+		out = append(out, e)
 	}
 	return out
 }
@@ -133,6 +142,12 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	}
 	cp.Open = decodeWindows(enc.Open, window)
 	cp.Pending = decodeWindows(enc.Pending, window)
+	if err := checkWindows("open", cp.Open, window); err != nil {
+		return nil, fmt.Errorf("the metering checkpoint is corrupt: %w", err)
+	}
+	if err := checkWindows("pending", cp.Pending, 0); err != nil {
+		return nil, fmt.Errorf("the metering checkpoint is corrupt: %w", err)
+	}
 	return cp, nil
 }
 
@@ -145,7 +160,55 @@ func decodeWindows(windows []encodedWindow, length time.Duration) []Window {
 				usage[ns] = u
 			}
 		}
-		out = append(out, Window{Start: w.Start.UTC(), End: w.Start.UTC().Add(length), Usage: usage})
+		end := w.Start.UTC().Add(length)
+		if w.End != nil {
+			end = w.End.UTC()
+		}
+		out = append(out, Window{Start: w.Start.UTC(), End: end, Usage: usage})
 	}
 	return out
+}
+
+// Window starts the aggregator can key by their Unix nanoseconds.
+var (
+	earliestWindow = time.Unix(0, math.MinInt64).UTC()
+	latestWindow   = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// checkWindows reports what this package could not have written: a window
+// that is not a whole window aligned to its length (length, unless 0), or
+// that starts at a time the aggregator cannot hold; windows out of order;
+// usage of a namespace without a name, or usage that is negative or not
+// finite. Continuing from such windows would merge, reorder or garble
+// them.
+func checkWindows(kind string, windows []Window, length time.Duration) error {
+	for i, w := range windows {
+		start := w.Start.Format(time.RFC3339Nano)
+		l := w.End.Sub(w.Start)
+		if l <= 0 || (length != 0 && l != length) || !WindowStart(w.Start, l).Equal(w.Start) ||
+			w.Start.Before(earliestWindow) || w.Start.After(latestWindow) {
+			return fmt.Errorf("%s window %s to %s is not an aligned window of %v", kind, start, w.End.Format(time.RFC3339Nano), max(length, l))
+		}
+		if i > 0 && (!windows[i-1].Start.Before(w.Start) || !windows[i-1].End.Before(w.End)) {
+			return fmt.Errorf("%s window %s is not after the one before it", kind, start)
+		}
+		for ns, u := range w.Usage {
+			if ns == "" || !u.sound() {
+				return fmt.Errorf("%s window %s: namespace %q has usage %+v, which is not a namespace's usage", kind, start, ns, *u)
+			}
+		}
+	}
+	return nil
+}
+
+// sound reports whether every figure is finite and not negative.
+func (u *Usage) sound() bool {
+	ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
+	for _, v := range u.StorageByteSecondsByClass {
+		if !ok(v) {
+			return false
+		}
+	}
+	return u.Samples >= 0 && ok(u.PodSeconds) && ok(u.CPURequestCoreSeconds) && ok(u.MemoryRequestByteSeconds) &&
+		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds)
 }

@@ -37,9 +37,10 @@ func checkpointWith(n int) *Checkpoint {
 	}
 }
 
-func TestCheckpointRoundTripIsExact(t *testing.T) {
-	cp := checkpointWith(100)
-	cp.Open[0].Usage["customer0-project0"].StorageByteSecondsByClass = map[string]float64{"": 1.5, "fast": 0.1 + 0.2}
+// roundTrip encodes and decodes cp, requires the same checkpoint back and
+// returns it.
+func roundTrip(t testing.TB, cp *Checkpoint) *Checkpoint {
+	t.Helper()
 	data, err := encodeCheckpoint(cp)
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +52,49 @@ func TestCheckpointRoundTripIsExact(t *testing.T) {
 	if diff := cmp.Diff(cp, got); diff != "" {
 		t.Errorf("checkpoint after a round trip (-saved +loaded):\n%s", diff)
 	}
+	return got
+}
+
+func TestCheckpointRoundTripIsExact(t *testing.T) {
+	cp := checkpointWith(100)
+	cp.Open[0].Usage["customer0-project0"].StorageByteSecondsByClass = map[string]float64{"": 1.5, "fast": 0.1 + 0.2}
+	got := roundTrip(t, cp)
 	// Records made from the loaded sums are the records made from the
 	// saved ones, to the bit: a redelivered window is an identical one.
 	w, g := cp.Pending[0], got.Pending[0]
 	if diff := cmp.Diff(windowRecords(w.Start, w.End, w.Usage), windowRecords(g.Start, g.End, g.Usage)); diff != "" {
 		t.Errorf("records (-before +after):\n%s", diff)
+	}
+}
+
+// After --metering-window changes, the windows that closed before are
+// still pending, with their old length, in a checkpoint of the new one.
+// They keep their end: a window reloaded as [10:00, 10:15) with the usage
+// of [10:00, 11:00) would be delivered with the wrong end and id.
+func TestCheckpointKeepsPendingWindowsOfAnotherLength(t *testing.T) {
+	old := checkpointWith(2)
+	cp := &Checkpoint{Window: 15 * time.Minute, LastPass: t0.Add(70 * time.Minute), Delivered: t0,
+		Pending: old.Pending, Open: []Window{{Start: t0.Add(time.Hour), End: t0.Add(75 * time.Minute), Usage: old.Open[0].Usage}}}
+	roundTrip(t, cp)
+}
+
+func TestDecodeCheckpointRefusesCorruptWindows(t *testing.T) {
+	for _, tt := range []struct{ json, wantErr string }{
+		{`{"version":2,"window":"1h","open":[{"start":"2026-03-01T11:00:00Z","usage":{}},{"start":"2026-03-01T11:00:00Z","usage":{}}]}`,
+			"open window 2026-03-01T11:00:00Z is not after the one before it"},
+		{`{"version":2,"window":"1h","pending":[{"start":"2026-03-01T10:17:00Z","usage":{}}]}`,
+			"pending window 2026-03-01T10:17:00Z to 2026-03-01T11:17:00Z is not an aligned window of 1h0m0s"},
+		{`{"version":2,"window":"1h","open":[{"start":"9999-12-31T23:00:00Z","usage":{}}]}`,
+			"open window 9999-12-31T23:00:00Z to 10000-01-01T00:00:00Z is not an aligned window"},
+		{`{"version":2,"window":"1h","pending":[{"start":"2026-03-01T10:00:00Z","usage":{"":{"podSeconds":1}}}]}`,
+			`namespace "" has usage`},
+		{`{"version":2,"window":"1h","pending":[{"start":"2026-03-01T10:00:00Z","usage":{"a-b":{"podSeconds":-5}}}]}`,
+			`namespace "a-b" has usage {PodSeconds:-5`},
+	} {
+		_, err := decodeCheckpoint(gzipped(t, []byte(tt.json)))
+		if err == nil || !strings.HasPrefix(err.Error(), "the metering checkpoint is corrupt: ") || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("decoding %s: %v, want an error with %q", tt.json, err, tt.wantErr)
+		}
 	}
 }
 

@@ -167,8 +167,11 @@ var errNeedMore = errors.New("need more of the file")
 
 // readTail finds the last complete window in the file. It reads only
 // the tail of the file, as long a tail as the last window needs.
-func readTail(r io.ReaderAt, size int64) (fileTail, error) {
-	for n := int64(64 << 10); ; n *= 4 {
+func readTail(r io.ReaderAt, size int64) (fileTail, error) { return readTailFrom(r, size, 64<<10) }
+
+// readTailFrom is readTail with a first read of n bytes.
+func readTailFrom(r io.ReaderAt, size, n int64) (fileTail, error) {
+	for ; ; n *= 4 {
 		off := max(0, size-n)
 		buf := make([]byte, size-off)
 		if _, err := r.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
@@ -254,6 +257,12 @@ func analyzeTail(buf []byte, base int64) (fileTail, error) {
 			}
 			if !r.WindowStart.Equal(last.WindowStart) || !r.WindowEnd.Equal(last.WindowEnd) {
 				break
+			}
+			if r.WindowRecords != last.WindowRecords {
+				// Counted together, they would pass for a torn window and
+				// take the complete one they follow with them.
+				return cp, fmt.Errorf("records of window %s at bytes %d and %d disagree on how many records it has (%d and %d)",
+					last.WindowStart.Format(time.RFC3339), lines[j].start, lines[i].start, r.WindowRecords, last.WindowRecords)
 			}
 		}
 		if j < 0 && base > 0 {

@@ -17,7 +17,7 @@ import (
 
 // windowBytes is the batch of a window starting hour hours after t0 with n
 // records.
-func windowBytes(t *testing.T, hour, n int) []byte {
+func windowBytes(t testing.TB, hour, n int) []byte {
 	t.Helper()
 	usage := map[string]*Usage{}
 	for i := range n {
@@ -79,6 +79,9 @@ func TestReadCheckpoint(t *testing.T) {
 			wantErr: "is not the last window"},
 		{name: "a window with more records than it says is corruption", file: cat(w1, firstLines(w1, 1)),
 			wantErr: "has 4 records"},
+		{name: "records of one window that disagree on its size are corruption, not a torn window after a complete one",
+			file:    cat(w0, w1, bytes.Replace(firstLines(w1, 1), []byte(`"windowRecords":3`), []byte(`"windowRecords":5`), 1)),
+			wantErr: "disagree on how many records it has (3 and 5)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,6 +234,11 @@ func (o *Options) Validate() error {
 	if o.KubeAPIQPS > 0 && o.KubeAPIBurst < 1 {
 		return fmt.Errorf("--kube-api-burst must be at least 1")
 	}
+	for _, f := range []struct{ name, prefix string }{{"--oidc-username-prefix", o.UsernamePrefix}, {"--oidc-groups-prefix", o.GroupsPrefix}} {
+		if replicator.ReservedSubjectName(f.prefix) {
+			return fmt.Errorf("%s %q would make every user or group a \"system:\" name, which Kubernetes reserves for its own; the operator binds none of them", f.name, f.prefix)
+		}
+	}
 	if o.DefaultLandingZone != "" {
 		if errs := validation.IsDNS1123Subdomain(o.DefaultLandingZone); len(errs) > 0 {
 			return fmt.Errorf("--default-landing-zone %q is not a MeshLandingZone name: %s", o.DefaultLandingZone, strings.Join(errs, "; "))

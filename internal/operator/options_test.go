@@ -76,4 +76,16 @@ func TestFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--role-mapping=admin"}); err == nil {
 		t.Error("a malformed --role-mapping must fail flag parsing")
 	}
+
+	for _, name := range []string{"--oidc-username-prefix", "--oidc-groups-prefix"} {
+		o := DefaultOptions()
+		fs = flag.NewFlagSet("test", flag.ContinueOnError)
+		o.BindFlags(fs)
+		if err := fs.Parse([]string{name + "=system:"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), name+` "system:"`) {
+			t.Errorf("Validate with %s=system: = %v, want a refusal", name, err)
+		}
+	}
 }

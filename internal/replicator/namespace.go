@@ -61,7 +61,7 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 	if owner := ns.Annotations[meshv1.AnnotationMeshProject]; owner != project.Name {
 		out.retry = true
 		if owner == "" {
-			out.block(ReasonNamespaceConflict, "namespace %s already exists and was not created by this operator; it is left untouched (delete or rename it, or change the identifiers)", ns.Name)
+			out.block(ReasonNamespaceConflict, "namespace %s "+notCreatedByOperator+"; it is left untouched (delete or rename it, or change the identifiers)", ns.Name)
 		} else {
 			out.block(ReasonNamespaceConflict, "namespace %s belongs to MeshProject %s", ns.Name, owner)
 		}

@@ -148,7 +148,13 @@ func TestMarkNamespace(t *testing.T) {
 func TestDesiredRoleBindingPrefixesAndSortsSubjects(t *testing.T) {
 	r := &MeshProjectReconciler{UsernamePrefix: "oidc:", GroupsPrefix: "grp:"}
 	binding := meshv1.ProjectRoleBinding{Role: "edit", Users: []meshv1.SubjectName{"zoe", "alice"}, Groups: []meshv1.SubjectName{"devs"}}
-	got := r.desiredRoleBinding(project(nil), "acme-shop", RoleBindingName("edit"), binding, "edit")
+	project := project(nil)
+	project.Spec.RoleBindings = []meshv1.ProjectRoleBinding{binding}
+	plans := r.desiredRoleBindings(project, "acme-shop", RoleMapping{"edit": "edit"}.mapping())
+	if len(plans) != 1 || len(plans[0].wants) != 1 || len(plans[0].problems) != 0 {
+		t.Fatalf("desiredRoleBindings = %+v, want one binding", plans)
+	}
+	got := plans[0].wants[0]
 	want := []rbacv1.Subject{
 		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:alice"},
 		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:zoe"},

@@ -21,7 +21,10 @@ type kind[T client.Object] struct {
 	// conflict is the Ready reason of an object that has the operator's
 	// name but not its marks.
 	conflict string
-	newObj   func() T
+	// invalid is the Ready reason of an object the API server refuses as
+	// invalid; source names what the object is made from.
+	invalid, source string
+	newObj          func() T
 	// list lists the managed objects of the kind in a namespace.
 	list func(ctx context.Context, c client.Reader, namespace string) ([]T, error)
 	// setSpec copies want's spec onto obj.
@@ -107,6 +110,10 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 			log.FromContext(ctx).Info("Created "+k.name, "name", key.Name)
 			return nil
 		}
+		if apierrors.IsInvalid(err) {
+			blockInvalid(s, k, key, err)
+			return nil
+		}
 		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
 		}
@@ -117,7 +124,7 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 	}
 	if have.GetAnnotations()[meshv1.AnnotationMeshProject] != s.project.Name {
 		s.out.retry = true
-		s.out.block(k.conflict, "%s %s/%s already exists and was not created by this operator; it is left untouched", k.name, key.Namespace, key.Name)
+		s.out.block(k.conflict, "%s %s/%s "+notCreatedByOperator+"; it is left untouched", k.name, key.Namespace, key.Name)
 		return nil
 	}
 	updated := have.DeepCopyObject().(T)
@@ -126,11 +133,22 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 	if equality.Semantic.DeepEqual(have, updated) {
 		return nil
 	}
-	if err := r.Client.Update(ctx, updated); err != nil {
+	if err := r.Client.Update(ctx, updated); apierrors.IsInvalid(err) {
+		blockInvalid(s, k, key, err)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("updating %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
 	}
 	log.FromContext(ctx).Info("Updated "+k.name, "name", key.Name)
 	return nil
+}
+
+// blockInvalid reports an object the API server refused as invalid: the
+// schema of the MeshProject or the zone let through what the object's own
+// validation does not (a quota of 500m pods, say). Retrying cannot help;
+// a change of the spec or the zone starts the next pass.
+func blockInvalid[T client.Object](s *scope, k kind[T], key client.ObjectKey, err error) {
+	s.out.block(k.invalid, "%s %s/%s is refused by the API server and left as it is; fix %s: %v", k.name, key.Namespace, key.Name, k.source, err)
 }
 
 // release removes the operator's marks from the project's objects of kind

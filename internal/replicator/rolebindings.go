@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -62,36 +63,34 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, s *sc
 	// unfinished roles keep the bindings they have, except bindings to a
 	// missing ClusterRole (they grant nothing).
 	unfinished, missing := map[string]bool{}, map[string]bool{}
-	for _, binding := range project.Spec.RoleBindings {
-		clusterRoles, mapped := s.mapping.roles[binding.Role]
-		if !mapped {
-			out.block(ReasonUnknownRole, "role %q is not mapped to a ClusterRole by %s (mapped roles: %s)", binding.Role, s.mapping.source, s.mapping)
+	for _, plan := range r.desiredRoleBindings(project, ns.Name, s.mapping) {
+		if !plan.mapped {
+			out.block(ReasonUnknownRole, "role %q is not mapped to a ClusterRole by %s (mapped roles: %s)", plan.role, s.mapping.source, s.mapping)
 			continue
 		}
-		for _, clusterRole := range clusterRoles {
-			name := RoleBindingName(binding.Role)
-			if len(clusterRoles) > 1 {
-				name = MultiRoleBindingName(binding.Role, clusterRole)
-			}
+		for _, p := range plan.problems {
+			out.block(p.reason, "%s", p.message)
+		}
+		for _, want := range plan.wants {
+			clusterRole := want.RoleRef.Name
 			exists, err := r.clusterRoleExists(ctx, clusterRole)
 			if err != nil {
-				keep[name], unfinished[binding.Role] = true, true
+				keep[want.Name], unfinished[plan.role] = true, true
 				errs = append(errs, err)
 				continue
 			}
 			if !exists {
-				out.block(ReasonClusterRoleNotFound, "role %q maps to ClusterRole %q, which does not exist", binding.Role, clusterRole)
-				missing[clusterRole], unfinished[binding.Role] = true, true
+				out.block(ReasonClusterRoleNotFound, "role %q maps to ClusterRole %q, which does not exist", plan.role, clusterRole)
+				missing[clusterRole], unfinished[plan.role] = true, true
 				continue
 			}
-			want := r.desiredRoleBinding(project, ns.Name, name, binding, clusterRole)
 			keep[want.Name] = true
 			done, err := r.reconcileRoleBinding(ctx, project, want, current[want.Name], out)
 			if err != nil {
 				errs = append(errs, err)
 			}
 			if !done {
-				unfinished[binding.Role] = true
+				unfinished[plan.role] = true
 			}
 		}
 	}
@@ -121,12 +120,15 @@ func bindRefused(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held")
 }
 
+// bindRefusedMessage starts the message of ReasonClusterRoleNotBindable.
+const bindRefusedMessage = "the operator may not bind ClusterRole"
+
 // createRoleBinding creates rb. A refused bind is reported in the outcome
 // (created false, no error): it needs a cluster admin, not a retry.
 func (r *MeshProjectReconciler) createRoleBinding(ctx context.Context, project *meshv1.MeshProject, rb *rbacv1.RoleBinding, out *outcome) (created bool, err error) {
 	refused := func() (bool, error) {
 		out.retry = true
-		out.block(ReasonClusterRoleNotBindable, "the operator may not bind ClusterRole %q (role %q): add %q to the resourceNames of the bind rule of "+
+		out.block(ReasonClusterRoleNotBindable, bindRefusedMessage+" %q (role %q): add %q to the resourceNames of the bind rule of "+
 			"ClusterRole meshfed-service (chart values roleMapping or landingZones.bindableClusterRoles)", rb.RoleRef.Name, rb.Labels[meshv1.LabelRole], rb.RoleRef.Name)
 		return false, nil
 	}
@@ -209,7 +211,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 	}
 	if have.Annotations[meshv1.AnnotationMeshProject] != project.Name {
 		out.retry = true
-		out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s already exists and was not created by this operator; it is left untouched", want.Namespace, want.Name)
+		out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s "+notCreatedByOperator+"; it is left untouched", want.Namespace, want.Name)
 		return true, nil
 	}
 
@@ -272,31 +274,99 @@ func merged(m, over map[string]string) map[string]string {
 	return m
 }
 
-func (r *MeshProjectReconciler) desiredRoleBinding(project *meshv1.MeshProject, namespace, name string, binding meshv1.ProjectRoleBinding, clusterRole string) *rbacv1.RoleBinding {
+// rolePlan is what the spec asks for one role: a RoleBinding per
+// ClusterRole the mapping maps the role to.
+type rolePlan struct {
+	role string
+	// mapped is false when the mapping does not map the role (no wants).
+	mapped bool
+	wants  []*rbacv1.RoleBinding
+	// problems keep the project from being Ready although the role is
+	// mapped: subjects left out, bindings left out for a name clash.
+	problems []problem
+}
+
+// desiredRoleBindings returns, in spec order, the RoleBindings each role of
+// the project asks for under mapping. It is pure; whether the ClusterRoles
+// exist is for the caller to ask.
+//
+// Two roles of a landing zone can ask for the same RoleBinding name: role
+// "a" mapped to ClusterRoles "b" and "c" wants meshproject-a-b, and so does
+// role "a-b" mapped to one ClusterRole. Binding both would rewrite the one
+// RoleBinding back and forth forever; the later role's binding is left out
+// and reported instead.
+func (r *MeshProjectReconciler) desiredRoleBindings(project *meshv1.MeshProject, namespace string, mapping roleMapping) []rolePlan {
+	plans := make([]rolePlan, 0, len(project.Spec.RoleBindings))
+	taken := map[string]string{}
+	for _, binding := range project.Spec.RoleBindings {
+		clusterRoles, mapped := mapping.roles[binding.Role]
+		plan := rolePlan{role: binding.Role, mapped: mapped}
+		users, refusedUsers := subjects(rbacv1.UserKind, r.UsernamePrefix, binding.Users)
+		groups, refusedGroups := subjects(rbacv1.GroupKind, r.GroupsPrefix, binding.Groups)
+		if refused := append(refusedUsers, refusedGroups...); mapped && len(refused) > 0 {
+			plan.problems = append(plan.problems, problem{reason: ReasonInvalidSubject, message: fmt.Sprintf(
+				"role %q: %s left out: no RoleBinding may name an empty subject or one that starts with \"system:\", "+
+					"which Kubernetes reserves for its own users and groups", binding.Role, strings.Join(refused, ", "))})
+		}
+		for _, clusterRole := range clusterRoles {
+			name := RoleBindingName(binding.Role)
+			if len(clusterRoles) > 1 {
+				name = MultiRoleBindingName(binding.Role, clusterRole)
+			}
+			what := fmt.Sprintf("role %q (ClusterRole %q)", binding.Role, clusterRole)
+			if other, ok := taken[name]; ok {
+				plan.problems = append(plan.problems, problem{reason: ReasonRoleBindingNameClash, message: fmt.Sprintf(
+					"%s needs RoleBinding %s, which %s has; it is left out: rename one of the roles in %s", what, name, other, mapping.source)})
+				continue
+			}
+			taken[name] = what
+			plan.wants = append(plan.wants, desiredRoleBinding(project, namespace, name, binding.Role, clusterRole,
+				slices.Concat(users, groups)))
+		}
+		plans = append(plans, plan)
+	}
+	return plans
+}
+
+// desiredRoleBinding is the RoleBinding, named name, that gives subjects
+// the meshProject role through clusterRole.
+func desiredRoleBinding(project *meshv1.MeshProject, namespace, name, role, clusterRole string, subjects []rbacv1.Subject) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
 			Namespace: namespace,
 			Labels: map[string]string{
 				meshv1.LabelManagedBy: meshv1.ManagedByValue,
-				meshv1.LabelRole:      binding.Role,
+				meshv1.LabelRole:      role,
 			},
 			Annotations: map[string]string{meshv1.AnnotationMeshProject: project.Name},
 		},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
-		Subjects: append(
-			subjects(rbacv1.UserKind, r.UsernamePrefix, binding.Users),
-			subjects(rbacv1.GroupKind, r.GroupsPrefix, binding.Groups)...),
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects: subjects,
 	}
 }
 
 // subjects returns RBAC subjects for names, sorted so that reordering the
-// spec does not rewrite the binding.
-func subjects(kind, prefix string, names []meshv1.SubjectName) []rbacv1.Subject {
-	out := make([]rbacv1.Subject, 0, len(names))
+// spec does not rewrite the binding. The schema refuses empty names and
+// names that start with "system:", but the operator does not rely on it (a
+// MeshProject stored before a rule existed keeps its spec, and a prefix
+// may supply part of "system:"): a name that is empty or that would be
+// bound as "system:..." is left out and returned in refused, quoted with
+// its kind.
+func subjects(kind, prefix string, names []meshv1.SubjectName) (out []rbacv1.Subject, refused []string) {
+	out = make([]rbacv1.Subject, 0, len(names))
 	for _, n := range names {
+		if name := prefix + string(n); n == "" || ReservedSubjectName(name) {
+			refused = append(refused, fmt.Sprintf("%s %q", strings.ToLower(kind), name))
+			continue
+		}
 		out = append(out, rbacv1.Subject{Kind: kind, APIGroup: rbacv1.GroupName, Name: prefix + string(n)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	sort.Strings(refused)
+	return out, refused
 }
+
+// ReservedSubjectName reports whether name is one Kubernetes reserves for
+// its own users and groups (system:masters, system:serviceaccounts, ...).
+func ReservedSubjectName(name string) bool { return strings.HasPrefix(name, "system:") }

@@ -27,6 +27,13 @@ const (
 	ReasonRoleBindingConflict  = "RoleBindingConflict"
 	ReasonReconcileFailed      = "ReconcileFailed"
 
+	// ReasonInvalidSubject: a user or group is empty or would be bound as
+	// a "system:" name; it is left out of the RoleBinding.
+	ReasonInvalidSubject = "InvalidSubject"
+	// ReasonRoleBindingNameClash: two roles of the mapping need the same
+	// RoleBinding name; the later one's binding is left out.
+	ReasonRoleBindingNameClash = "RoleBindingNameClash"
+
 	// ReasonClusterRoleNotBindable: the API server refused a RoleBinding
 	// because the operator may not bind its ClusterRole.
 	ReasonClusterRoleNotBindable = "ClusterRoleNotBindable"
@@ -45,6 +52,13 @@ const (
 	ReasonResourceQuotaConflict = "ResourceQuotaConflict"
 	ReasonLimitRangeConflict    = "LimitRangeConflict"
 	ReasonNetworkPolicyConflict = "NetworkPolicyConflict"
+	// ReasonResourceQuotaInvalid, ReasonLimitRangeInvalid and
+	// ReasonNetworkPolicyInvalid: the API server refuses the object the
+	// spec and the zone make, for example a spec.quota the schema accepts
+	// but a ResourceQuota may not have.
+	ReasonResourceQuotaInvalid = "ResourceQuotaInvalid"
+	ReasonLimitRangeInvalid    = "LimitRangeInvalid"
+	ReasonNetworkPolicyInvalid = "NetworkPolicyInvalid"
 )
 
 // ReadyMessage is the Ready condition's message of a converged project.
@@ -106,10 +120,34 @@ func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outc
 	}
 }
 
-// blockedBy reports whether the last pass left the project not Ready for reason.
+// notCreatedByOperator is in the message of every conflict with an object
+// that has the operator's name but not its marks.
+const notCreatedByOperator = "already exists and was not created by this operator"
+
+// blockedMarkers are parts of the messages of the reasons that blockedBy
+// also finds behind another reason.
+var blockedMarkers = map[string]string{
+	ReasonNamespaceConflict:      notCreatedByOperator,
+	ReasonRoleBindingConflict:    notCreatedByOperator,
+	ReasonResourceQuotaConflict:  notCreatedByOperator,
+	ReasonLimitRangeConflict:     notCreatedByOperator,
+	ReasonNetworkPolicyConflict:  notCreatedByOperator,
+	ReasonClusterRoleNotBindable: bindRefusedMessage,
+}
+
+// blockedBy reports whether the last pass left the project not Ready for
+// reason: as the condition's reason (its first problem), or, for the
+// reasons in blockedMarkers, as a later one. A pass that knows of a
+// conflict or a refused bind looks before it writes; were only the first
+// reason known, a project with another problem first would send a create
+// bound to fail on every retry.
 func blockedBy(project *meshv1.MeshProject, reason string) bool {
 	ready := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
-	return ready != nil && ready.Status == metav1.ConditionFalse && ready.Reason == reason
+	if ready == nil || ready.Status != metav1.ConditionFalse {
+		return false
+	}
+	marker, ok := blockedMarkers[reason]
+	return ready.Reason == reason || (ok && strings.Contains(ready.Message, marker))
 }
 
 // patchStatus writes the status if it changed since before.

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ type RunningManager struct {
 	paths  []string
 	// requests counts every request by URL path, reads included.
 	requests map[string]int
+	// writesByPath counts the write requests by "METHOD /path".
+	writesByPath map[string]int
 }
 
 // StartManager runs the operator with opts against cfg until Stop. It counts
@@ -35,7 +38,7 @@ type RunningManager struct {
 // state costs no writes.
 func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, error) {
 	cfg = rest.CopyConfig(cfg)
-	m := &RunningManager{writes: &atomic.Int64{}, requests: map[string]int{}}
+	m := &RunningManager{writes: &atomic.Int64{}, requests: map[string]int{}, writesByPath: map[string]int{}}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			m.mu.Lock()
@@ -48,6 +51,7 @@ func StartManager(cfg *rest.Config, opts operator.Options) (*RunningManager, err
 				if len(m.paths) < 100 {
 					m.paths = append(m.paths, req.Method+" "+req.URL.Path)
 				}
+				m.writesByPath[req.Method+" "+req.URL.Path]++
 				m.mu.Unlock()
 			}
 			return rt.RoundTrip(req)
@@ -76,6 +80,13 @@ func (m *RunningManager) WritePaths() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.paths...)
+}
+
+// WritesByPath counts every write request so far by "METHOD /path".
+func (m *RunningManager) WritesByPath() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.writesByPath)
 }
 
 // Requests counts the requests, reads included, whose URL path contains

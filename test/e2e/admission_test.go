@@ -110,6 +110,12 @@ func TestAdmissionPolicies(t *testing.T) {
 		ok := inZone(project("zoned", "acme", "reader"))
 		ok.Spec.Quota = corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("3500m")}
 		g.Expect(c.Create(ctx, ok)).To(Succeed(), "within the zone's mapping and maximum")
+		// It is in the zone once the replicator has made its first pass; a
+		// zone disabled before then would keep it out.
+		g.Eventually(func(g Gomega) {
+			g.Expect(c.Get(ctx, client.ObjectKeyFromObject(ok), ok)).To(Succeed())
+			g.Expect(ok.Status.LandingZone).To(Equal("small"))
+		}).Should(Succeed(), "the project joins its zone")
 
 		// A disabled zone keeps its projects but takes no new ones.
 		updateZone(g, zone, func(z *meshv1.MeshLandingZone) { z.Spec.Disabled = true })

@@ -72,7 +72,7 @@ promtool: ## Build (once per machine) and cache promtool from the Go module prox
 
 .PHONY: test
 test: verify-generated vet envtest helm promtool ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" PROMTOOL="$$(hack/setup-promtool.sh)" go test ./... -count=1 -timeout 40m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" PROMTOOL="$$(hack/setup-promtool.sh)" go test ./... -p 1 -count=1 -timeout 40m $(TEST_ARGS)
 
 .PHONY: bench
 bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,16 +31,10 @@ func TestAdmissionPolicies(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildOperator(t)
-	fw, err := framework.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = fw.Stop() })
+	fw, adminKubeconfig := startControlPlane(t, dir)
 	c := fw.Client
-	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	data, err := fw.AdminKubeconfig()
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(os.WriteFile(adminKubeconfig, data, 0o600)).To(Succeed())
 
-	_, err = framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
+	_, err := framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
 		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
 		"--set", "admissionPolicies.breakGlassGroups={platform-admins}", "--set", "metering.enabled=false")
 	g.Expect(err).NotTo(HaveOccurred())

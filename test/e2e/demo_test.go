@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -24,6 +26,26 @@ func buildOperator(t *testing.T) string {
 		t.Fatalf("building the operator: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// startControlPlane starts a control plane that t stops when it ends, and
+// writes a cluster-admin kubeconfig for kubectl and helm into dir.
+func startControlPlane(t *testing.T, dir string, options ...func(*envtest.Environment)) (*framework.Framework, string) {
+	t.Helper()
+	fw, err := framework.Start(options...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fw.Stop() })
+	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	data, err := fw.AdminKubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fw, kubeconfig
 }
 
 // TestDemo runs what `make demo` runs and checks that it shows the chart

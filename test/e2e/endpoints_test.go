@@ -41,13 +41,7 @@ func TestMetricsAndProbes(t *testing.T) {
 	g := newG(t)
 	dir := t.TempDir()
 	bin := buildOperator(t)
-	fw, err := framework.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = fw.Stop() })
-	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	data, err := fw.AdminKubeconfig()
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
+	fw, kubeconfig := startControlPlane(t, dir)
 
 	metrics, probes := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	p, err := framework.StartProcess(bin, filepath.Join(dir, "operator.log"),
@@ -92,9 +86,7 @@ func TestReadiness(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildOperator(t)
-	fw, err := framework.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = fw.Stop() })
+	fw, _ := startControlPlane(t, dir)
 
 	// Each component runs under a ServiceAccount that at first lacks what it
 	// needs to become ready: the replicator may not list MeshProjects and

@@ -268,37 +268,36 @@ func waitForSubject(w watch.Interface, namespace, subject string) bool {
 // heapSampler scrapes go_memstats_heap_inuse_bytes every half second.
 type heapSampler struct {
 	cancel context.CancelFunc
-	done   chan float64
+	done   chan struct{}
+	once   sync.Once
+	peak   float64
 }
 
 func sampleHeap(ctx context.Context, url string) *heapSampler {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &heapSampler{cancel: cancel, done: make(chan float64, 1)}
+	s := &heapSampler{cancel: cancel, done: make(chan struct{})}
 	go func() {
-		peak := 0.0
+		defer close(s.done)
 		for ctx.Err() == nil {
-			if v, ok := scrapeGauge(url, "go_memstats_heap_inuse_bytes"); ok && v > peak {
-				peak = v
+			if v, ok := scrapeGauge(url, "go_memstats_heap_inuse_bytes"); ok && v > s.peak {
+				s.peak = v
 			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(500 * time.Millisecond):
 			}
 		}
-		s.done <- peak
 	}()
 	return s
 }
 
-var stopOnce sync.Map
-
-// stop ends the sampling and returns the peak; later calls return 0.
+// stop ends the sampling (once) and returns the peak.
 func (s *heapSampler) stop() float64 {
-	if _, loaded := stopOnce.LoadOrStore(s, true); loaded {
-		return 0
-	}
-	s.cancel()
-	return <-s.done
+	s.once.Do(func() {
+		s.cancel()
+		<-s.done
+	})
+	return s.peak
 }
 
 func scrapeGauge(url, name string) (float64, bool) {

@@ -336,14 +336,17 @@ func peakRSS(b *testing.B, pid int) int64 {
 }
 
 // heapProfileTop fetches a heap profile and returns `go tool pprof -top`'s
-// first lines.
+// first lines. SCALE_HEAP_PROFILE=<file> keeps the whole profile there.
 func heapProfileTop(b *testing.B, url string) string {
 	resp, err := http.Get(url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	file := filepath.Join(b.TempDir(), "heap.pprof")
+	file := os.Getenv("SCALE_HEAP_PROFILE")
+	if file == "" {
+		file = filepath.Join(b.TempDir(), "heap.pprof")
+	}
 	f, err := os.Create(file)
 	if err != nil {
 		b.Fatal(err)

@@ -21,6 +21,7 @@ var limitRanges = kind[*corev1.LimitRange]{
 		err := c.List(ctx, &list, managedIn(namespace)...)
 		return pointers(list.Items), err
 	},
+	spec:    func(obj *corev1.LimitRange) any { return &obj.Spec },
 	setSpec: func(obj, want *corev1.LimitRange) { obj.Spec = *want.Spec.DeepCopy() },
 }
 

@@ -329,12 +329,13 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 	return nil
 }
 
-// CacheTransform drops from cached objects what the operator never reads,
-// which is most of what a MeshProject or a ResourceQuota weighs beyond its
-// spec: managedFields, the copy of the whole object that `kubectl apply`
-// keeps in an annotation, and a ResourceQuota's status (usage, which the
-// kubelet and the quota controller keep changing). Writes of cached objects
-// leave all three as they are on the server.
+// CacheTransform drops from cached objects what the operator never reads
+// there, which is most of what they weigh: managedFields, the copy of the
+// whole object that `kubectl apply` keeps in an annotation, a
+// ResourceQuota's status, and the specs of ResourceQuotas, LimitRanges
+// and NetworkPolicies, which it keeps as a digest (see
+// annotationCachedSpecDigest). Writes leave all of them as they are on the
+// server: the operator writes those three kinds only from a full read.
 func CacheTransform() toolscache.TransformFunc {
 	stripManagedFields := cache.TransformStripManagedFields()
 	return func(in any) (any, error) {
@@ -348,9 +349,7 @@ func CacheTransform() toolscache.TransformFunc {
 				o.SetAnnotations(annotations)
 			}
 		}
-		if quota, ok := obj.(*corev1.ResourceQuota); ok {
-			quota.Status = corev1.ResourceQuotaStatus{}
-		}
+		keepSpecDigest(obj)
 		return obj, nil
 	}
 }

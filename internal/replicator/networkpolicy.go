@@ -22,6 +22,7 @@ var networkPolicies = kind[*networkingv1.NetworkPolicy]{
 		err := c.List(ctx, &list, managedIn(namespace)...)
 		return pointers(list.Items), err
 	},
+	spec:    func(obj *networkingv1.NetworkPolicy) any { return &obj.Spec },
 	setSpec: func(obj, want *networkingv1.NetworkPolicy) { obj.Spec = *want.Spec.DeepCopy() },
 }
 

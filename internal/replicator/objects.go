@@ -27,7 +27,8 @@ type kind[T client.Object] struct {
 	newObj          func() T
 	// list lists the managed objects of the kind in a namespace.
 	list func(ctx context.Context, c client.Reader, namespace string) ([]T, error)
-	// setSpec copies want's spec onto obj.
+	// spec points to obj's spec; setSpec copies want's spec onto obj.
+	spec    func(obj T) any
 	setSpec func(obj, want T)
 }
 
@@ -126,6 +127,17 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 		s.out.retry = true
 		s.out.block(k.conflict, "%s %s/%s "+notCreatedByOperator+"; it is left untouched", k.name, key.Namespace, key.Name)
 		return nil
+	}
+	if digestOnly(have) {
+		if cachedAsWanted(have, want, k.spec(want)) {
+			return nil
+		}
+		// The cache keeps only the spec's digest: compare and write from
+		// the object as the API server has it.
+		have = k.newObj()
+		if err := r.APIReader.Get(ctx, key, have); err != nil {
+			return fmt.Errorf("reading %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
+		}
 	}
 	updated := have.DeepCopyObject().(T)
 	k.setSpec(updated, want)

@@ -27,6 +27,7 @@ var resourceQuotas = kind[*corev1.ResourceQuota]{
 		err := c.List(ctx, &list, managedIn(namespace)...)
 		return pointers(list.Items), err
 	},
+	spec:    func(obj *corev1.ResourceQuota) any { return &obj.Spec },
 	setSpec: func(obj, want *corev1.ResourceQuota) { obj.Spec = *want.Spec.DeepCopy() },
 }
 

@@ -15,7 +15,7 @@ import (
 
 // Serial: it stops the suite's operator and runs a fresh one in its place.
 var _ = Describe("A converged project", Serial, func() {
-	It("costs no write requests when a restarted operator reconciles it again", func() {
+	It("costs no write requests, and no reads of its baseline objects, when a restarted operator reconciles it again", func() {
 		var projects []*meshv1.MeshProject
 		for range 10 {
 			projects = append(projects, aProject().users("admin", "alice").users("view", "bob").groups("edit", "devs").tag("env", "prod").create())
@@ -54,6 +54,13 @@ var _ = Describe("A converged project", Serial, func() {
 			return framework.ReconcileCount("meshlandingzone") - zonesBefore
 		}, timeout, interval).Should(BeNumerically(">=", len(zones.Items)))
 		Expect(fresh.Writes()).To(BeZero(), "a converged state must cost no writes, got %v", fresh.WritePaths())
+		// Nor reads: the cache's digest of each baseline object's spec
+		// equals the desired one's, so no object is fetched to compare.
+		for _, p := range projects {
+			ns := "/namespaces/" + p.NamespaceName()
+			Expect(fresh.Requests(ns+"/resourcequotas/", ns+"/limitranges/", ns+"/networkpolicies/")).To(BeZero(),
+				"%s: a converged baseline must be recognised from the cache alone", p.Name)
+		}
 	})
 })
 

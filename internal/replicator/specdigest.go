@@ -1,0 +1,88 @@
+package replicator
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// annotationCachedSpecDigest holds, in the operator's cache only, the
+// digest of the spec of a ResourceQuota, LimitRange or NetworkPolicy,
+// whose spec the cache does not keep: at 10,000 projects their specs
+// (maps of quantities) weigh more than their metadata. The operator
+// compares digests and reads the whole object from the API server only
+// when they differ, before it writes. The key is not a valid annotation
+// key (it has spaces), so no object on the server can carry it, no tenant
+// can forge it, and the API server would refuse a write that leaked it.
+const annotationCachedSpecDigest = "meshcloud.io/spec digest in cache"
+
+// specDigest is the SHA-256 of a spec's JSON (quantities in canonical
+// form, map keys sorted), or "" when it cannot be encoded, which never
+// matches.
+func specDigest(spec any) string {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// keepSpecDigest replaces the spec of a cached baseline object with its
+// digest, and drops a ResourceQuota's status (usage, which the quota
+// controller keeps changing and the operator never reads).
+// It may see an object twice (informers may transform again what they
+// already hold) and leaves a digested one as it is.
+func keepSpecDigest(obj any) {
+	if o, ok := obj.(metav1.Object); ok && digestOnly(o) {
+		return
+	}
+	switch o := obj.(type) {
+	case *corev1.ResourceQuota:
+		setCachedDigest(o, specDigest(&o.Spec))
+		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
+	case *corev1.LimitRange:
+		setCachedDigest(o, specDigest(&o.Spec))
+		o.Spec = corev1.LimitRangeSpec{}
+	case *networkingv1.NetworkPolicy:
+		setCachedDigest(o, specDigest(&o.Spec))
+		o.Spec = networkingv1.NetworkPolicySpec{}
+	}
+}
+
+func setCachedDigest(obj metav1.Object, digest string) {
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[annotationCachedSpecDigest] = digest
+	obj.SetAnnotations(annotations)
+}
+
+// cachedAsWanted reports whether have, an object from the cache that holds
+// only its spec's digest, already has want's spec and marks.
+func cachedAsWanted(have, want metav1.Object, wantSpec any) bool {
+	digest, ok := have.GetAnnotations()[annotationCachedSpecDigest]
+	return ok && digest == specDigest(wantSpec) &&
+		hasAll(have.GetLabels(), want.GetLabels()) && hasAll(have.GetAnnotations(), want.GetAnnotations())
+}
+
+// hasAll reports whether m has every entry of sub.
+func hasAll(m, sub map[string]string) bool {
+	for k, v := range sub {
+		if have, ok := m[k]; !ok || have != v {
+			return false
+		}
+	}
+	return true
+}
+
+// digestOnly reports whether obj came from the cache without its spec.
+func digestOnly(obj metav1.Object) bool {
+	_, ok := obj.GetAnnotations()[annotationCachedSpecDigest]
+	return ok
+}

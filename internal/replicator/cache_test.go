@@ -33,7 +33,9 @@ func TestCacheKeepsBaselineSpecsAsDigests(t *testing.T) {
 			Labels:      map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue},
 			Annotations: map[string]string{meshv1.AnnotationMeshProject: "p"}}
 	}
-	pods := func(n string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourcePods: resource.MustParse(n)} }
+	pods := func(n string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourcePods: resource.MustParse(n)}
+	}
 	quota := func(n string) *corev1.ResourceQuota {
 		return &corev1.ResourceQuota{ObjectMeta: marks(), Spec: corev1.ResourceQuotaSpec{Hard: pods(n)},
 			Status: corev1.ResourceQuotaStatus{Used: pods("3")}}

@@ -330,12 +330,13 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 }
 
 // CacheTransform drops from cached objects what the operator never reads
-// there, which is most of what they weigh: managedFields, the copy of the
-// whole object that `kubectl apply` keeps in an annotation, a
-// ResourceQuota's status, and the specs of ResourceQuotas, LimitRanges
-// and NetworkPolicies, which it keeps as a digest (see
-// annotationCachedSpecDigest). Writes leave all of them as they are on the
-// server: the operator writes those three kinds only from a full read.
+// there, which is most of what they weigh: managedFields (which the API
+// server keeps when an update leaves them out), the copy of the whole
+// object that `kubectl apply` keeps in an annotation, a ResourceQuota's
+// status, and the specs of ResourceQuotas, LimitRanges and
+// NetworkPolicies, which it keeps as a digest (see
+// annotationCachedSpecDigest) and writes whole from the wanted spec, so
+// those three keep every annotation.
 func CacheTransform() toolscache.TransformFunc {
 	stripManagedFields := cache.TransformStripManagedFields()
 	return func(in any) (any, error) {
@@ -343,13 +344,17 @@ func CacheTransform() toolscache.TransformFunc {
 		if err != nil {
 			return obj, err
 		}
+		// Baseline objects are written from their cached metadata, so
+		// they keep every annotation.
+		if keepSpecDigest(obj) {
+			return obj, nil
+		}
 		if o, ok := obj.(metav1.Object); ok {
 			if annotations := o.GetAnnotations(); annotations[corev1.LastAppliedConfigAnnotation] != "" {
 				delete(annotations, corev1.LastAppliedConfigAnnotation)
 				o.SetAnnotations(annotations)
 			}
 		}
-		keepSpecDigest(obj)
 		return obj, nil
 	}
 }

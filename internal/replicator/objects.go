@@ -128,21 +128,17 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 		s.out.block(k.conflict, "%s %s/%s "+notCreatedByOperator+"; it is left untouched", k.name, key.Namespace, key.Name)
 		return nil
 	}
-	if digestOnly(have) {
-		if cachedAsWanted(have, want, k.spec(want)) {
-			return nil
-		}
-		// The cache keeps only the spec's digest: compare and write from
-		// the object as the API server has it.
-		have = k.newObj()
-		if err := r.APIReader.Get(ctx, key, have); err != nil {
-			return fmt.Errorf("reading %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
-		}
+	if digestOnly(have) && cachedAsWanted(have, want, k.spec(want)) {
+		return nil
 	}
 	updated := have.DeepCopyObject().(T)
+	// A cached object without its spec is written from its cached metadata
+	// (all of it but managedFields, which the API server keeps) and the
+	// wanted spec; its resourceVersion fences the update.
+	written := dropCachedDigest(updated)
 	k.setSpec(updated, want)
 	mergeMarks(updated, want)
-	if equality.Semantic.DeepEqual(have, updated) {
+	if !written && equality.Semantic.DeepEqual(have, updated) {
 		return nil
 	}
 	if err := r.Client.Update(ctx, updated); apierrors.IsInvalid(err) {

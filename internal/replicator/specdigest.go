@@ -14,8 +14,8 @@ import (
 // digest of the spec of a ResourceQuota, LimitRange or NetworkPolicy,
 // whose spec the cache does not keep: at 10,000 projects their specs
 // (maps of quantities) weigh more than their metadata. The operator
-// compares digests and reads the whole object from the API server only
-// when they differ, before it writes. The key is not a valid annotation
+// compares digests and, when they differ, writes the object from its
+// cached metadata and the wanted spec. The key is not a valid annotation
 // key (it has spaces), so no object on the server can carry it, no tenant
 // can forge it, and the API server would refuse a write that leaked it.
 const annotationCachedSpecDigest = "meshcloud.io/spec digest in cache"
@@ -33,25 +33,32 @@ func specDigest(spec any) string {
 }
 
 // keepSpecDigest replaces the spec of a cached baseline object with its
-// digest, and drops a ResourceQuota's status (usage, which the quota
-// controller keeps changing and the operator never reads).
-// It may see an object twice (informers may transform again what they
-// already hold) and leaves a digested one as it is.
-func keepSpecDigest(obj any) {
-	if o, ok := obj.(metav1.Object); ok && digestOnly(o) {
-		return
-	}
+// digest, drops a ResourceQuota's status (usage, which the quota
+// controller keeps changing and the operator never reads), and reports
+// whether obj is of a baseline kind. It may see an object twice
+// (informers may transform again what they already hold) and leaves a
+// digested one as it is.
+func keepSpecDigest(obj any) bool {
 	switch o := obj.(type) {
 	case *corev1.ResourceQuota:
-		setCachedDigest(o, specDigest(&o.Spec))
-		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
+		if !digestOnly(o) {
+			setCachedDigest(o, specDigest(&o.Spec))
+			o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
+		}
 	case *corev1.LimitRange:
-		setCachedDigest(o, specDigest(&o.Spec))
-		o.Spec = corev1.LimitRangeSpec{}
+		if !digestOnly(o) {
+			setCachedDigest(o, specDigest(&o.Spec))
+			o.Spec = corev1.LimitRangeSpec{}
+		}
 	case *networkingv1.NetworkPolicy:
-		setCachedDigest(o, specDigest(&o.Spec))
-		o.Spec = networkingv1.NetworkPolicySpec{}
+		if !digestOnly(o) {
+			setCachedDigest(o, specDigest(&o.Spec))
+			o.Spec = networkingv1.NetworkPolicySpec{}
+		}
+	default:
+		return false
 	}
+	return true
 }
 
 func setCachedDigest(obj metav1.Object, digest string) {
@@ -78,6 +85,18 @@ func hasAll(m, sub map[string]string) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// dropCachedDigest removes the digest from a copy of a cached object that
+// is about to be written, and reports whether it had one.
+func dropCachedDigest(obj metav1.Object) bool {
+	annotations := obj.GetAnnotations()
+	if _, ok := annotations[annotationCachedSpecDigest]; !ok {
+		return false
+	}
+	delete(annotations, annotationCachedSpecDigest)
+	obj.SetAnnotations(annotations)
 	return true
 }
 

@@ -288,6 +288,8 @@ var _ = Describe("A landing zone", func() {
 		Eventually(func(g Gomega) {
 			q := getQuota(g, p)
 			q.Spec.Hard = resources("pods", "5000")
+			// Not the operator's: it stays through the correction.
+			q.Annotations[corev1.LastAppliedConfigAnnotation] = `{"kept":true}`
 			g.Expect(fw.Client.Update(ctx, q)).To(Succeed())
 			lr := getLimitRange(g, p)
 			lr.Spec.Limits[0].Default = resources("cpu", "64", "memory", "512Mi")
@@ -300,7 +302,9 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(fw.Client.Update(ctx, ns)).To(Succeed())
 		}, timeout, interval).Should(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
+			q := getQuota(g, p)
+			g.Expect(hardOf(q)).To(Equal(map[string]string{"pods": "50"}))
+			g.Expect(q.Annotations).To(HaveKeyWithValue(corev1.LastAppliedConfigAnnotation, `{"kept":true}`))
 			g.Expect(getLimitRange(g, p).Spec.Limits[0].Default.Cpu().String()).To(Equal("500m"))
 			g.Expect(getNetworkPolicy(g, p, "default-deny-ingress").Spec.Ingress).To(BeEmpty())
 			g.Expect(getNamespace(g, p.NamespaceName()).Labels).To(HaveKeyWithValue(psaEnforce, "baseline"))

@@ -1,11 +1,16 @@
 package replicator
 
 import (
+	"reflect"
+	"strconv"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -95,5 +100,61 @@ func TestCacheKeepsBaselineSpecsAsDigests(t *testing.T) {
 	}
 	if errs := validation.IsQualifiedName(annotationCachedSpecDigest); len(errs) == 0 {
 		t.Errorf("%q is a valid annotation key, so an object on the server could carry a forged digest", annotationCachedSpecDigest)
+	}
+}
+
+func TestCacheSharesMetadata(t *testing.T) {
+	binding := func(namespace string) *rbacv1.RoleBinding {
+		// Fresh strings for each object, as a decoder makes them.
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{
+			Name: strings.Clone("meshproject-admin"), Namespace: namespace,
+			Labels:      map[string]string{strings.Clone(meshv1.LabelManagedBy): strings.Clone(meshv1.ManagedByValue), meshv1.LabelLandingZone: "z"},
+			Annotations: map[string]string{meshv1.AnnotationMeshProject: strings.Clone(namespace)},
+		}}
+	}
+	a, b := binding("a"), binding("b")
+	other := binding("c")
+	other.Labels[meshv1.LabelLandingZone] = "other"
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{corev1.LabelMetadataName: "a"}}}
+	transform := CacheTransform()
+	for _, obj := range []client.Object{a, b, other, ns} {
+		if _, err := transform(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(x, y map[string]string) bool {
+		return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer()
+	}
+	if !same(a.Labels, b.Labels) {
+		t.Error("equal label maps are not shared")
+	}
+	if same(a.Labels, other.Labels) || other.Labels[meshv1.LabelLandingZone] != "other" {
+		t.Errorf("different label maps are shared: %v", other.Labels)
+	}
+	if unsafe.StringData(a.Name) != unsafe.StringData(b.Name) {
+		t.Error("equal names are not interned")
+	}
+	if diff := cmp.Diff(map[string]string{meshv1.AnnotationMeshProject: "a"}, a.Annotations); diff != "" {
+		t.Errorf("annotations (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{corev1.LabelMetadataName: "a"}, ns.Labels); diff != "" {
+		t.Errorf("namespace labels (-want +got):\n%s", diff)
+	}
+	// What readers of the cache get are deep copies: changing one leaves
+	// the shared map alone.
+	c := a.DeepCopy()
+	c.Labels["x"] = "y"
+	if _, ok := b.Labels["x"]; ok {
+		t.Error("a copy's labels write through to the shared map")
+	}
+}
+
+func TestSharedLabelSetsAreBounded(t *testing.T) {
+	s := newSharedMetadata()
+	for i := range maxSharedLabelSets + 10 {
+		s.labelSet(map[string]string{"k": strconv.Itoa(i)})
+	}
+	if len(s.labels) != maxSharedLabelSets {
+		t.Errorf("%d shared label sets, want the bound %d", len(s.labels), maxSharedLabelSets)
 	}
 }

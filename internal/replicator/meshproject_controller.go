@@ -336,25 +336,29 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 // status, and the specs of ResourceQuotas, LimitRanges and
 // NetworkPolicies, which it keeps as a digest (see
 // annotationCachedSpecDigest) and writes whole from the wanted spec, so
-// those three keep every annotation.
+// those three keep every annotation. Equal strings and label maps are
+// shared between objects (see sharedMetadata).
 func CacheTransform() toolscache.TransformFunc {
 	stripManagedFields := cache.TransformStripManagedFields()
+	shared := newSharedMetadata()
 	return func(in any) (any, error) {
 		obj, err := stripManagedFields(in)
 		if err != nil {
 			return obj, err
 		}
-		// Baseline objects are written from their cached metadata, so
-		// they keep every annotation.
-		if keepSpecDigest(obj) {
+		o, ok := obj.(metav1.Object)
+		if !ok {
 			return obj, nil
 		}
-		if o, ok := obj.(metav1.Object); ok {
+		// Baseline objects are written from their cached metadata, so
+		// they keep every annotation.
+		if !keepSpecDigest(obj) {
 			if annotations := o.GetAnnotations(); annotations[corev1.LastAppliedConfigAnnotation] != "" {
 				delete(annotations, corev1.LastAppliedConfigAnnotation)
 				o.SetAnnotations(annotations)
 			}
 		}
+		shared.share(o)
 		return obj, nil
 	}
 }

@@ -51,8 +51,8 @@ func RegisterLandingZoneIndex(ctx context.Context, mgr ctrl.Manager, defaultZone
 
 // projectsInZone maps a MeshLandingZone to the projects in it.
 func (r *MeshProjectReconciler) projectsInZone(ctx context.Context, zone client.Object) []reconcile.Request {
-	var projects meshv1.MeshProjectList
-	if err := r.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.GetName()}); err != nil {
+	var projects meshv1.MeshProjectList // read only, so not copied
+	if err := r.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "Listing the MeshProjects of a landing zone", "meshLandingZone", zone.GetName())
 		return nil
 	}
@@ -182,8 +182,10 @@ func (z *MeshLandingZoneReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("meshLandingZone", klog.KObj(zone)))
 
+	// Read only: the cached projects themselves, not a copy of each of up
+	// to 10,000 for every pass.
 	var projects meshv1.MeshProjectList
-	if err := z.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.Name}); err != nil {
+	if err := z.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the MeshProjects of landing zone %s: %w", zone.Name, err)
 	}
 	names := make([]string, len(projects.Items))

@@ -187,7 +187,8 @@ func (r *MeshProjectReconciler) projectsUsingClusterRole(ctx context.Context, ob
 	var reqs []reconcile.Request
 	for zone, m := range r.mappingsOf(ctx, obj.GetName()) {
 		var projects meshv1.MeshProjectList
-		var opts []client.ListOption
+		// Read only: no copy of every project for each ClusterRole event.
+		opts := []client.ListOption{client.UnsafeDisableDeepCopy}
 		if zone != "" {
 			opts = append(opts, client.MatchingFields{IndexLandingZone: zone})
 		}

@@ -110,7 +110,10 @@ func TestCacheSharesMetadata(t *testing.T) {
 			Name: strings.Clone("meshproject-admin"), Namespace: namespace,
 			Labels:      map[string]string{strings.Clone(meshv1.LabelManagedBy): strings.Clone(meshv1.ManagedByValue), meshv1.LabelLandingZone: "z"},
 			Annotations: map[string]string{meshv1.AnnotationMeshProject: strings.Clone(namespace)},
-		}}
+		},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: strings.Clone("admin")},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: strings.Clone("mesh:alice")}},
+		}
 	}
 	a, b := binding("a"), binding("b")
 	other := binding("c")
@@ -133,6 +136,9 @@ func TestCacheSharesMetadata(t *testing.T) {
 	}
 	if unsafe.StringData(a.Name) != unsafe.StringData(b.Name) {
 		t.Error("equal names are not interned")
+	}
+	if unsafe.StringData(a.Subjects[0].Name) != unsafe.StringData(b.Subjects[0].Name) || unsafe.StringData(a.RoleRef.Name) != unsafe.StringData(b.RoleRef.Name) {
+		t.Error("equal subjects and roles are not interned")
 	}
 	if diff := cmp.Diff(map[string]string{meshv1.AnnotationMeshProject: "a"}, a.Annotations); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)

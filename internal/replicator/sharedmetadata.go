@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unique"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -20,7 +21,7 @@ const maxSharedLabelSets = 1024
 // cache holds about 70,000 namespaced objects whose metadata differs only
 // in name, namespace, uid and resourceVersion. Strings that repeat (names
 // such as meshproject-admin, namespaces, label and annotation keys and
-// values) are interned with package unique, which forgets those no longer
+// values, RoleBinding subjects and ClusterRoles) are interned with package unique, which forgets those no longer
 // used, and equal label maps of namespaced objects are one map. Sharing is
 // safe because the cache hands out deep copies and event handlers only
 // read.
@@ -33,8 +34,17 @@ func newSharedMetadata() *sharedMetadata {
 	return &sharedMetadata{labels: map[string]map[string]string{}}
 }
 
-// share rewrites obj's metadata to use shared strings and label maps.
+// share rewrites obj's metadata, and a RoleBinding's subjects and role, to
+// use shared strings and label maps.
 func (s *sharedMetadata) share(obj metav1.Object) {
+	if rb, ok := obj.(*rbacv1.RoleBinding); ok {
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: intern(rb.RoleRef.APIGroup), Kind: intern(rb.RoleRef.Kind), Name: intern(rb.RoleRef.Name)}
+		for i := range rb.Subjects {
+			subject := &rb.Subjects[i]
+			subject.APIGroup, subject.Kind = intern(subject.APIGroup), intern(subject.Kind)
+			subject.Name, subject.Namespace = intern(subject.Name), intern(subject.Namespace)
+		}
+	}
 	obj.SetName(intern(obj.GetName()))
 	obj.SetAnnotations(internMap(obj.GetAnnotations()))
 	if obj.GetNamespace() == "" {

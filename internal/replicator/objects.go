@@ -135,10 +135,10 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 	// A cached object without its spec is written from its cached metadata
 	// (all of it but managedFields, which the API server keeps) and the
 	// wanted spec; its resourceVersion fences the update.
-	written := dropCachedDigest(updated)
+	digested := dropCachedDigest(updated)
 	k.setSpec(updated, want)
 	mergeMarks(updated, want)
-	if !written && equality.Semantic.DeepEqual(have, updated) {
+	if !digested && equality.Semantic.DeepEqual(have, updated) {
 		return nil
 	}
 	if err := r.Client.Update(ctx, updated); apierrors.IsInvalid(err) {

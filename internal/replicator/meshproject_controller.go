@@ -104,13 +104,17 @@ func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}
 	reader := client.Reader(mgr.GetCache())
 	projectStateCollector.reader.Store(&reader)
+	// The watch events of the operator's own writes start no pass.
+	writes := newOwnWrites()
+	r.Client = recordingClient{Client: r.Client, writes: writes}
+	owned := builder.WithPredicates(writes.notEchoes())
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("meshproject").
 		// Status updates do not change the generation; the operator's own
 		// status writes need no further pass.
 		For(&meshv1.MeshProject{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(ownerOf)).
-		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(ownerOf)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(ownerOf), owned).
+		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(ownerOf), owned).
 		// Only existence matters for ClusterRoles, so metadata is enough.
 		WatchesMetadata(&rbacv1.ClusterRole{},
 			handler.EnqueueRequestsFromMapFunc(r.projectsUsingClusterRole),
@@ -121,9 +125,9 @@ func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 			// A zone edit changes its generation; its status does not.
 			Watches(&meshv1.MeshLandingZone{}, handler.EnqueueRequestsFromMapFunc(r.projectsInZone),
 				builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-			Watches(&corev1.ResourceQuota{}, handler.EnqueueRequestsFromMapFunc(ownerOf)).
-			Watches(&corev1.LimitRange{}, handler.EnqueueRequestsFromMapFunc(ownerOf)).
-			Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(ownerOf))
+			Watches(&corev1.ResourceQuota{}, handler.EnqueueRequestsFromMapFunc(ownerOf), owned).
+			Watches(&corev1.LimitRange{}, handler.EnqueueRequestsFromMapFunc(ownerOf), owned).
+			Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(ownerOf), owned)
 	}
 	return b.Complete(r)
 }

@@ -29,9 +29,11 @@ func main() {
 
 	// The garbage collector works harder as the heap nears the container's
 	// memory limit instead of letting the kernel OOM-kill the Pod: GOMEMLIMIT
-	// at 90 % of the cgroup's limit, unless GOMEMLIMIT or AUTOMEMLIMIT say
-	// otherwise. Outside a container with a limit it does nothing.
-	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithLogger(slog.New(logr.ToSlogHandler(logger)))); err == nil && limit > 0 {
+	// at operator.GoMemLimitRatio of the cgroup's limit, unless GOMEMLIMIT or
+	// AUTOMEMLIMIT say otherwise. Outside a container with a limit it does
+	// nothing.
+	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(operator.GoMemLimitRatio),
+		memlimit.WithLogger(slog.New(logr.ToSlogHandler(logger)))); err == nil && limit > 0 {
 		logger.Info("Go memory limit set from the container's memory limit", "GOMEMLIMIT", limit)
 	}
 

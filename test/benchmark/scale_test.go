@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -93,11 +94,11 @@ func BenchmarkScale(b *testing.B) {
 	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	// In the chart's container the operator sets GOMEMLIMIT to 90 % of the
-	// memory limit (automemlimit); outside a container it cannot see the
-	// limit, so set it here as it would be.
+	// In the chart's container the operator sets GOMEMLIMIT to a share of
+	// the memory limit (automemlimit); outside a container it cannot see
+	// the limit, so set it here as it would be.
 	memoryLimit := chartReplicatorMemoryLimit(b)
-	b.Setenv("GOMEMLIMIT", strconv.FormatInt(memoryLimit*9/10, 10))
+	b.Setenv("GOMEMLIMIT", strconv.FormatInt(int64(float64(memoryLimit)*operator.GoMemLimitRatio), 10))
 	metricsAddr, pprofAddr := freeAddr(b), freeAddr(b)
 	logFile := filepath.Join(b.TempDir(), "operator.log")
 	proc, err := framework.StartProcess(bin, logFile, "--kubeconfig="+kubeconfig, "--components=replicator",
@@ -164,12 +165,12 @@ func BenchmarkScale(b *testing.B) {
 		"  single change    p50 %5.1f ms   p99 %5.1f ms over %d changes   (goal p99 < 100 ms)\n"+
 		"  zone edit        %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
 		"  operator memory  peak RSS %.0f MiB   peak heap in use %.0f MiB   (goal RSS <= 200 MiB)\n"+
-		"                   chart limit %.0f MiB (GOMEMLIMIT 90 %% of it): headroom %.0f %%   (goal >= 25 %%)\n"+
+		"                   chart limit %.0f MiB (GOMEMLIMIT %.0f %% of it): headroom %.0f %%   (goal >= 25 %%)\n"+
 		"Top of the heap profile at the end (inuse_space):\n%s\n",
 		n, converge.Seconds(), floor.Seconds(), converge.Seconds()/floor.Seconds(),
 		float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, len(latencies),
 		zoneEdit.Seconds(), zoneFloor.Seconds(), zoneEdit.Seconds()/zoneFloor.Seconds(),
-		float64(rss)/(1<<20), peakHeap/(1<<20), float64(memoryLimit)/(1<<20), 100*(1-float64(rss)/float64(memoryLimit)), profile)
+		float64(rss)/(1<<20), peakHeap/(1<<20), float64(memoryLimit)/(1<<20), 100*operator.GoMemLimitRatio, 100*(1-float64(rss)/float64(memoryLimit)), profile)
 }
 
 // scaleFloor makes, on an API server of its own, the writes that

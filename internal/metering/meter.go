@@ -486,6 +486,8 @@ func listPages(ctx context.Context, reader client.Reader, pageSize int64, newPag
 			select {
 			case pages <- page:
 			case <-ctx.Done():
+				// Never a partial listing that looks complete.
+				failed <- ctx.Err()
 				return
 			}
 			if token == "" {

@@ -128,7 +128,7 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 		s.out.block(k.conflict, "%s %s/%s "+notCreatedByOperator+"; it is left untouched", k.name, key.Namespace, key.Name)
 		return nil
 	}
-	if digestOnly(have) && cachedAsWanted(have, want, k.spec(want)) {
+	if cachedAsWanted(have, want, k.spec(want)) {
 		return nil
 	}
 	updated := have.DeepCopyObject().(T)

@@ -39,24 +39,29 @@ func specDigest(spec any) string {
 // (informers may transform again what they already hold) and leaves a
 // digested one as it is.
 func keepSpecDigest(obj any) bool {
+	var spec any
 	switch o := obj.(type) {
 	case *corev1.ResourceQuota:
-		if !digestOnly(o) {
-			setCachedDigest(o, specDigest(&o.Spec))
-			o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
-		}
+		spec = &o.Spec
 	case *corev1.LimitRange:
-		if !digestOnly(o) {
-			setCachedDigest(o, specDigest(&o.Spec))
-			o.Spec = corev1.LimitRangeSpec{}
-		}
+		spec = &o.Spec
 	case *networkingv1.NetworkPolicy:
-		if !digestOnly(o) {
-			setCachedDigest(o, specDigest(&o.Spec))
-			o.Spec = networkingv1.NetworkPolicySpec{}
-		}
+		spec = &o.Spec
 	default:
 		return false
+	}
+	o := obj.(metav1.Object)
+	if digestOnly(o) {
+		return true
+	}
+	setCachedDigest(o, specDigest(spec))
+	switch o := obj.(type) {
+	case *corev1.ResourceQuota:
+		o.Spec, o.Status = corev1.ResourceQuotaSpec{}, corev1.ResourceQuotaStatus{}
+	case *corev1.LimitRange:
+		o.Spec = corev1.LimitRangeSpec{}
+	case *networkingv1.NetworkPolicy:
+		o.Spec = networkingv1.NetworkPolicySpec{}
 	}
 	return true
 }

@@ -21,11 +21,6 @@ import (
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
-// IndexLandingZone is the field index of MeshProjects by the landing zone
-// they are in: spec.landingZone, or --default-landing-zone when that is
-// empty. A zone edit finds its projects through it, without listing all.
-const IndexLandingZone = "spec.landingZone"
-
 // EffectiveLandingZone is the zone a project is in: the one it names, or
 // the default.
 func EffectiveLandingZone(project *meshv1.MeshProject, defaultZone string) string {
@@ -35,30 +30,16 @@ func EffectiveLandingZone(project *meshv1.MeshProject, defaultZone string) strin
 	return defaultZone
 }
 
-// RegisterLandingZoneIndex registers the IndexLandingZone field index.
-func RegisterLandingZoneIndex(ctx context.Context, mgr ctrl.Manager, defaultZone string) error {
-	err := mgr.GetFieldIndexer().IndexField(ctx, &meshv1.MeshProject{}, IndexLandingZone, func(obj client.Object) []string {
-		if zone := EffectiveLandingZone(obj.(*meshv1.MeshProject), defaultZone); zone != "" {
-			return []string{zone}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("indexing MeshProjects by landing zone: %w", err)
-	}
-	return nil
-}
-
 // projectsInZone maps a MeshLandingZone to the projects in it.
 func (r *MeshProjectReconciler) projectsInZone(ctx context.Context, zone client.Object) []reconcile.Request {
-	var projects meshv1.MeshProjectList // read only, so not copied
-	if err := r.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "Listing the MeshProjects of a landing zone", "meshLandingZone", zone.GetName())
+	names, err := r.projects.namesInZone(zone.GetName())
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Mapping a landing zone to its projects", "meshLandingZone", zone.GetName())
 		return nil
 	}
-	reqs := make([]reconcile.Request, len(projects.Items))
-	for i := range projects.Items {
-		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&projects.Items[i])}
+	reqs := make([]reconcile.Request, len(names))
+	for i, name := range names {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKey{Name: name}}
 	}
 	return reqs
 }
@@ -137,11 +118,17 @@ type MeshLandingZoneReconciler struct {
 	Client client.Client
 	// DefaultLandingZone is the operator's --default-landing-zone.
 	DefaultLandingZone string
+
+	projects *cachedProjects
 }
 
-// SetupWithManager registers the reconciler. The MeshProject field index
-// must be registered (MeshProjectReconciler.SetupWithManager does it).
-func (z *MeshLandingZoneReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the reconciler.
+func (z *MeshLandingZoneReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	projects, err := cachedProjectsOf(ctx, mgr, z.DefaultLandingZone)
+	if err != nil {
+		return err
+	}
+	z.projects = projects
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("meshlandingzone").
 		For(&meshv1.MeshLandingZone{}).
@@ -182,15 +169,9 @@ func (z *MeshLandingZoneReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("meshLandingZone", klog.KObj(zone)))
 
-	// Read only: the cached projects themselves, not a copy of each of up
-	// to 10,000 for every pass.
-	var projects meshv1.MeshProjectList
-	if err := z.Client.List(ctx, &projects, client.MatchingFields{IndexLandingZone: zone.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing the MeshProjects of landing zone %s: %w", zone.Name, err)
-	}
-	names := make([]string, len(projects.Items))
-	for i := range projects.Items {
-		names[i] = projects.Items[i].Name
+	names, err := z.projects.namesInZone(zone.Name)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	slices.Sort(names)
 

@@ -77,6 +77,8 @@ type MeshProjectReconciler struct {
 	LandingZonesPermitted bool
 	// DefaultLandingZone applies to projects that name none; empty: none.
 	DefaultLandingZone string
+
+	projects *cachedProjects
 }
 
 // ManagedObjectsCacheOptions restricts the manager's cache to the objects
@@ -99,11 +101,12 @@ func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if r.ConflictRetryInterval == 0 {
 		r.ConflictRetryInterval = DefaultConflictRetryInterval
 	}
-	if err := RegisterLandingZoneIndex(ctx, mgr, r.DefaultLandingZone); err != nil {
+	projects, err := cachedProjectsOf(ctx, mgr, r.DefaultLandingZone)
+	if err != nil {
 		return err
 	}
-	reader := client.Reader(mgr.GetCache())
-	projectStateCollector.reader.Store(&reader)
+	r.projects = projects
+	projectStateCollector.projects.Store(projects)
 	// The watch events of the operator's own writes start no pass.
 	writes := newOwnWrites()
 	r.Client = recordingClient{Client: r.Client, writes: writes}
@@ -190,20 +193,18 @@ func (r *MeshProjectReconciler) mappingsOf(ctx context.Context, clusterRole stri
 func (r *MeshProjectReconciler) projectsUsingClusterRole(ctx context.Context, obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	for zone, m := range r.mappingsOf(ctx, obj.GetName()) {
-		var projects meshv1.MeshProjectList
-		// Read only: no copy of every project for each ClusterRole event.
-		opts := []client.ListOption{client.UnsafeDisableDeepCopy}
+		projects := r.projects.all()
 		if zone != "" {
-			opts = append(opts, client.MatchingFields{IndexLandingZone: zone})
+			var err error
+			if projects, err = r.projects.inZone(zone); err != nil {
+				log.FromContext(ctx).Error(err, "Mapping a ClusterRole to the projects using it", "clusterRole", obj.GetName())
+				continue
+			}
 		}
-		if err := r.Client.List(ctx, &projects, opts...); err != nil {
-			log.FromContext(ctx).Error(err, "Listing MeshProjects for a ClusterRole change", "clusterRole", obj.GetName())
-			continue
-		}
-		for i := range projects.Items {
-			for _, rb := range projects.Items[i].Spec.RoleBindings {
+		for _, project := range projects {
+			for _, rb := range project.Spec.RoleBindings {
 				if slices.Contains(m.roles[rb.Role], obj.GetName()) {
-					reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&projects.Items[i])})
+					reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(project)})
 					break
 				}
 			}

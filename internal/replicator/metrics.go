@@ -1,16 +1,11 @@
 package replicator
 
 import (
-	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-
-	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
 var projectsDesc = prometheus.NewDesc("meshstack_meshprojects",
@@ -20,8 +15,8 @@ var projectsDesc = prometheus.NewDesc("meshstack_meshprojects",
 // projectStates counts MeshProjects by state at scrape time, from the
 // informer cache: no API request, and nothing to keep up to date.
 type projectStates struct {
-	// reader is the cache of the replicator started last in this process.
-	reader atomic.Pointer[client.Reader]
+	// projects is the cache of the replicator started last in this process.
+	projects atomic.Pointer[cachedProjects]
 }
 
 var projectStateCollector = &projectStates{}
@@ -31,23 +26,17 @@ func init() { metrics.Registry.MustRegister(projectStateCollector) }
 func (c *projectStates) Describe(ch chan<- *prometheus.Desc) { ch <- projectsDesc }
 
 func (c *projectStates) Collect(ch chan<- prometheus.Metric) {
-	reader := c.reader.Load()
-	if reader == nil {
-		return
-	}
-	// A cache that has not synced yet answers nothing rather than fail the
-	// whole scrape.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	var projects meshv1.MeshProjectList // read only, so not copied at every scrape
-	if err := (*reader).List(ctx, &projects, client.UnsafeDisableDeepCopy); err != nil {
+	// A cache that has not synced yet answers nothing rather than a
+	// partial count.
+	projects := c.projects.Load()
+	if projects == nil || !projects.synced() {
 		return
 	}
 	type state struct{ ready, reason string }
 	counts := map[state]float64{}
-	for i := range projects.Items {
+	for _, project := range projects.all() {
 		s := state{ready: "Unknown"}
-		if c := meta.FindStatusCondition(projects.Items[i].Status.Conditions, ConditionReady); c != nil {
+		if c := meta.FindStatusCondition(project.Status.Conditions, ConditionReady); c != nil {
 			s = state{ready: string(c.Status), reason: c.Reason}
 		}
 		counts[s]++

@@ -105,7 +105,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}
 		if landingZones {
 			z := &replicator.MeshLandingZoneReconciler{Client: mgr.GetClient(), DefaultLandingZone: o.DefaultLandingZone}
-			if err := z.SetupWithManager(mgr); err != nil {
+			if err := z.SetupWithManager(context.Background(), mgr); err != nil {
 				return nil, fmt.Errorf("setting up the landing zone controller: %w", err)
 			}
 		}

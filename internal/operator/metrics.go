@@ -3,7 +3,6 @@ package operator
 import (
 	"crypto/tls"
 
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -24,7 +23,7 @@ func metricsServerOptions(o Options) metricsserver.Options {
 		return opts
 	}
 	opts.SecureServing = true
-	opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	opts.FilterProvider = authenticatedMetrics
 	// Without a certificate in the directory, controller-runtime serves a
 	// self-signed one.
 	opts.CertDir = o.MetricsCertDir

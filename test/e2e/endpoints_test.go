@@ -57,6 +57,7 @@ func TestMetricsAndProbes(t *testing.T) {
 		g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
 		g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
 		g.Expect(httpGet(g, "https://"+metrics+"/metrics", "")).To(Equal(http.StatusUnauthorized), "no token")
+		g.Expect(httpGet(g, "https://"+metrics+"/metrics", "not-a-token")).To(Equal(http.StatusUnauthorized), "a token the API server does not know")
 		g.Expect(httpGet(g, "https://"+metrics+"/metrics", stranger)).To(Equal(http.StatusForbidden), "a token not bound to the reader role")
 		var body string
 		g.Expect(httpGetBody(g, "https://"+metrics+"/metrics", reader, &body)).To(Equal(http.StatusOK))

@@ -108,7 +108,7 @@ func BenchmarkMeteringPass(b *testing.B) {
 				count, _ = scrapeGauge(url, "meshstack_metering_pass_duration_seconds_count")
 				sum, _ = scrapeGauge(url, "meshstack_metering_pass_duration_seconds_sum")
 			}
-			rss := peakRSS(b, proc.Pid())
+			rss, _ := peakRSS(b, proc.Pid())
 			_ = proc.Stop()
 			pass := sum / count
 			b.ReportMetric(pass, fmt.Sprintf("pass-s@%dk", pods/1000))

@@ -170,7 +170,8 @@ func (r *MeshProjectReconciler) mayBind(ctx context.Context, clusterRole string)
 func (r *MeshProjectReconciler) clusterRoleExists(ctx context.Context, name string) (bool, error) {
 	cr := &metav1.PartialObjectMetadata{}
 	cr.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"))
-	err := r.Client.Get(ctx, client.ObjectKey{Name: name}, cr)
+	// Only existence is read: no copy of the cached metadata.
+	err := r.Client.Get(ctx, client.ObjectKey{Name: name}, cr, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

@@ -98,8 +98,8 @@ func TestCacheKeepsBaselineSpecsAsDigests(t *testing.T) {
 	if q.Status.Used != nil {
 		t.Errorf("a cached quota keeps its usage: %+v", q.Status)
 	}
-	if errs := validation.IsQualifiedName(annotationCachedSpecDigest); len(errs) == 0 {
-		t.Errorf("%q is a valid annotation key, so an object on the server could carry a forged digest", annotationCachedSpecDigest)
+	if errs := validation.IsQualifiedName(labelCachedSpecDigest); len(errs) == 0 {
+		t.Errorf("%q is a valid label key, so an object on the server could carry a forged digest", labelCachedSpecDigest)
 	}
 }
 
@@ -115,12 +115,23 @@ func TestCacheSharesMetadata(t *testing.T) {
 			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: strings.Clone("mesh:alice")}},
 		}
 	}
+	quota := func(namespace string) *corev1.ResourceQuota {
+		return &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{
+			Name: strings.Clone(ResourceQuotaName), Namespace: namespace,
+			Labels:      map[string]string{strings.Clone(meshv1.LabelManagedBy): strings.Clone(meshv1.ManagedByValue), meshv1.LabelLandingZone: "z"},
+			Annotations: map[string]string{meshv1.AnnotationMeshProject: strings.Clone(namespace)},
+		}, Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}}}
+	}
 	a, b := binding("a"), binding("b")
 	other := binding("c")
 	other.Labels[meshv1.LabelLandingZone] = "other"
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{corev1.LabelMetadataName: "a"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{corev1.LabelMetadataName: "a"},
+		Annotations: map[string]string{meshv1.AnnotationMeshProject: "a"}}}
+	quotaA, quotaB := quota("a"), quota("b")
+	foreign := quota("a")
+	foreign.Annotations["note"] = "a tenant's"
 	transform := CacheTransform()
-	for _, obj := range []client.Object{a, b, other, ns} {
+	for _, obj := range []client.Object{a, b, other, ns, quotaA, quotaB, foreign} {
 		if _, err := transform(obj); err != nil {
 			t.Fatal(err)
 		}
@@ -145,6 +156,31 @@ func TestCacheSharesMetadata(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]string{corev1.LabelMetadataName: "a"}, ns.Labels); diff != "" {
 		t.Errorf("namespace labels (-want +got):\n%s", diff)
+	}
+	if !same(a.Annotations, ns.Annotations) || !same(a.Annotations, quotaA.Annotations) {
+		t.Error("the ownership marks of one project's objects are not one map")
+	}
+	if same(a.Annotations, b.Annotations) || same(a.Annotations, foreign.Annotations) {
+		t.Errorf("different annotations are shared: %v, %v", b.Annotations, foreign.Annotations)
+	}
+	if diff := cmp.Diff(map[string]string{meshv1.AnnotationMeshProject: "a", "note": "a tenant's"}, foreign.Annotations); diff != "" {
+		t.Errorf("annotations of an object with more than the mark (-want +got):\n%s", diff)
+	}
+	if !same(quotaA.Labels, quotaB.Labels) || !digestOnly(quotaA) {
+		t.Errorf("quotas of one zone with one spec do not share their labels and digest: %v, %v", quotaA.Labels, quotaB.Labels)
+	}
+}
+
+func TestSharedOwnerMarksAreBounded(t *testing.T) {
+	s := newSharedMetadata()
+	for i := range maxSharedOwnerMarks + 10 {
+		owner := "p" + strconv.Itoa(i)
+		if got := s.annotationSet(map[string]string{meshv1.AnnotationMeshProject: owner}); got[meshv1.AnnotationMeshProject] != owner || len(got) != 1 {
+			t.Fatalf("the shared marks of %s are %v", owner, got)
+		}
+	}
+	if len(s.owners) > maxSharedOwnerMarks {
+		t.Errorf("%d shared owner marks, more than the bound %d", len(s.owners), maxSharedOwnerMarks)
 	}
 }
 

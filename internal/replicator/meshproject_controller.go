@@ -341,7 +341,7 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 // object that `kubectl apply` keeps in an annotation, a ResourceQuota's
 // status, and the specs of ResourceQuotas, LimitRanges and
 // NetworkPolicies, which it keeps as a digest (see
-// annotationCachedSpecDigest) and writes whole from the wanted spec, so
+// labelCachedSpecDigest) and writes whole from the wanted spec, so
 // those three keep every annotation. Equal strings and label maps are
 // shared between objects (see sharedMetadata).
 func CacheTransform() toolscache.TransformFunc {

@@ -10,15 +10,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// annotationCachedSpecDigest holds, in the operator's cache only, the
-// digest of the spec of a ResourceQuota, LimitRange or NetworkPolicy,
-// whose spec the cache does not keep: at 10,000 projects their specs
-// (maps of quantities) weighed about 30 MB of live heap. The operator
-// compares digests and, when they differ, writes the object from its
-// cached metadata and the wanted spec. The key is not a valid annotation
-// key (it has spaces), so no object on the server can carry it, no tenant
-// can forge it, and the API server would refuse a write that leaked it.
-const annotationCachedSpecDigest = "meshcloud.io/spec digest in cache"
+// labelCachedSpecDigest holds, in the operator's cache only, the digest of
+// the spec of a ResourceQuota, LimitRange or NetworkPolicy, whose spec the
+// cache does not keep: at 10,000 projects their specs (maps of quantities)
+// weighed about 30 MB of live heap. The operator compares digests and,
+// when they differ, writes the object from its cached metadata and the
+// wanted spec. The key is not a valid label key (it has spaces), so no
+// object on the server can carry it, no tenant can forge it, and the API
+// server would refuse a write that leaked it. It is a label rather than an
+// annotation because the objects of one zone have equal labels, which the
+// cache shares (see sharedMetadata), while their annotations name their
+// projects.
+const labelCachedSpecDigest = "meshcloud.io/spec digest in cache"
 
 // specDigest is the SHA-256 of a spec's JSON (quantities in canonical
 // form, map keys sorted), or "" when it cannot be encoded, which never
@@ -67,18 +70,18 @@ func keepSpecDigest(obj any) bool {
 }
 
 func setCachedDigest(obj metav1.Object, digest string) {
-	annotations := obj.GetAnnotations()
-	if annotations == nil {
-		annotations = map[string]string{}
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
 	}
-	annotations[annotationCachedSpecDigest] = digest
-	obj.SetAnnotations(annotations)
+	labels[labelCachedSpecDigest] = digest
+	obj.SetLabels(labels)
 }
 
 // cachedAsWanted reports whether have, an object from the cache that holds
 // only its spec's digest, already has want's spec and marks.
 func cachedAsWanted(have, want metav1.Object, wantSpec any) bool {
-	digest, ok := have.GetAnnotations()[annotationCachedSpecDigest]
+	digest, ok := have.GetLabels()[labelCachedSpecDigest]
 	return ok && digest == specDigest(wantSpec) &&
 		hasAll(have.GetLabels(), want.GetLabels()) && hasAll(have.GetAnnotations(), want.GetAnnotations())
 }
@@ -96,17 +99,17 @@ func hasAll(m, sub map[string]string) bool {
 // dropCachedDigest removes the digest from a copy of a cached object that
 // is about to be written, and reports whether it had one.
 func dropCachedDigest(obj metav1.Object) bool {
-	annotations := obj.GetAnnotations()
-	if _, ok := annotations[annotationCachedSpecDigest]; !ok {
+	labels := obj.GetLabels()
+	if _, ok := labels[labelCachedSpecDigest]; !ok {
 		return false
 	}
-	delete(annotations, annotationCachedSpecDigest)
-	obj.SetAnnotations(annotations)
+	delete(labels, labelCachedSpecDigest)
+	obj.SetLabels(labels)
 	return true
 }
 
 // digestOnly reports whether obj came from the cache without its spec.
 func digestOnly(obj metav1.Object) bool {
-	_, ok := obj.GetAnnotations()[annotationCachedSpecDigest]
+	_, ok := obj.GetLabels()[labelCachedSpecDigest]
 	return ok
 }

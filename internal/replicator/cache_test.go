@@ -171,6 +171,34 @@ func TestCacheSharesMetadata(t *testing.T) {
 	}
 }
 
+func TestCacheInternsProjects(t *testing.T) {
+	project := func(name string) *meshv1.MeshProject {
+		return &meshv1.MeshProject{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: meshv1.MeshProjectSpec{LandingZone: strings.Clone("z"), RoleBindings: []meshv1.ProjectRoleBinding{{
+				Role: strings.Clone("admin"), Users: []meshv1.SubjectName{meshv1.SubjectName(strings.Clone("alice"))},
+				Groups: []meshv1.SubjectName{meshv1.SubjectName(strings.Clone("devs"))}}}},
+			Status: meshv1.MeshProjectStatus{Conditions: []metav1.Condition{{Type: strings.Clone(ConditionReady),
+				Status: metav1.ConditionStatus(strings.Clone("True")), Reason: strings.Clone(ReasonReconciled), Message: "namespace " + name}}}}
+	}
+	a, b := project("a"), project("b")
+	transform := CacheTransform()
+	for _, p := range []*meshv1.MeshProject{a, b} {
+		if _, err := transform(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	ra, rb := a.Spec.RoleBindings[0], b.Spec.RoleBindings[0]
+	ca, cb := a.Status.Conditions[0], b.Status.Conditions[0]
+	if !same(ra.Role, rb.Role) || !same(string(ra.Users[0]), string(rb.Users[0])) || !same(string(ra.Groups[0]), string(rb.Groups[0])) ||
+		!same(a.Spec.LandingZone, b.Spec.LandingZone) || !same(ca.Reason, cb.Reason) || !same(string(ca.Status), string(cb.Status)) {
+		t.Error("equal strings of two projects are not interned")
+	}
+	if diff := cmp.Diff(project("a"), a); diff != "" {
+		t.Errorf("interning changed the project (-want +got):\n%s", diff)
+	}
+}
+
 func TestSharedOwnerMarksAreBounded(t *testing.T) {
 	s := newSharedMetadata()
 	for i := range maxSharedOwnerMarks + 10 {

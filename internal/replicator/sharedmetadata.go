@@ -47,9 +47,13 @@ func newSharedMetadata() *sharedMetadata {
 	return &sharedMetadata{labels: map[string]map[string]string{}, owners: map[string]map[string]string{}}
 }
 
-// share rewrites obj's metadata, and a RoleBinding's subjects and role, to
-// use shared strings and label maps.
+// share rewrites obj's metadata, a RoleBinding's subjects and role, and the
+// strings of a MeshProject's spec and status, to use shared strings and
+// maps.
 func (s *sharedMetadata) share(obj metav1.Object) {
+	if project, ok := obj.(*meshv1.MeshProject); ok {
+		internProject(project)
+	}
 	if rb, ok := obj.(*rbacv1.RoleBinding); ok {
 		rb.RoleRef = rbacv1.RoleRef{APIGroup: intern(rb.RoleRef.APIGroup), Kind: intern(rb.RoleRef.Kind), Name: intern(rb.RoleRef.Name)}
 		for i := range rb.Subjects {
@@ -92,6 +96,30 @@ func (s *sharedMetadata) labelSet(labels map[string]string) map[string]string {
 		s.labels[key.String()] = labels
 	}
 	return labels
+}
+
+// internProject interns what projects have in common: role, user and group
+// names, the zone, the condition types and reasons; and the namespace,
+// which the namespace's objects name too. Messages name the namespace, so
+// they would only fill the intern table.
+func internProject(p *meshv1.MeshProject) {
+	p.Spec.LandingZone = intern(p.Spec.LandingZone)
+	for i := range p.Spec.RoleBindings {
+		rb := &p.Spec.RoleBindings[i]
+		rb.Role = intern(rb.Role)
+		for j := range rb.Users {
+			rb.Users[j] = meshv1.SubjectName(intern(string(rb.Users[j])))
+		}
+		for j := range rb.Groups {
+			rb.Groups[j] = meshv1.SubjectName(intern(string(rb.Groups[j])))
+		}
+	}
+	p.Status.Namespace, p.Status.LandingZone = intern(p.Status.Namespace), intern(p.Status.LandingZone)
+	for i := range p.Status.Conditions {
+		c := &p.Status.Conditions[i]
+		c.Type, c.Reason = intern(c.Type), intern(c.Reason)
+		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
+	}
 }
 
 // annotationSet returns the shared map equal to annotations when they are

@@ -193,13 +193,10 @@ func (r *MeshProjectReconciler) mappingsOf(ctx context.Context, clusterRole stri
 func (r *MeshProjectReconciler) projectsUsingClusterRole(ctx context.Context, obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	for zone, m := range r.mappingsOf(ctx, obj.GetName()) {
-		projects := r.projects.all()
-		if zone != "" {
-			var err error
-			if projects, err = r.projects.inZone(zone); err != nil {
-				log.FromContext(ctx).Error(err, "Mapping a ClusterRole to the projects using it", "clusterRole", obj.GetName())
-				continue
-			}
+		projects, err := r.projectsMappedBy(zone)
+		if err != nil {
+			log.FromContext(ctx).Error(err, "Mapping a ClusterRole to the projects using it", "clusterRole", obj.GetName())
+			continue
 		}
 		for _, project := range projects {
 			for _, rb := range project.Spec.RoleBindings {
@@ -211,6 +208,15 @@ func (r *MeshProjectReconciler) projectsUsingClusterRole(ctx context.Context, ob
 		}
 	}
 	return reqs
+}
+
+// projectsMappedBy returns the projects a mapping applies to: those in zone,
+// or all for --role-mapping ("").
+func (r *MeshProjectReconciler) projectsMappedBy(zone string) ([]*meshv1.MeshProject, error) {
+	if zone == "" {
+		return r.projects.all(), nil
+	}
+	return r.projects.inZone(zone)
 }
 
 // Reconcile brings one MeshProject's namespace, RoleBindings and landing

@@ -22,6 +22,14 @@ const (
 
 	// AnnotationMeshProject names the owning MeshProject.
 	AnnotationMeshProject = "meshcloud.io/meshproject"
+	// AnnotationMeshProjectUID carries the UID of the MeshProject that
+	// created a namespace. The namespace's own UID in the project's
+	// status.namespaceUID is what makes it the project's; this annotation
+	// only lets the operator recognise a namespace it created when it
+	// stopped before it could record that UID. A UID exists only once its
+	// MeshProject does, so a namespace made before the project cannot carry
+	// it, and the chart's admission policy lets nobody else write it.
+	AnnotationMeshProjectUID = "meshcloud.io/meshproject-uid"
 	// LabelLandingZone names the MeshLandingZone a ResourceQuota, LimitRange
 	// or NetworkPolicy comes from.
 	LabelLandingZone = "meshcloud.io/landing-zone"

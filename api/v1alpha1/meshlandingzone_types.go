@@ -102,6 +102,12 @@ type MeshLandingZoneSpec struct {
 	// +optional
 	// +kubebuilder:default=false
 	Disabled bool `json:"disabled,omitempty"`
+
+	// InvalidQuantities lists the entries of resourceQuota, maxQuota and
+	// limitRange that were stored but are not quantities: decoding leaves
+	// them out instead of failing (see MeshProjectSpec.InvalidQuantities).
+	// Never serialized.
+	InvalidQuantities []string `json:"-"`
 }
 
 // LabelValue is a Kubernetes label value.

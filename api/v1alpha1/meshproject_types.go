@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // DeletionPolicy says what happens to a MeshProject's namespace when the
@@ -108,6 +109,13 @@ type MeshProjectSpec struct {
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))",message="quota keys must be resource names such as requests.cpu, limits.memory, pods or count/deployments.apps"
 	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// InvalidQuantities lists the quota entries that were stored but are
+	// not quantities (stored before the schema checked them): decoding
+	// leaves them out of Quota instead of failing, so that one such object
+	// cannot stop an informer from listing all the others. Never
+	// serialized.
+	InvalidQuantities []string `json:"-"`
 }
 
 // TagValue is the value of a tag; it becomes a label value.
@@ -119,6 +127,14 @@ type MeshProjectStatus struct {
 	// namespace is the name of the namespace the project owns.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+
+	// namespaceUID is the UID of the namespace the operator created for
+	// the project. Only that namespace is the project's: another namespace
+	// of the same name is a NamespaceConflict whatever labels or
+	// annotations it carries, and only this one is ever deleted or
+	// released.
+	// +optional
+	NamespaceUID types.UID `json:"namespaceUID,omitempty"`
 
 	// landingZone names the MeshLandingZone whose baseline the project last
 	// got. A disabled zone keeps serving the projects it names here.

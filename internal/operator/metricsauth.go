@@ -3,12 +3,14 @@ package operator
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,16 @@ const (
 	reviewTimeout = 10 * time.Second
 )
 
+// Reviews of tokens not decided recently are rate limited: a flood of
+// made-up tokens on /metrics, which anyone who reaches the port can send,
+// would otherwise cost the API server two requests per token. A scrape
+// with a known token never waits for this budget; one with a new token
+// past it gets 429 and tries again at its next scrape.
+const (
+	reviewsPerSecond = 5
+	reviewBurst      = 20
+)
+
 // authenticatedMetrics is a metricsserver.FilterProvider: a request passes
 // when the API server says its bearer token is valid (TokenReview) and its
 // user may use the request's verb on its path (SubjectAccessReview), as with
@@ -40,7 +52,8 @@ func authenticatedMetrics(cfg *rest.Config, httpClient *http.Client) (metricsser
 	if err != nil {
 		return nil, fmt.Errorf("creating the client for metrics authentication: %w", err)
 	}
-	reviewer := &metricsReviewer{cs: cs, decisions: cache.NewLRUExpireCache(maxDecisions)}
+	reviewer := &metricsReviewer{cs: cs, decisions: cache.NewLRUExpireCache(maxDecisions),
+		reviews: rate.NewLimiter(reviewsPerSecond, reviewBurst)}
 	return reviewer.filter, nil
 }
 
@@ -53,6 +66,11 @@ func (m *metricsReviewer) filter(log logr.Logger, next http.Handler) (http.Handl
 			return
 		}
 		d, err := m.review(req.Context(), token, strings.ToLower(req.Method), req.URL.Path)
+		if errors.Is(err, errTooManyReviews) {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
+			return
+		}
 		if err != nil {
 			log.Error(err, "Reviewing a metrics request")
 			http.Error(w, "Authentication or authorization failed", http.StatusInternalServerError)
@@ -76,7 +94,12 @@ func bearerToken(req *http.Request) (string, bool) {
 type metricsReviewer struct {
 	cs        kubernetes.Interface
 	decisions *cache.LRUExpireCache
+	// reviews budgets the API requests for undecided tokens.
+	reviews *rate.Limiter
 }
+
+// errTooManyReviews: the review budget is spent for now.
+var errTooManyReviews = errors.New("too many token reviews")
 
 // metricsDecision is http.StatusOK, StatusUnauthorized or StatusForbidden,
 // and the user the token belongs to.
@@ -90,6 +113,9 @@ func (m *metricsReviewer) review(ctx context.Context, token, verb, path string) 
 	key := fmt.Sprintf("%x\x00%s\x00%s", sha256.Sum256([]byte(token)), verb, path)
 	if d, ok := m.decisions.Get(key); ok {
 		return d.(metricsDecision), nil
+	}
+	if !m.reviews.Allow() {
+		return metricsDecision{}, errTooManyReviews
 	}
 	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
 	defer cancel()

@@ -1,11 +1,14 @@
 package operator
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -85,8 +88,36 @@ func TestAuthenticatedMetricsRemembersDecisions(t *testing.T) {
 	}
 }
 
+// A flood of made-up tokens costs the API server at most the review
+// budget; a known token keeps working through it.
+func TestAuthenticatedMetricsBoundsReviewsOfUnknownTokens(t *testing.T) {
+	cs, reviews := fakeReviews(t)
+	// No refill during the test: the bound is the burst, exactly.
+	reviewer := &metricsReviewer{cs: cs, decisions: cache.NewLRUExpireCache(maxDecisions), reviews: rate.NewLimiter(rate.Every(time.Hour), reviewBurst)}
+	handler, err := reviewer.filter(logr.Discard(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := serve(handler, http.MethodGet, "/metrics", "Bearer reader"); got != http.StatusOK {
+		t.Fatalf("reader before the flood: status %d", got)
+	}
+	statuses := map[int]int{}
+	for i := range 1000 {
+		statuses[serve(handler, http.MethodGet, "/metrics", fmt.Sprintf("Bearer made-up-%d", i))]++
+	}
+	if *reviews != 2+reviewBurst-1 {
+		t.Errorf("%d API requests for a reader and 1,000 made-up tokens, want %d (the reader's two, then one TokenReview per token within the budget)", *reviews, 2+reviewBurst-1)
+	}
+	if statuses[http.StatusUnauthorized] != reviewBurst-1 || statuses[http.StatusTooManyRequests] != 1000-(reviewBurst-1) {
+		t.Errorf("statuses %v, want %d × 401 and the rest 429", statuses, reviewBurst-1)
+	}
+	if got := serve(handler, http.MethodGet, "/metrics", "Bearer reader"); got != http.StatusOK {
+		t.Errorf("reader during the flood: status %d, want 200 from the remembered decision", got)
+	}
+}
+
 func filtered(t *testing.T, cs *fake.Clientset) http.Handler {
-	reviewer := &metricsReviewer{cs: cs, decisions: cache.NewLRUExpireCache(maxDecisions)}
+	reviewer := &metricsReviewer{cs: cs, decisions: cache.NewLRUExpireCache(maxDecisions), reviews: rate.NewLimiter(rate.Inf, 0)}
 	handler, err := reviewer.filter(logr.Discard(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	if err != nil {
 		t.Fatal(err)

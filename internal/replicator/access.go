@@ -31,12 +31,12 @@ func (a *accessChanges) record(rb *rbacv1.RoleBinding, before, after []rbacv1.Su
 	had, has := subjectSet(before), subjectSet(after)
 	for _, s := range after {
 		if !had[subjectKey(s)] {
-			a.granted = append(a.granted, fmt.Sprintf("%s %s gained role %s (ClusterRole %s)", s.Kind, s.Name, role, rb.RoleRef.Name))
+			a.granted = append(a.granted, fmt.Sprintf("%s %q gained role %s (ClusterRole %s)", s.Kind, s.Name, role, rb.RoleRef.Name))
 		}
 	}
 	for _, s := range before {
 		if !has[subjectKey(s)] {
-			a.lost = append(a.lost, fmt.Sprintf("%s %s lost role %s (ClusterRole %s)", s.Kind, s.Name, role, rb.RoleRef.Name))
+			a.lost = append(a.lost, fmt.Sprintf("%s %q lost role %s (ClusterRole %s)", s.Kind, s.Name, role, rb.RoleRef.Name))
 		}
 	}
 }
@@ -44,10 +44,10 @@ func (a *accessChanges) record(rb *rbacv1.RoleBinding, before, after []rbacv1.Su
 // emit sends the Events, regarding project.
 func (a *accessChanges) emit(recorder events.EventRecorder, project *meshv1.MeshProject) {
 	if len(a.granted) > 0 {
-		recorder.Eventf(project, nil, corev1.EventTypeNormal, "AccessGranted", "Bind", "%s in namespace %s", joinCapped(a.granted), a.namespace)
+		recorder.Eventf(project, nil, corev1.EventTypeNormal, "AccessGranted", "Bind", "%s in namespace %s", joinCapped(a.granted, maxNoteLength), a.namespace)
 	}
 	if len(a.lost) > 0 {
-		recorder.Eventf(project, nil, corev1.EventTypeNormal, "AccessRevoked", "Unbind", "%s in namespace %s", joinCapped(a.lost), a.namespace)
+		recorder.Eventf(project, nil, corev1.EventTypeNormal, "AccessRevoked", "Unbind", "%s in namespace %s", joinCapped(a.lost, maxNoteLength), a.namespace)
 	}
 }
 
@@ -55,11 +55,12 @@ func (a *accessChanges) emit(recorder events.EventRecorder, project *meshv1.Mesh
 // for the namespace.
 const maxNoteLength = 900
 
-// joinCapped joins changes with "; " and says how many did not fit.
-func joinCapped(changes []string) string {
+// joinCapped joins changes with "; " into at most about limit bytes and
+// says how many did not fit.
+func joinCapped(changes []string, limit int) string {
 	var b strings.Builder
 	for i, c := range changes {
-		if b.Len()+len(c)+2 > maxNoteLength {
+		if b.Len()+len(c)+2 > limit {
 			fmt.Fprintf(&b, "; and %d more", len(changes)-i)
 			break
 		}

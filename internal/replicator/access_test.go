@@ -27,25 +27,25 @@ func TestAccessChanges(t *testing.T) {
 	a.record(binding("view"), []rbacv1.Subject{alice, bob}, []rbacv1.Subject{alice})
 
 	if diff := cmp.Diff([]string{
-		"User mesh:alice gained role admin (ClusterRole admin)",
-		"Group devs gained role admin (ClusterRole admin)",
+		`User "mesh:alice" gained role admin (ClusterRole admin)`,
+		`Group "devs" gained role admin (ClusterRole admin)`,
 	}, a.granted); diff != "" {
 		t.Errorf("granted (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"User mesh:bob lost role view (ClusterRole view)"}, a.lost); diff != "" {
+	if diff := cmp.Diff([]string{`User "mesh:bob" lost role view (ClusterRole view)`}, a.lost); diff != "" {
 		t.Errorf("lost (-want +got):\n%s", diff)
 	}
 }
 
 func TestJoinCapped(t *testing.T) {
-	if got, want := joinCapped([]string{"a", "b"}), "a; b"; got != want {
+	if got, want := joinCapped([]string{"a", "b"}, maxNoteLength), "a; b"; got != want {
 		t.Errorf("joinCapped = %q, want %q", got, want)
 	}
 	var many []string
 	for i := range 100 {
 		many = append(many, fmt.Sprintf("User mesh:user%03d gained role admin (ClusterRole admin)", i))
 	}
-	got := joinCapped(many)
+	got := joinCapped(many, maxNoteLength)
 	if len(got) > maxNoteLength+20 {
 		t.Errorf("note is %d bytes, want at most about %d", len(got), maxNoteLength)
 	}

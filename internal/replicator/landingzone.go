@@ -46,12 +46,18 @@ func (r *MeshProjectReconciler) projectsInZone(ctx context.Context, zone client.
 
 // reconcileLandingZone decides which zone the pass applies and how the
 // project's roles map to ClusterRoles. A zone that cannot be applied (not
-// permitted, missing, disabled for a newcomer) blocks Ready; the namespace
-// and RoleBindings still converge (through the mapping of the zone the
-// project was in, else --role-mapping), and the zone objects the namespace
-// has are left as they are.
+// permitted, missing, disabled for a newcomer) blocks Ready. A project
+// that has a namespace keeps it and its RoleBindings converge (through the
+// mapping of the zone the project was in, else --role-mapping), while the
+// zone objects the namespace has are left as they are. A project that has
+// no namespace yet gets none until its zone can be applied: a namespace
+// without its zone's quota, limits and network policies would be open.
 func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *scope) error {
 	s.mapping = r.RoleMapping.mapping()
+	if invalid := s.project.Spec.InvalidQuantities; len(invalid) > 0 {
+		s.out.block(ReasonInvalidQuantity, "values that are not quantities are left out until they are fixed (the landing zone's own values apply): %s",
+			strings.Join(invalid, ", "))
+	}
 	name := EffectiveLandingZone(s.project, r.DefaultLandingZone)
 	if !r.LandingZonesPermitted {
 		if name != "" || len(s.project.Spec.Quota) > 0 {
@@ -64,6 +70,13 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 		return nil
 	}
 	if name == "" {
+		if previous := s.project.Status.LandingZone; previous != "" {
+			// Leaving a zone for none would drop its quota, limits and
+			// network policies: the objects stay as they are.
+			s.out.block(ReasonLandingZoneRequired, "spec.landingZone is empty and there is no default landing zone: the namespace keeps "+
+				"the baseline of landing zone %q as it is until the project names another zone", previous)
+			return r.keepPreviousMapping(ctx, s)
+		}
 		s.baseline = true
 		s.out.landingZone = new(string)
 		return nil
@@ -71,14 +84,17 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 	zone := &meshv1.MeshLandingZone{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, zone); err != nil {
 		if apierrors.IsNotFound(err) {
-			s.out.block(ReasonLandingZoneNotFound, "landing zone %q does not exist; the project gets its baseline once it is created", name)
+			s.out.block(ReasonLandingZoneNotFound, "landing zone %q does not exist; the project gets its baseline once it is created%s", name, s.waitForZone())
 			return r.keepPreviousMapping(ctx, s)
 		}
 		return fmt.Errorf("reading MeshLandingZone %s: %w", name, err)
 	}
 	if zone.Spec.Disabled && s.project.Status.LandingZone != zone.Name {
-		s.out.block(ReasonLandingZoneDisabled, "landing zone %q is disabled: it keeps its projects but takes no new ones; choose another zone", name)
+		s.out.block(ReasonLandingZoneDisabled, "landing zone %q is disabled: it keeps its projects but takes no new ones; choose another zone%s", name, s.waitForZone())
 		return r.keepPreviousMapping(ctx, s)
+	}
+	if invalid := zone.Spec.InvalidQuantities; len(invalid) > 0 {
+		s.out.block(ReasonInvalidQuantity, "landing zone %q holds values that are not quantities, left out until it is fixed: %s", zone.Name, strings.Join(invalid, ", "))
 	}
 	s.zone, s.baseline = zone, true
 	s.out.landingZone = &zone.Name
@@ -86,6 +102,16 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 		s.mapping = zoneMapping(zone.Name, zone.Spec.RoleMappings)
 	}
 	return nil
+}
+
+// waitForZone holds back the namespace of a project that has none yet,
+// while its zone cannot be applied, and says so for the message.
+func (s *scope) waitForZone() string {
+	if s.project.Status.NamespaceUID != "" || s.project.Status.Namespace != "" {
+		return ""
+	}
+	s.withoutNamespace = true
+	return "; until then no namespace is created"
 }
 
 // keepPreviousMapping maps roles through the zone the project was in

@@ -266,6 +266,9 @@ type scope struct {
 	mapping roleMapping
 	// ns is the project's namespace once it is usable.
 	ns *corev1.Namespace
+	// withoutNamespace holds back the namespace of a project that has
+	// none yet (its zone cannot be applied).
+	withoutNamespace bool
 }
 
 // step is one named part of a pass. A step that cannot proceed because of

@@ -22,6 +22,9 @@ import (
 // the operator's labels and the zone's, and sets s.ns when it can be used.
 // When it cannot be used yet the outcome says why.
 func (r *MeshProjectReconciler) reconcileNamespace(ctx context.Context, s *scope) error {
+	if s.withoutNamespace {
+		return nil
+	}
 	ns, err := r.namespace(ctx, s)
 	s.ns = ns
 	return err
@@ -45,7 +48,7 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 		err = r.Client.Create(ctx, ns)
 		if err == nil {
 			logger.Info("Created namespace")
-			out.namespace = ns.Name
+			out.namespace, out.namespaceUID = ns.Name, ns.UID
 			return ns, nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
@@ -58,21 +61,23 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 		return nil, fmt.Errorf("reading namespace %s: %w", key.Name, err)
 	}
 
-	if owner := ns.Annotations[meshv1.AnnotationMeshProject]; owner != project.Name {
+	if !ownsNamespace(project, ns) {
 		out.retry = true
-		if owner == "" {
-			out.block(ReasonNamespaceConflict, "namespace %s "+notCreatedByOperator+"; it is left untouched (delete or rename it, or change the identifiers)", ns.Name)
-		} else {
+		if owner := ns.Annotations[meshv1.AnnotationMeshProject]; owner != "" && owner != project.Name {
 			out.block(ReasonNamespaceConflict, "namespace %s belongs to MeshProject %s", ns.Name, owner)
+		} else {
+			out.block(ReasonNamespaceConflict, "namespace %s "+notCreatedByOperator+" for this MeshProject; it is left untouched "+
+				"whatever labels or annotations it carries (delete or rename it, or change the identifiers)", ns.Name)
 		}
 		return nil, nil
 	}
+	out.namespaceUID = ns.UID
 	out.namespace = ns.Name
 	if !ns.DeletionTimestamp.IsZero() {
 		out.block(ReasonNamespaceTerminating, "namespace %s is being deleted; it is created again once it is gone", ns.Name)
 		return nil, nil
 	}
-	if markNamespace(ns, project, s.zoneLabels()) {
+	if markNamespace(ns, project, s.zoneLabels()) || dropForeignMetadata(ns) {
 		if err := r.Client.Update(ctx, ns); err != nil {
 			return nil, fmt.Errorf("restoring labels of namespace %s: %w", ns.Name, err)
 		}
@@ -134,17 +139,61 @@ func markNamespace(ns *corev1.Namespace, project *meshv1.MeshProject, zoneLabels
 			changed = true
 		}
 	}
-	if ns.Annotations[meshv1.AnnotationMeshProject] != project.Name {
-		if ns.Annotations == nil {
-			ns.Annotations = map[string]string{}
-		}
-		ns.Annotations[meshv1.AnnotationMeshProject] = project.Name
+	if setAnnotation(ns, meshv1.AnnotationMeshProject, project.Name) {
+		changed = true
+	}
+	if project.UID != "" && setAnnotation(ns, meshv1.AnnotationMeshProjectUID, string(project.UID)) {
 		changed = true
 	}
 	if zoneLabels != nil && setAnnotation(ns, meshv1.AnnotationLandingZoneLabels, strings.Join(slices.Sorted(maps.Keys(zoneLabels)), ",")) {
 		changed = true
 	}
 	return changed
+}
+
+// ownsNamespace reports whether ns is the project's namespace. It is
+// when its UID is the one status.namespaceUID recorded. Before a UID is
+// recorded (the operator stopped between creating the namespace and
+// writing the status, or the project comes from a release that recorded
+// none), the namespace is recognised by marks only the operator can have
+// put there:
+//   - the ownership annotations naming the project and carrying its UID
+//     (a UID exists only once its MeshProject does, so a namespace made
+//     before the project cannot carry it, and the chart's policy lets
+//     nobody but the operator write the annotation), or
+//   - for a project of the previous release: status.namespace (written
+//     only by the operator, and only for a namespace it already managed)
+//     names it, and it carries the managed-by label and the ownership
+//     annotation. This makes nothing the operator's that the previous
+//     release did not already manage.
+//
+// Anything else with the namespace's name is not the project's, whatever
+// labels or annotations it carries.
+func ownsNamespace(project *meshv1.MeshProject, ns *corev1.Namespace) bool {
+	if project.Status.NamespaceUID != "" && ns.UID == project.Status.NamespaceUID {
+		return true
+	}
+	if ns.Annotations[meshv1.AnnotationMeshProject] != project.Name {
+		return false
+	}
+	if project.UID != "" && ns.Annotations[meshv1.AnnotationMeshProjectUID] == string(project.UID) {
+		return true
+	}
+	return project.Status.NamespaceUID == "" && project.Status.Namespace == ns.Name &&
+		ns.Labels[meshv1.LabelManagedBy] == meshv1.ManagedByValue
+}
+
+// dropForeignMetadata removes finalizers and ownerReferences from an
+// object the operator manages: it adds none, and one someone else added
+// could keep the object from going or have the garbage collector delete
+// it with an object of theirs. It reports whether anything changed.
+func dropForeignMetadata(obj metav1.Object) bool {
+	if len(obj.GetFinalizers()) == 0 && len(obj.GetOwnerReferences()) == 0 {
+		return false
+	}
+	obj.SetFinalizers(nil)
+	obj.SetOwnerReferences(nil)
+	return true
 }
 
 // setAnnotation sets annotation key to value, or removes it when value is
@@ -182,7 +231,7 @@ func (r *MeshProjectReconciler) ownedNamespace(ctx context.Context, project *mes
 	if err != nil {
 		return nil, fmt.Errorf("reading namespace %s: %w", key.Name, err)
 	}
-	if ns.Annotations[meshv1.AnnotationMeshProject] != project.Name {
+	if !ownsNamespace(project, ns) {
 		return nil, nil
 	}
 	return ns, nil
@@ -249,5 +298,6 @@ func unmark(obj metav1.Object) {
 	obj.SetLabels(labels)
 	annotations := obj.GetAnnotations()
 	delete(annotations, meshv1.AnnotationMeshProject)
+	delete(annotations, meshv1.AnnotationMeshProjectUID)
 	obj.SetAnnotations(annotations)
 }

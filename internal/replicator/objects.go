@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -124,11 +125,19 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 		}
 	}
 	if have.GetAnnotations()[meshv1.AnnotationMeshProject] != s.project.Name {
-		s.out.retry = true
-		s.out.block(k.conflict, "%s %s/%s "+notCreatedByOperator+"; it is left untouched", k.name, key.Namespace, key.Name)
+		// The namespace is the project's and the name the operator's: an
+		// object someone else made there is replaced, not obeyed.
+		if err := r.removeForeign(ctx, s.project, k.name, have); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, want); apierrors.IsInvalid(err) {
+			blockInvalid(s, k, key, err)
+		} else if err != nil {
+			return fmt.Errorf("creating %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
+		}
 		return nil
 	}
-	if cachedAsWanted(have, want, k.spec(want)) {
+	if cachedAsWanted(have, want, k.spec(want)) && len(have.GetFinalizers()) == 0 && len(have.GetOwnerReferences()) == 0 {
 		return nil
 	}
 	updated := have.DeepCopyObject().(T)
@@ -138,6 +147,7 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 	digested := dropCachedDigest(updated)
 	k.setSpec(updated, want)
 	mergeMarks(updated, want)
+	dropForeignMetadata(updated)
 	if !digested && equality.Semantic.DeepEqual(have, updated) {
 		return nil
 	}
@@ -148,6 +158,28 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 		return fmt.Errorf("updating %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
 	}
 	log.FromContext(ctx).Info("Updated "+k.name, "name", key.Name)
+	return nil
+}
+
+// removeForeign deletes an object that has one of the operator's names in
+// the project's own namespace but was not created by it: kept, it would
+// grant or limit what the spec does not say. Its finalizers go first, so
+// that it cannot stay behind in Terminating; the UID precondition keeps
+// the delete from hitting an object created since it was read.
+func (r *MeshProjectReconciler) removeForeign(ctx context.Context, project *meshv1.MeshProject, kind string, obj client.Object) error {
+	if len(obj.GetFinalizers()) > 0 {
+		obj.SetFinalizers(nil)
+		if err := r.Client.Update(ctx, obj); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("removing the finalizers of %s %s/%s, which the operator did not create: %w", kind, obj.GetNamespace(), obj.GetName(), err)
+		}
+	}
+	uid := obj.GetUID()
+	if err := r.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting %s %s/%s, which the operator did not create: %w", kind, obj.GetNamespace(), obj.GetName(), err)
+	}
+	log.FromContext(ctx).Info("Deleted an object with the operator's name that it did not create", "kind", kind, "name", obj.GetName())
+	r.Recorder.Eventf(project, obj, corev1.EventTypeWarning, ReasonForeignObjectReplaced, "Replace",
+		"Replaced %s %s/%s, which the operator did not create, with the project's own", kind, obj.GetNamespace(), obj.GetName())
 	return nil
 }
 

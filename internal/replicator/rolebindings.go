@@ -211,9 +211,13 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 		}
 	}
 	if have.Annotations[meshv1.AnnotationMeshProject] != project.Name {
-		out.retry = true
-		out.block(ReasonRoleBindingConflict, "RoleBinding %s/%s "+notCreatedByOperator+"; it is left untouched", want.Namespace, want.Name)
-		return true, nil
+		// The namespace is the project's, and the name is the operator's:
+		// a binding someone else made there grants what the spec does not.
+		if err := r.removeForeign(ctx, project, "RoleBinding", have); err != nil {
+			return false, err
+		}
+		out.access.record(have, have.Subjects, nil)
+		return r.createRoleBinding(ctx, project, want, out)
 	}
 
 	if !equality.Semantic.DeepEqual(have.RoleRef, want.RoleRef) {
@@ -223,6 +227,7 @@ func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, projec
 	updated := have.DeepCopy()
 	updated.Subjects = want.Subjects
 	mergeMarks(updated, want)
+	dropForeignMetadata(updated)
 	if equality.Semantic.DeepEqual(have, updated) {
 		return true, nil
 	}

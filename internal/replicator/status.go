@@ -3,12 +3,15 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
@@ -59,6 +62,19 @@ const (
 	ReasonResourceQuotaInvalid = "ResourceQuotaInvalid"
 	ReasonLimitRangeInvalid    = "LimitRangeInvalid"
 	ReasonNetworkPolicyInvalid = "NetworkPolicyInvalid"
+
+	// ReasonForeignObjectReplaced is the reason of the Warning Event when
+	// an object with one of the operator's names in a project's own
+	// namespace, not created by the operator, is deleted and replaced.
+	ReasonForeignObjectReplaced = "ForeignObjectReplaced"
+	// ReasonInvalidQuantity: the project's spec.quota or its zone holds a
+	// stored value that is not a quantity; it is left out (the zone's own
+	// value applies) until the object is fixed.
+	ReasonInvalidQuantity = "InvalidQuantity"
+	// ReasonLandingZoneRequired: the project left its landing zone without
+	// naming another and there is no default zone; it keeps the baseline
+	// of the zone it was in.
+	ReasonLandingZoneRequired = "LandingZoneRequired"
 )
 
 // ReadyMessage is the Ready condition's message of a converged project.
@@ -73,6 +89,9 @@ func ReadyMessage(namespace, landingZone string) string {
 // Ready without being an error worth retrying at once.
 type outcome struct {
 	namespace string
+	// namespaceUID is the UID of the project's namespace once the pass
+	// created or recognised it; empty keeps status.namespaceUID.
+	namespaceUID types.UID
 	// landingZone is the zone whose baseline the pass applied ("" for
 	// none); nil keeps status.landingZone as it was, because the zone named
 	// could not be applied.
@@ -90,29 +109,56 @@ func (o *outcome) block(reason, format string, args ...any) {
 	o.problems = append(o.problems, problem{reason: reason, message: fmt.Sprintf(format, args...)})
 }
 
+// blockedSince reports whether a problem with reason was found after the
+// first n.
+func (o *outcome) blockedSince(n int, reason string) bool {
+	return slices.ContainsFunc(o.problems[n:], func(p problem) bool { return p.reason == reason })
+}
+
+// maxConditionMessage bounds the Ready condition's message far below the
+// API's 32 KiB, however many problems a project has: 32 roles of 1,000
+// users each could otherwise make a status the API server refuses.
+const maxConditionMessage = 4096
+
+// truncated cuts s to at most limit bytes, at a rune boundary, and says so.
+func truncated(s string, limit int) string {
+	const mark = " …(truncated)"
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
 // setStatus writes the pass's result into project.Status.
 func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outcome, err error) {
 	project.Status.Namespace = out.namespace
+	if out.namespaceUID != "" {
+		project.Status.NamespaceUID = out.namespaceUID
+	}
 	if out.landingZone != nil {
 		project.Status.LandingZone = *out.landingZone
 	}
 	ready := metav1.Condition{Type: ConditionReady, ObservedGeneration: project.Generation}
 	switch {
 	case err != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonReconcileFailed, err.Error()
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonReconcileFailed, truncated(err.Error(), maxConditionMessage)
 	case len(out.problems) > 0:
 		messages := make([]string, len(out.problems))
 		for i, p := range out.problems {
 			messages[i] = p.message
 		}
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, out.problems[0].reason, strings.Join(messages, "; ")
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, out.problems[0].reason, joinCapped(messages, maxConditionMessage)
 	default:
 		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonReconciled
 		ready.Message = ReadyMessage(out.namespace, project.Status.LandingZone)
 	}
 	previous := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
 	if ready.Status == metav1.ConditionFalse && (previous == nil || previous.Message != ready.Message) {
-		r.Recorder.Eventf(project, nil, corev1.EventTypeWarning, ready.Reason, "Reconcile", "%s", ready.Message)
+		r.Recorder.Eventf(project, nil, corev1.EventTypeWarning, ready.Reason, "Reconcile", "%s", truncated(ready.Message, maxNoteLength))
 	}
 	meta.SetStatusCondition(&project.Status.Conditions, ready)
 	if err == nil {

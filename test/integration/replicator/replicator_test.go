@@ -40,8 +40,8 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(edit.Subjects).To(ConsistOf(group("devs")))
 
 			g.Expect(eventNotes(g, p, "AccessGranted")).To(ContainElement(SatisfyAll(
-				ContainSubstring("User mesh:alice gained role admin (ClusterRole admin)"),
-				ContainSubstring("Group devs gained role edit (ClusterRole edit)"),
+				ContainSubstring(`User "mesh:alice" gained role admin (ClusterRole admin)`),
+				ContainSubstring(`Group "devs" gained role edit (ClusterRole edit)`),
 				HaveSuffix(" in namespace "+p.NamespaceName()))))
 		}, timeout, interval).Should(Succeed())
 	})
@@ -70,7 +70,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(canCreateDeployments(g, mine.NamespaceName(), "mesh:alice")).To(BeFalse())
 			g.Expect(canCreateDeployments(g, mine.NamespaceName(), "mesh:dave")).To(BeTrue())
 			g.Expect(eventNotes(g, mine, "AccessRevoked")).To(ContainElement(
-				"User mesh:alice lost role admin (ClusterRole admin) in namespace " + mine.NamespaceName()))
+				`User "mesh:alice" lost role admin (ClusterRole admin) in namespace ` + mine.NamespaceName()))
 		}, timeout, interval).Should(Succeed())
 	})
 
@@ -86,7 +86,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "view RoleBinding still there: %v", err)
 			g.Expect(canCreateDeployments(g, p.NamespaceName(), "mesh:alice")).To(BeTrue())
 			g.Expect(eventNotes(g, p, "AccessRevoked")).To(ContainElement(
-				"User mesh:bob lost role view (ClusterRole view) in namespace " + p.NamespaceName()))
+				`User "mesh:bob" lost role view (ClusterRole view) in namespace ` + p.NamespaceName()))
 		}, timeout, interval).Should(Succeed())
 	})
 

@@ -40,6 +40,11 @@ func (b *zoneBuilder) mapping(role string, clusterRoles ...meshv1.ClusterRoleNam
 	return b
 }
 
+func (b *zoneBuilder) hard(pairs ...string) *zoneBuilder {
+	b.z.Spec.ResourceQuota = &corev1.ResourceQuotaSpec{Hard: list(pairs...)}
+	return b
+}
+
 func (b *zoneBuilder) build() *meshv1.MeshLandingZone { return b.z.DeepCopy() }
 
 func TestQuotaAboveMaximum(t *testing.T) {
@@ -52,7 +57,14 @@ func TestQuotaAboveMaximum(t *testing.T) {
 		{name: "no zone", quota: list("requests.cpu", "64")},
 		{name: "below", zone: aZone("z").maxQuota("requests.cpu", "16").build(), quota: list("requests.cpu", "8")},
 		{name: "equal is allowed", zone: aZone("z").maxQuota("requests.cpu", "16").build(), quota: list("requests.cpu", "16000m")},
-		{name: "no ceiling for the resource", zone: aZone("z").maxQuota("requests.cpu", "16").build(), quota: list("pods", "1000")},
+		{name: "a limit the zone does not set may be added", zone: aZone("z").maxQuota("requests.cpu", "16").build(), quota: list("pods", "1000")},
+		{name: "a zone limit may be lowered without a maximum", zone: aZone("z").hard("pods", "10").build(), quota: list("pods", "5")},
+		{name: "a zone limit may be lowered below its maximum", zone: aZone("z").hard("pods", "10").maxQuota("pods", "8").build(), quota: list("pods", "9")},
+		{
+			name: "a zone limit may not be raised without a maximum", zone: aZone("z").hard("pods", "10").build(), quota: list("pods", "11"),
+			want: []string{"pods 11 is above the zone's 10, and the zone sets no maximum for it"},
+		},
+		{name: "a zone limit may be raised up to its maximum", zone: aZone("z").hard("pods", "10").maxQuota("pods", "20").build(), quota: list("pods", "20")},
 		{
 			name: "above, sorted by resource", zone: aZone("z").maxQuota("requests.cpu", "16", "limits.memory", "32Gi").build(),
 			quota: list("requests.cpu", "17", "limits.memory", "64Gi", "pods", "9"),

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
@@ -168,5 +169,48 @@ func TestDesiredRoleBindingPrefixesAndSortsSubjects(t *testing.T) {
 	}
 	if got.Name != "meshproject-edit" || got.Namespace != "acme-shop" || got.Annotations[meshv1.AnnotationMeshProject] != "acme-shop" {
 		t.Errorf("unexpected metadata %+v", got.ObjectMeta)
+	}
+}
+
+func TestOwnsNamespace(t *testing.T) {
+	const recorded, other = "ns-uid-1", "ns-uid-2"
+	marks := map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}
+	named := map[string]string{meshv1.AnnotationMeshProject: "acme-shop"}
+	withUID := map[string]string{meshv1.AnnotationMeshProject: "acme-shop", meshv1.AnnotationMeshProjectUID: "project-uid"}
+	tests := []struct {
+		name        string
+		status      meshv1.MeshProjectStatus
+		uid         string
+		labels      map[string]string
+		annotations map[string]string
+		want        bool
+	}{
+		{name: "the recorded namespace", status: meshv1.MeshProjectStatus{Namespace: "acme-shop", NamespaceUID: recorded}, uid: recorded, want: true},
+		{name: "the recorded namespace, marks removed", status: meshv1.MeshProjectStatus{NamespaceUID: recorded}, uid: recorded, want: true},
+		{name: "another namespace of the name, with every mark", status: meshv1.MeshProjectStatus{Namespace: "acme-shop", NamespaceUID: recorded},
+			uid: other, labels: marks, annotations: named},
+		{name: "another namespace of the name, created by the operator before it could record it",
+			status: meshv1.MeshProjectStatus{NamespaceUID: recorded}, uid: other, labels: marks, annotations: withUID, want: true},
+		{name: "planted before the project: annotation and label, nothing recorded", uid: other, labels: marks, annotations: named},
+		{name: "created by the operator, stopped before the status", uid: other, labels: marks, annotations: withUID, want: true},
+		{name: "the project's UID under another project's name", uid: other, labels: marks,
+			annotations: map[string]string{meshv1.AnnotationMeshProject: "other", meshv1.AnnotationMeshProjectUID: "project-uid"}},
+		{name: "previous release: status names it, both marks", status: meshv1.MeshProjectStatus{Namespace: "acme-shop"}, uid: other,
+			labels: marks, annotations: named, want: true},
+		{name: "previous release: status names it, label missing", status: meshv1.MeshProjectStatus{Namespace: "acme-shop"}, uid: other,
+			annotations: named},
+		{name: "previous release: status names another namespace", status: meshv1.MeshProjectStatus{Namespace: "acme-other"}, uid: other,
+			labels: marks, annotations: named},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := project(nil)
+			p.UID = "project-uid"
+			p.Status = tt.status
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-shop", UID: types.UID(tt.uid), Labels: tt.labels, Annotations: tt.annotations}}
+			if got := ownsNamespace(p, ns); got != tt.want {
+				t.Errorf("ownsNamespace = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

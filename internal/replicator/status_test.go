@@ -1,39 +1,52 @@
 package replicator
 
 import (
+	"regexp"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
-
-	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
-// A conflict or a refused bind behind another problem is still known to
-// the next pass, which then looks before it writes.
-func TestBlockedByFindsLaterProblems(t *testing.T) {
-	r := &MeshProjectReconciler{Recorder: events.NewFakeRecorder(10)}
-	project := &meshv1.MeshProject{}
+// However many problems a pass finds, the Ready message stays within the
+// bound (so the status stays valid) and the Event's note within its own.
+func TestReadyMessageIsBounded(t *testing.T) {
+	p := project(nil)
 	out := &outcome{}
-	out.block(ReasonLandingZoneNotFound, `landing zone "gone" does not exist`)
-	out.block(ReasonNamespaceConflict, "namespace kube-system "+notCreatedByOperator+"; it is left untouched")
-	out.block(ReasonClusterRoleNotBindable, bindRefusedMessage+` "custom" (role "admin")`)
-	r.setStatus(project, out, nil)
-
-	for reason, want := range map[string]bool{
-		ReasonLandingZoneNotFound:    true,
-		ReasonNamespaceConflict:      true,
-		ReasonClusterRoleNotBindable: true,
-		ReasonRoleBindingConflict:    true, // the same words; it only costs a look
-		ReasonUnknownRole:            false,
-		ReasonQuotaAboveMaximum:      false,
-	} {
-		if got := blockedBy(project, reason); got != want {
-			t.Errorf("blockedBy(%s) = %v, want %v", reason, got, want)
-		}
+	for i := range 32 * 1000 {
+		out.block(ReasonUnknownRole, "role %q of user %d is not mapped ✓", strings.Repeat("r", 63), i)
 	}
-	project.Status.Conditions[0].Status = metav1.ConditionTrue
-	if blockedBy(project, ReasonLandingZoneNotFound) {
-		t.Error("a Ready project is blocked")
+	recorder := events.NewFakeRecorder(1)
+	(&MeshProjectReconciler{Recorder: recorder}).setStatus(p, out, nil)
+
+	ready := meta.FindStatusCondition(p.Status.Conditions, ConditionReady)
+	if ready == nil || ready.Reason != ReasonUnknownRole {
+		t.Fatalf("Ready = %+v, want reason %s", ready, ReasonUnknownRole)
+	}
+	if len(ready.Message) > maxConditionMessage || !utf8.ValidString(ready.Message) {
+		t.Errorf("message of %d bytes (valid UTF-8: %v), want at most %d", len(ready.Message), utf8.ValidString(ready.Message), maxConditionMessage)
+	}
+	if !regexp.MustCompile(`; and [0-9]+ more$`).MatchString(ready.Message) {
+		t.Errorf("message does not say how many problems were left out: …%s", ready.Message[len(ready.Message)-60:])
+	}
+	if note := <-recorder.Events; len(note) > maxNoteLength+100 {
+		t.Errorf("event of %d bytes, want the note within %d", len(note), maxNoteLength)
+	}
+}
+
+func TestTruncated(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		limit int
+	}{{"short", 100}, {strings.Repeat("é", 100), 51}, {strings.Repeat("x", 1000), 40}} {
+		got := truncated(tc.in, tc.limit)
+		if len(got) > tc.limit || !utf8.ValidString(got) {
+			t.Errorf("truncated(%d bytes, %d) = %q: %d bytes", len(tc.in), tc.limit, got, len(got))
+		}
+		if len(tc.in) <= tc.limit && got != tc.in {
+			t.Errorf("truncated(%q) = %q, want it unchanged", tc.in, got)
+		}
 	}
 }

@@ -36,7 +36,7 @@ import (
 //     spec explains, in the order a pass meets them (landing zone, then
 //     namespace, then each role in spec order, then the quota), and a
 //     message that names every problem: LandingZoneNotFound,
-//     LandingZoneDisabled, NamespaceConflict (identifiers of a namespace
+//     LandingZoneDisabled (both without a namespace), NamespaceConflict (identifiers of a namespace
 //     that another project, or nobody the operator knows, has),
 //     UnknownRole, RoleBindingNameClash, ClusterRoleNotFound,
 //     QuotaAboveMaximum, ResourceQuotaInvalid (a quota the schema accepts
@@ -139,6 +139,9 @@ var _ = Describe("Random MeshProjects", Serial, func() {
 			for name, group := range namespaces {
 				if old, ok := preexisting[name]; ok && old.Annotations[meshv1.AnnotationMeshProject] == "" {
 					continue // nobody of the batch may take it
+				}
+				if !slices.ContainsFunc(group, o.getsNamespace) {
+					continue // every project that wants it waits for its zone
 				}
 				ns := getNamespace(g, name)
 				owner := ns.Annotations[meshv1.AnnotationMeshProject]
@@ -376,16 +379,23 @@ func (o *oracle) mappingOf(p *meshv1.MeshProject) (mapping map[string][]string, 
 	return globalMapping, p.Spec.LandingZone == ""
 }
 
+// getsNamespace says whether p's zone lets it have a namespace: a new
+// project waits while its zone is missing or disabled.
+func (o *oracle) getsNamespace(p *meshv1.MeshProject) bool {
+	return p.Spec.LandingZone == "" || p.Spec.LandingZone == o.zone.Name
+}
+
 // expect lists the problems that keep p from being Ready, in the order a
 // pass meets them; owner says whether p got its namespace.
 func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 	var want []expected
+	// A new project whose zone cannot be applied gets no namespace yet.
 	switch z := p.Spec.LandingZone; z {
 	case "", o.zone.Name:
 	case o.closed:
-		want = append(want, expected{replicator.ReasonLandingZoneDisabled, fmt.Sprintf("landing zone %q is disabled", z)})
+		return append(want, expected{replicator.ReasonLandingZoneDisabled, fmt.Sprintf("landing zone %q is disabled", z)})
 	default:
-		want = append(want, expected{replicator.ReasonLandingZoneNotFound, fmt.Sprintf("landing zone %q does not exist", z)})
+		return append(want, expected{replicator.ReasonLandingZoneNotFound, fmt.Sprintf("landing zone %q does not exist", z)})
 	}
 	if !owner {
 		return append(want, expected{replicator.ReasonNamespaceConflict, "namespace " + p.NamespaceName() + " "})
@@ -419,9 +429,15 @@ func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 	if p.Spec.LandingZone == o.zone.Name {
 		hard = o.zone.Spec.ResourceQuota.Hard.DeepCopy()
 		for k, v := range p.Spec.Quota {
-			if limit, ok := o.zone.Spec.MaxQuota[k]; ok && v.Cmp(limit) > 0 {
+			// A project may lower any limit and add limits; it may raise
+			// a limit of the zone only up to the zone's maximum for it.
+			zoneLimit, limited := hard[k]
+			if limited && v.Cmp(zoneLimit) <= 0 {
+				continue
+			}
+			if limit, ok := o.zone.Spec.MaxQuota[k]; (ok && v.Cmp(limit) > 0) || (!ok && limited) {
 				// The zone's own quota is applied instead.
-				return append(want, expected{replicator.ReasonQuotaAboveMaximum, "spec.quota exceeds the maximum"})
+				return append(want, expected{replicator.ReasonQuotaAboveMaximum, "spec.quota raises limits beyond what landing zone"})
 			}
 		}
 	}

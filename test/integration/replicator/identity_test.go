@@ -62,22 +62,23 @@ var _ = Describe("The operator under the seed's roles alone", Serial, func() {
 var _ = Describe("--default-landing-zone", Serial, func() {
 	It("puts projects that name no zone into the default zone", func() {
 		z := aZone().hard("pods", "7").create()
+		var p *meshv1.MeshProject
 		// Registered first, so it runs after the suite's operator is back
-		// (cleanups run last in, first out): without a default, it takes
-		// the zone's quotas away again before the next spec.
+		// (cleanups run last in, first out): without a default, a project
+		// that names no zone may not leave the one it is in, and keeps
+		// its quota.
 		DeferCleanup(func() {
-			Eventually(func(g Gomega) {
-				var quotas corev1.ResourceQuotaList
-				g.Expect(fw.Client.List(ctx, &quotas, client.MatchingLabels{meshv1.LabelLandingZone: z.Name})).To(Succeed())
-				g.Expect(quotas.Items).To(BeEmpty())
-			}, timeout, interval).Should(Succeed())
+			expectNotReady(p, replicator.ReasonLandingZoneRequired)
+			Consistently(func(g Gomega) {
+				g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "7"}))
+			}, "1s", interval).Should(Succeed())
 		})
 		opts := replicatorOptions()
 		opts.DefaultLandingZone = z.Name
 		replaceOperator(identity, opts)
 
 		other := aZone().hard("pods", "9").create()
-		p := aProject().users("admin", "alice").create()
+		p = aProject().users("admin", "alice").create()
 		named := aProject().zone(other.Name).users("admin", "alice").create()
 		expectReady(p)
 		expectReady(named)

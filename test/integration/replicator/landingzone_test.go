@@ -77,7 +77,7 @@ var _ = Describe("A landing zone", func() {
 	})
 
 	It("refuses a quota above the zone's maximum, naming the resource and both values, and keeps the last accepted one", func() {
-		z := aZone().hard("requests.cpu", "4", "pods", "50").maxQuota("requests.cpu", "16").create()
+		z := aZone().hard("requests.cpu", "4", "pods", "50").maxQuota("requests.cpu", "16", "pods", "100").create()
 		p := aProject().zone(z.Name).users("admin", "alice").quota("requests.cpu", "8").create()
 		expectReady(p)
 		Eventually(func(g Gomega) {
@@ -325,7 +325,7 @@ var _ = Describe("A landing zone", func() {
 		}, timeout, interval).Should(Succeed())
 	})
 
-	It("never touches objects without the operator's marks: a tenant's own policies stay, a policy with its name is a conflict", func() {
+	It("never touches a tenant's own policies, and replaces a policy with its name that it did not create", func() {
 		z := aZone().policy("default-deny-ingress", denyIngress).create()
 		p := aProject().zone(z.Name).users("admin", "alice").create()
 		expectReady(p)
@@ -335,46 +335,45 @@ var _ = Describe("A landing zone", func() {
 		}
 		Expect(fw.Client.Create(ctx, own)).To(Succeed())
 		squatter := &networkingv1.NetworkPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: replicator.NetworkPolicyName("allow-dns"), Namespace: p.NamespaceName()},
-			Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}},
+			ObjectMeta: metav1.ObjectMeta{Name: replicator.NetworkPolicyName("allow-dns"), Namespace: p.NamespaceName(),
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "elsewhere", UID: "0000"}}},
+			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}},
 		}
 		Expect(fw.Client.Create(ctx, squatter)).To(Succeed())
 
 		updateZone(z, func(z *meshv1.MeshLandingZone) {
 			z.Spec.NetworkPolicies = []meshv1.LandingZoneNetworkPolicy{{Name: "allow-dns", Spec: allowDNS}}
 		})
-		message := expectNotReady(p, replicator.ReasonNetworkPolicyConflict)
-		Expect(message).To(ContainSubstring("was not created by this operator"))
 		Eventually(func(g Gomega) {
 			expectGone(g, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName("default-deny-ingress")}})
+			policy := getNetworkPolicy(g, p, "allow-dns")
+			expectMarked(g, policy, p, z.Name)
+			g.Expect(policy.UID).NotTo(Equal(squatter.UID))
+			g.Expect(policy.OwnerReferences).To(BeEmpty())
+			g.Expect(policy.Spec.Egress).NotTo(BeEmpty(), "the zone's spec, not the squatter's")
 		}, timeout, interval).Should(Succeed())
-		for _, obj := range []*networkingv1.NetworkPolicy{own, squatter} {
-			after := &networkingv1.NetworkPolicy{}
-			Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(obj), after)).To(Succeed())
-			Expect(after.ResourceVersion).To(Equal(obj.ResourceVersion), "%s was changed", obj.Name)
-		}
-
-		// Once the squatter is gone, the zone's policy takes its place.
-		Expect(fw.Client.Delete(ctx, squatter)).To(Succeed())
-		Eventually(func(g Gomega) {
-			expectMarked(g, getNetworkPolicy(g, p, "allow-dns"), p, z.Name)
-		}, timeout+conflictRetryInterval, interval).Should(Succeed())
-		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(own), &networkingv1.NetworkPolicy{})).To(Succeed())
+		expectReady(p)
+		after := &networkingv1.NetworkPolicy{}
+		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(own), after)).To(Succeed())
+		Expect(after.ResourceVersion).To(Equal(own.ResourceVersion), "the tenant's own policy was changed")
 	})
 
-	It("reports a zone that does not exist, converges the namespace and bindings, and the project once the zone appears", func() {
+	It("gives a new project whose zone does not exist no namespace until the zone appears", func() {
 		z := aZone().hard("pods", "50").build()
 		p := aProject().zone(z.Name).users("admin", "alice").create()
 		message := expectNotReady(p, replicator.ReasonLandingZoneNotFound)
 		Expect(message).To(ContainSubstring(`landing zone "` + z.Name + `" does not exist`))
-		Eventually(func(g Gomega) {
-			getNamespace(g, p.NamespaceName())
-			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-		}, timeout, interval).Should(Succeed())
+		Expect(message).To(ContainSubstring("no namespace is created"))
+		Consistently(func(g Gomega) {
+			expectGone(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})
+		}, "1s", interval).Should(Succeed())
 
 		Expect(fw.Client.Create(ctx, z)).To(Succeed())
 		expectReady(p)
-		Eventually(func(g Gomega) { g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"})) }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
+			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
+		}, timeout, interval).Should(Succeed())
 	})
 
 	It("keeps mapping roles through the zone a project was in while the zone it names is missing", func() {
@@ -430,12 +429,16 @@ var _ = Describe("A landing zone", func() {
 		}, "1s", interval).Should(Succeed())
 		expectReady(p)
 
+		// Leaving the zone for none (there is no default zone) lets the
+		// zone go, but the namespace keeps its quota.
 		update(p, func(p *meshv1.MeshProject) { p.Spec.LandingZone = "" })
 		Eventually(func(g Gomega) {
 			expectGone(g, &meshv1.MeshLandingZone{ObjectMeta: metav1.ObjectMeta{Name: z.Name}})
-			expectGone(g, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.ResourceQuotaName}})
 		}, timeout, interval).Should(Succeed())
-		expectReady(p)
+		Expect(expectNotReady(p, replicator.ReasonLandingZoneRequired)).To(ContainSubstring(`keeps the baseline of landing zone "` + z.Name + `"`))
+		Consistently(func(g Gomega) {
+			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
+		}, "1s", interval).Should(Succeed())
 	})
 
 	It("reports a ClusterRole the operator may not bind and says to add it to the bind list", func() {

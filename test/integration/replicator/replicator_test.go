@@ -241,29 +241,32 @@ var _ = Describe("Objects the operator does not own", func() {
 		Expect(ns.ResourceVersion).To(Equal(existing.ResourceVersion))
 	})
 
-	It("does not overwrite a RoleBinding that has its name but was not created by it", func() {
+	It("replaces a RoleBinding with its name in the project's namespace that it did not create, finalizer and all", func() {
 		p := aProject().users("admin", "alice").create()
 		expectReady(p)
 		foreign := &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: replicator.RoleBindingName("view"), Namespace: p.NamespaceName()},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-			Subjects:   []rbacv1.Subject{user("mesh:outsider")},
+			ObjectMeta: metav1.ObjectMeta{Name: replicator.RoleBindingName("view"), Namespace: p.NamespaceName(),
+				Finalizers: []string{"example.com/keep"}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects: []rbacv1.Subject{user("mesh:outsider")},
 		}
 		Expect(fw.Client.Create(ctx, foreign)).To(Succeed())
 		update(p, func(p *meshv1.MeshProject) {
 			p.Spec.RoleBindings = append(p.Spec.RoleBindings, meshv1.ProjectRoleBinding{Role: "view", Users: []meshv1.SubjectName{"bob"}})
 		})
-		message := expectNotReady(p, replicator.ReasonRoleBindingConflict)
-		Expect(message).To(ContainSubstring("was not created by this operator"))
-		after := &rbacv1.RoleBinding{}
-		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(foreign), after)).To(Succeed())
-		Expect(after.ResourceVersion).To(Equal(foreign.ResourceVersion))
+		expectReady(p)
+		Eventually(func(g Gomega) {
+			rb := getRoleBinding(g, p, "view")
+			g.Expect(rb.UID).NotTo(Equal(foreign.UID), "the foreign binding is still there")
+			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:bob")))
+			g.Expect(rb.Finalizers).To(BeEmpty())
+			g.Expect(rb.Annotations).To(HaveKeyWithValue(meshv1.AnnotationMeshProject, p.Name))
+		}, timeout, interval).Should(Succeed())
 		Expect(getRoleBinding(Default, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-
-		// Once the foreign binding is gone, the project converges.
-		Expect(fw.Client.Delete(ctx, foreign)).To(Succeed())
-		expectReadyWithin(p, timeout+conflictRetryInterval)
-		Expect(getRoleBinding(Default, p, "view").Subjects).To(ConsistOf(user("mesh:bob")))
+		Eventually(func(g Gomega) {
+			g.Expect(eventNotes(g, p, replicator.ReasonForeignObjectReplaced)).To(ContainElement(
+				ContainSubstring("Replaced RoleBinding " + p.NamespaceName() + "/" + replicator.RoleBindingName("view"))))
+		}, timeout, interval).Should(Succeed())
 	})
 
 	It("does not take over the namespace of another MeshProject with the same identifiers", func() {

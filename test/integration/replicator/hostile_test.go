@@ -107,7 +107,9 @@ var _ = Describe("Hostile input", func() {
 		// pods has no maximum: it may be lowered and not raised.
 		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("pods", "20") })
 		Expect(expectNotReady(p, replicator.ReasonQuotaAboveMaximum)).To(ContainSubstring("pods 20 is above the zone's 10, and the zone sets no maximum for it"))
-		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("pods", "5", "requests.cpu", "8", "services", "3") })
+		update(p, func(p *meshv1.MeshProject) {
+			p.Spec.Quota = resources("pods", "5", "requests.cpu", "8", "services", "3")
+		})
 		expectReady(p)
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "5", "requests.cpu": "8", "services": "3"}))

@@ -61,7 +61,14 @@ func joinCapped(changes []string, limit int) string {
 	var b strings.Builder
 	for i, c := range changes {
 		if b.Len()+len(c)+2 > limit {
-			fmt.Fprintf(&b, "; and %d more", len(changes)-i)
+			if i == 0 {
+				// One that does not fit alone is cut, not left out.
+				b.WriteString(truncated(c, limit-32))
+				i++
+			}
+			if i < len(changes) {
+				fmt.Fprintf(&b, "; and %d more", len(changes)-i)
+			}
 			break
 		}
 		if i > 0 {

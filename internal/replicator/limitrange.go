@@ -11,11 +11,10 @@ import (
 const LimitRangeName = "meshproject-limits"
 
 var limitRanges = kind[*corev1.LimitRange]{
-	name:     "LimitRange",
-	conflict: ReasonLimitRangeConflict,
-	invalid:  ReasonLimitRangeInvalid,
-	source:   "the landing zone's limitRange",
-	newObj:   func() *corev1.LimitRange { return &corev1.LimitRange{} },
+	name:    "LimitRange",
+	invalid: ReasonLimitRangeInvalid,
+	source:  "the landing zone's limitRange",
+	newObj:  func() *corev1.LimitRange { return &corev1.LimitRange{} },
 	list: func(ctx context.Context, c client.Reader, namespace string) ([]*corev1.LimitRange, error) {
 		var list corev1.LimitRangeList
 		err := c.List(ctx, &list, managedIn(namespace)...)

@@ -12,11 +12,10 @@ import (
 func NetworkPolicyName(policy string) string { return "meshproject-" + policy }
 
 var networkPolicies = kind[*networkingv1.NetworkPolicy]{
-	name:     "NetworkPolicy",
-	conflict: ReasonNetworkPolicyConflict,
-	invalid:  ReasonNetworkPolicyInvalid,
-	source:   "the landing zone's networkPolicies",
-	newObj:   func() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} },
+	name:    "NetworkPolicy",
+	invalid: ReasonNetworkPolicyInvalid,
+	source:  "the landing zone's networkPolicies",
+	newObj:  func() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} },
 	list: func(ctx context.Context, c client.Reader, namespace string) ([]*networkingv1.NetworkPolicy, error) {
 		var list networkingv1.NetworkPolicyList
 		err := c.List(ctx, &list, managedIn(namespace)...)

@@ -19,9 +19,6 @@ import (
 // (ResourceQuota, LimitRange, NetworkPolicy) to converge generically.
 type kind[T client.Object] struct {
 	name string
-	// conflict is the Ready reason of an object that has the operator's
-	// name but not its marks.
-	conflict string
 	// invalid is the Ready reason of an object the API server refuses as
 	// invalid; source names what the object is made from.
 	invalid, source string
@@ -97,15 +94,6 @@ func converge[T client.Object](ctx context.Context, r *MeshProjectReconciler, s 
 // convergeOne creates want, or makes have (found in the cache) equal to it.
 func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler, s *scope, k kind[T], want, have T, found bool) error {
 	key := client.ObjectKeyFromObject(want)
-	if !found && blockedBy(s.project, k.conflict) {
-		// Known conflict: look, rather than send a create bound to fail.
-		have = k.newObj()
-		err := r.APIReader.Get(ctx, key, have)
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("reading %s %s/%s: %w", k.name, key.Namespace, key.Name, err)
-		}
-		found = err == nil
-	}
 	if !found {
 		err := r.Client.Create(ctx, want)
 		if err == nil {

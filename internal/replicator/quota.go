@@ -17,11 +17,10 @@ import (
 const ResourceQuotaName = "meshproject-quota"
 
 var resourceQuotas = kind[*corev1.ResourceQuota]{
-	name:     "ResourceQuota",
-	conflict: ReasonResourceQuotaConflict,
-	invalid:  ReasonResourceQuotaInvalid,
-	source:   "spec.quota or the landing zone's resourceQuota",
-	newObj:   func() *corev1.ResourceQuota { return &corev1.ResourceQuota{} },
+	name:    "ResourceQuota",
+	invalid: ReasonResourceQuotaInvalid,
+	source:  "spec.quota or the landing zone's resourceQuota",
+	newObj:  func() *corev1.ResourceQuota { return &corev1.ResourceQuota{} },
 	list: func(ctx context.Context, c client.Reader, namespace string) ([]*corev1.ResourceQuota, error) {
 		var list corev1.ResourceQuotaList
 		err := c.List(ctx, &list, managedIn(namespace)...)

@@ -186,17 +186,6 @@ func (r *MeshProjectReconciler) clusterRoleExists(ctx context.Context, name stri
 // want could not be put in place (the old binding, if any, stays).
 func (r *MeshProjectReconciler) reconcileRoleBinding(ctx context.Context, project *meshv1.MeshProject, want, have *rbacv1.RoleBinding, out *outcome) (done bool, err error) {
 	logger := log.FromContext(ctx).WithValues("roleBinding", want.Name)
-	if have == nil && blockedBy(project, ReasonRoleBindingConflict) {
-		// Known conflict: look, rather than send a create bound to fail.
-		found := &rbacv1.RoleBinding{}
-		err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), found)
-		if client.IgnoreNotFound(err) != nil {
-			return false, fmt.Errorf("reading RoleBinding %s/%s: %w", want.Namespace, want.Name, err)
-		}
-		if err == nil {
-			have = found
-		}
-	}
 	if have == nil {
 		created, err := r.createRoleBinding(ctx, project, want, out)
 		if err == nil {

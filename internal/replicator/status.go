@@ -27,7 +27,6 @@ const (
 	ReasonNamespaceTerminating = "NamespaceTerminating"
 	ReasonUnknownRole          = "UnknownRole"
 	ReasonClusterRoleNotFound  = "ClusterRoleNotFound"
-	ReasonRoleBindingConflict  = "RoleBindingConflict"
 	ReasonReconcileFailed      = "ReconcileFailed"
 
 	// ReasonInvalidSubject: a user or group is empty or would be bound as
@@ -49,12 +48,6 @@ const (
 	ReasonLandingZonesNotPermitted = "LandingZonesNotPermitted"
 	// ReasonQuotaAboveMaximum: spec.quota exceeds the zone's maxQuota.
 	ReasonQuotaAboveMaximum = "QuotaAboveMaximum"
-	// ReasonResourceQuotaConflict, ReasonLimitRangeConflict and
-	// ReasonNetworkPolicyConflict: an object with the operator's name exists
-	// and is not the operator's.
-	ReasonResourceQuotaConflict = "ResourceQuotaConflict"
-	ReasonLimitRangeConflict    = "LimitRangeConflict"
-	ReasonNetworkPolicyConflict = "NetworkPolicyConflict"
 	// ReasonResourceQuotaInvalid, ReasonLimitRangeInvalid and
 	// ReasonNetworkPolicyInvalid: the API server refuses the object the
 	// spec and the zone make, for example a spec.quota the schema accepts
@@ -174,10 +167,6 @@ const notCreatedByOperator = "already exists and was not created by this operato
 // also finds behind another reason.
 var blockedMarkers = map[string]string{
 	ReasonNamespaceConflict:      notCreatedByOperator,
-	ReasonRoleBindingConflict:    notCreatedByOperator,
-	ReasonResourceQuotaConflict:  notCreatedByOperator,
-	ReasonLimitRangeConflict:     notCreatedByOperator,
-	ReasonNetworkPolicyConflict:  notCreatedByOperator,
 	ReasonClusterRoleNotBindable: bindRefusedMessage,
 }
 

@@ -36,6 +36,16 @@ func TestReadyMessageIsBounded(t *testing.T) {
 	}
 }
 
+func TestJoinCappedCutsOneProblemTooLongAlone(t *testing.T) {
+	long := strings.Repeat("x", 10000)
+	if got := joinCapped([]string{long}, 100); len(got) > 100 || !strings.HasPrefix(got, "xxx") {
+		t.Errorf("joinCapped(one long) = %q, want its start within 100 bytes", got)
+	}
+	if got := joinCapped([]string{long, "b"}, 100); len(got) > 100 || !strings.HasSuffix(got, "; and 1 more") {
+		t.Errorf("joinCapped(long, b) = %q, want its start and how many more", got)
+	}
+}
+
 func TestTruncated(t *testing.T) {
 	for _, tc := range []struct {
 		in    string

@@ -3,7 +3,9 @@ package v1alpha1
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -12,7 +14,8 @@ import (
 
 // A quantity the CRD's pattern admits but resource.ParseQuantity refuses
 // ("1e1.5") makes the whole list or watch event that carries it fail to
-// decode, and with it every other object of the informer. The schema
+// decode, and with it every other object of the informer; one it never
+// returns from ("1e2147483648") would stop the informer for good. The schema
 // refuses such values now, but objects stored before it did are still in
 // etcd. So the specs decode leniently: an entry that is not a quantity is
 // left out and named in InvalidQuantities, and the operator reports it on
@@ -54,30 +57,30 @@ func (s *MeshLandingZoneSpec) UnmarshalJSON(data []byte) error {
 }
 
 // decodeLeniently decodes data into into as the API machinery does (case
-// sensitive). Only if that fails does it look for quantities that do not
-// parse, drop them and decode again; reset clears what the failed attempt
-// left behind.
+// sensitive). When that fails, or when data may hold a quantity that
+// resource.ParseQuantity would never return from, it drops the quantities
+// that are not safe to parse or do not parse, and decodes again; reset
+// clears what a failed attempt left behind.
 func decodeLeniently(data []byte, into any, paths []quantityPath, reset func()) ([]string, error) {
-	err := kjson.UnmarshalCaseSensitivePreserveInts(data, into)
-	if err == nil {
-		return nil, nil
+	var err error
+	if !mayHoldLongExponent(data) {
+		if err = kjson.UnmarshalCaseSensitivePreserveInts(data, into); err == nil {
+			return nil, nil
+		}
 	}
 	var raw map[string]any
 	decoder := json.NewDecoder(bytes.NewReader(data))
 	decoder.UseNumber()
-	if decoder.Decode(&raw) != nil {
-		return nil, err
+	if rawErr := decoder.Decode(&raw); rawErr != nil {
+		return nil, errors.Join(err, rawErr)
 	}
 	var invalid []string
 	for _, path := range paths {
 		invalid = dropInvalid(raw, path, "spec", invalid)
 	}
-	if len(invalid) == 0 {
-		return nil, err
-	}
 	cleaned, marshalErr := json.Marshal(raw)
 	if marshalErr != nil {
-		return nil, err
+		return nil, errors.Join(err, marshalErr)
 	}
 	reset()
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(cleaned, into); err != nil {
@@ -85,6 +88,46 @@ func decodeLeniently(data []byte, into any, paths []quantityPath, reset func()) 
 	}
 	slices.Sort(invalid)
 	return invalid, nil
+}
+
+// mayHoldLongExponent reports whether data has an exponent of three or
+// more digits anywhere ("e123", "E-4567"): resource.ParseQuantity does not
+// return for exponents beyond int32 ("1e2147483648"), so such data is not
+// handed to it before its quantities were checked one by one. A user name
+// like "joe2024" also matches; that only costs the slower path.
+func mayHoldLongExponent(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != 'e' && data[i] != 'E' {
+			continue
+		}
+		j := i + 1
+		if j < len(data) && (data[j] == '+' || data[j] == '-') {
+			j++
+		}
+		digits := 0
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+			digits++
+			j++
+		}
+		if digits >= 3 {
+			return true
+		}
+	}
+	return false
+}
+
+// safeQuantity matches what the CRDs admit as a quantity string: at most
+// 64 characters, an exponent of at most two digits (see hack/crdgen).
+var safeQuantity = regexp.MustCompile(`^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?[0-9]{1,2})?$`)
+
+// parsesSafely reports whether text is a quantity, without handing
+// resource.ParseQuantity a string it would not return from.
+func parsesSafely(text string) bool {
+	if len(text) > 64 || !safeQuantity.MatchString(text) {
+		return false
+	}
+	_, err := resource.ParseQuantity(text)
+	return err == nil
 }
 
 // dropInvalid removes from the map of quantities at path below node every
@@ -102,7 +145,7 @@ func dropInvalid(node any, path quantityPath, where string, invalid []string) []
 					text = ""
 				}
 			}
-			if _, err := resource.ParseQuantity(text); err != nil {
+			if !parsesSafely(text) {
 				invalid = append(invalid, fmt.Sprintf("%s[%s]: %q", where, key, fmt.Sprint(value)))
 				delete(quantities, key)
 			}

@@ -3,6 +3,7 @@ package v1alpha1_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -64,6 +65,41 @@ func TestZoneQuantitiesThatDoNotParseAreLeftOut(t *testing.T) {
 	}
 	if len(spec.LimitRange.Limits) != 2 || spec.LimitRange.Limits[0].Max.Cpu().String() != "2" || len(spec.LimitRange.Limits[1].Min) != 0 {
 		t.Errorf("limitRange = %+v, want the valid entries kept and the invalid one dropped", spec.LimitRange)
+	}
+}
+
+// resource.ParseQuantity does not return for exponents beyond int32: a
+// stored spec with one must still decode, at once.
+func TestExponentsParseQuantityNeverReturnsFromAreLeftOut(t *testing.T) {
+	done := make(chan meshv1.MeshProjectSpec, 1)
+	go func() {
+		var spec meshv1.MeshProjectSpec
+		if err := json.Unmarshal([]byte(`{"customerIdentifier":"a","projectIdentifier":"b",
+		  "quota":{"pods":"1e2147483648","limits.memory":"1e-9999999999","requests.cpu":"2","count/x":"1e5"}}`), &spec); err != nil {
+			t.Error(err)
+		}
+		done <- spec
+	}()
+	select {
+	case spec := <-done:
+		want := []string{`spec.quota[limits.memory]: "1e-9999999999"`, `spec.quota[pods]: "1e2147483648"`}
+		if diff := cmp.Diff(want, spec.InvalidQuantities); diff != "" {
+			t.Errorf("invalid quantities (-want +got):\n%s", diff)
+		}
+		if len(spec.Quota) != 2 {
+			t.Errorf("quota %v, want requests.cpu and count/x kept", spec.Quota)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("decoding did not return")
+	}
+}
+
+// Names that look like long exponents take the careful path and decode the same.
+func TestLongExponentLookalikesDecode(t *testing.T) {
+	var spec meshv1.MeshProjectSpec
+	err := json.Unmarshal([]byte(`{"customerIdentifier":"joe2024","projectIdentifier":"b","roleBindings":[{"role":"admin","users":["mike2025"]}],"quota":{"pods":"10"}}`), &spec)
+	if err != nil || spec.CustomerIdentifier != "joe2024" || spec.RoleBindings[0].Users[0] != "mike2025" || spec.Quota.Pods().String() != "10" || spec.InvalidQuantities != nil {
+		t.Errorf("spec %+v, error %v", spec, err)
 	}
 }
 

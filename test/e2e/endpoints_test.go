@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +67,24 @@ func TestMetricsAndProbes(t *testing.T) {
 		g.Expect(body).To(ContainSubstring("meshstack_metering_last_success_timestamp_seconds "))
 		g.Expect(body).To(ContainSubstring("meshstack_metering_pods_seen"))
 	}).Should(Succeed(), "log: %s", filepath.Join(dir, "operator.log"))
+
+	// A flood of made-up tokens costs the API server a bounded number of
+	// TokenReviews (a burst of 20, then 5 a second), counted by the API
+	// server itself; the reader keeps being served from its remembered
+	// decision.
+	reviewsBefore := tokenReviews(g, fw)
+	g.Expect(reviewsBefore).To(BeNumerically(">", 0), "the API server counted none of the reviews above: is the metric read right?")
+	start := time.Now()
+	statuses := map[int]int{}
+	for i := range 1000 {
+		statuses[httpGet(g, "https://"+metrics+"/metrics", fmt.Sprintf("made-up-%d", i))]++
+	}
+	g.Expect(httpGet(g, "https://"+metrics+"/metrics", reader)).To(Equal(http.StatusOK), "the reader during the flood")
+	elapsed := time.Since(start)
+	reviews := tokenReviews(g, fw) - reviewsBefore
+	t.Logf("1,000 made-up tokens in %v: %v; %d TokenReviews reached the API server", elapsed.Round(time.Millisecond), statuses, reviews)
+	g.Expect(reviews).To(BeNumerically("<=", 20+5*elapsed.Seconds()+1), "TokenReviews for 1,000 made-up tokens")
+	g.Expect(statuses[http.StatusTooManyRequests]).To(BeNumerically(">", 0))
 	g.Expect(p.Stop()).To(Succeed(), "a clean exit on SIGTERM")
 
 	// --metrics-secure=false serves plain HTTP to anyone.
@@ -179,6 +199,25 @@ func bindRules(ctx context.Context, fw *framework.Framework, sa framework.Servic
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: sa.Namespace}},
 	})
+}
+
+// tokenReviews is how many TokenReviews the API server has handled, from
+// its own apiserver_request_total.
+func tokenReviews(g Gomega, fw *framework.Framework) int {
+	cs, err := kubernetes.NewForConfig(fw.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	body, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	total := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `resource="tokenreviews"`) && strings.Contains(line, `verb="POST"`) {
+			fields := strings.Fields(line)
+			n, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+			g.Expect(err).NotTo(HaveOccurred())
+			total += int(n)
+		}
+	}
+	return total
 }
 
 // scraperToken is a token of a new ServiceAccount, bound to a role like the

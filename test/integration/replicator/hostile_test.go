@@ -1,6 +1,9 @@
 package replicator_test
 
 import (
+	"fmt"
+	"strings"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -113,6 +116,31 @@ var _ = Describe("Hostile input", func() {
 		expectReady(p)
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "5", "requests.cpu": "8", "services": "3"}))
+		}, timeout, interval).Should(Succeed())
+	})
+
+	It("converges about the biggest MeshProject etcd stores: 32 roles of 150 users with 250-character names", func() {
+		zone := aZone()
+		for i := range 32 {
+			zone = zone.mapping(fmt.Sprintf("role%02d", i), "view")
+		}
+		z := zone.create()
+		b := aProject().zone(z.Name)
+		for i := range 32 {
+			for j := range 150 {
+				b = b.users(fmt.Sprintf("role%02d", i), fmt.Sprintf("%03d-%s", j, strings.Repeat("u", 246)))
+			}
+		}
+		p := b.create()
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(fw.Client.Delete(ctx, p))).To(Succeed()) })
+		expectReadyWithin(p, 2*timeout)
+		Eventually(func(g Gomega) {
+			var bindings rbacv1.RoleBindingList
+			g.Expect(fw.Client.List(ctx, &bindings, client.InNamespace(p.NamespaceName()))).To(Succeed())
+			g.Expect(bindings.Items).To(HaveLen(32))
+			for _, rb := range bindings.Items {
+				g.Expect(rb.Subjects).To(HaveLen(150), rb.Name)
+			}
 		}, timeout, interval).Should(Succeed())
 	})
 

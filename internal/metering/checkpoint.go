@@ -77,6 +77,15 @@ type encodedWindow struct {
 // exactly (encoding/json writes the shortest form that parses back to the
 // same float64), which is what makes a redelivered window identical.
 func encodeCheckpoint(cp *Checkpoint) ([]byte, error) {
+	// encoding/json fails on +Inf and NaN only after it has written part
+	// of the checkpoint; refuse anything decodeCheckpoint would refuse,
+	// with a message that says which namespace.
+	if err := checkWindows("open", cp.Open, 0); err != nil {
+		return nil, fmt.Errorf("refusing to save the metering checkpoint: %w", err)
+	}
+	if err := checkWindows("pending", cp.Pending, 0); err != nil {
+		return nil, fmt.Errorf("refusing to save the metering checkpoint: %w", err)
+	}
 	enc := encodedCheckpoint{
 		Version:  checkpointVersion,
 		Window:   cp.Window.String(),
@@ -203,7 +212,7 @@ func checkWindows(kind string, windows []Window, length time.Duration) error {
 
 // sound reports whether every figure is finite and not negative.
 func (u *Usage) sound() bool {
-	ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
+	ok := finite
 	for _, v := range u.StorageByteSecondsByClass {
 		if !ok(v) {
 			return false

@@ -353,7 +353,8 @@ func (r *run) markDelivered(ctx context.Context, res deliveryResult) error {
 	recordsEmitted.Add(float64(len(w.Usage)))
 	r.Log.Info("Delivered usage records", "windowStart", w.Start, "windowEnd", w.End, "records", len(w.Usage), "pendingWindows", len(r.pending))
 	r.updateDeliveryMetrics()
-	return r.save(ctx)
+	_, err := r.save(ctx)
+	return err
 }
 
 // pass lists every pod (and claim) once, page by page, fixes the windows
@@ -375,43 +376,92 @@ func (r *run) pass(ctx context.Context) error {
 			"now", p.to, "previousPass", r.agg.Last())
 	}
 	r.agg.Commit(p)
+	r.reportInvalid(p)
 	r.pending = append(r.pending, r.agg.TakeClosed()...)
-	if err := r.save(ctx); err != nil {
+	saved, err := r.save(ctx)
+	if err != nil {
 		return err
 	}
 	r.updateDeliveryMetrics()
 
-	lastSuccessTimestamp.Set(float64(r.clock.Now().UnixNano()) / 1e9)
+	// A pass whose checkpoint was not saved is not safe: a restart would
+	// count its time again from the last good save, and its closed
+	// windows are not delivered. MeshstackMeteringStale must see that.
+	if saved {
+		lastSuccessTimestamp.Set(float64(r.clock.Now().UnixNano()) / 1e9)
+	}
 	podsSeen.Set(float64(p.Listed))
 	passDuration.Observe(r.clock.Since(began).Seconds())
-	r.Log.V(1).Info("Metering pass done", "pods", p.Listed, "running", p.Counted, "claims", p.Claims, "duration", r.clock.Since(began))
+	r.Log.V(1).Info("Metering pass done", "pods", p.Listed, "running", p.Counted, "claims", p.Claims, "duration", r.clock.Since(began), "saved", saved)
 	return nil
 }
 
-// save writes the checkpoint. Only a fenced write is returned: any other
-// failure leaves the new closed windows unfixed (and so undelivered) until
-// a later save succeeds.
-func (r *run) save(ctx context.Context) error {
+// reportInvalid counts the pass's out-of-bounds quantities and logs them in
+// one line.
+func (r *run) reportInvalid(p *Pass) {
+	if len(p.Invalid) == 0 {
+		return
+	}
+	n, namespaces := 0, map[string]bool{}
+	for k, c := range p.Invalid {
+		invalidQuantities.WithLabelValues(k.Namespace, k.Resource).Add(float64(c))
+		n += c
+		namespaces[k.Namespace] = true
+	}
+	r.Log.Error(errors.New("quantity out of bounds"), "Quantities that are negative, not finite or above 2^63 bytes or 2^63 millicores count as 0 "+
+		"for that resource of that pod or claim (meshstack_metering_invalid_quantities_total counts them by namespace)",
+		"quantities", n, "namespaces", len(namespaces), "first", p.FirstInvalid)
+}
+
+// save writes the checkpoint and reports whether it did. Only a fenced
+// write is returned as an error: any other failure leaves the new closed
+// windows unfixed (and so undelivered) until a later save succeeds, and
+// sets meshstack_metering_checkpoint_save_failing.
+func (r *run) save(ctx context.Context) (bool, error) {
 	if r.Checkpoint == nil {
 		r.fixed = len(r.pending)
-		return nil
+		return true, nil
 	}
+	open := r.agg.Open()
+	// Defence in depth: the quantities are bounded when they are added,
+	// so no sum can be +Inf or NaN; if one were, it would make every
+	// save fail and stop the delivery of every namespace's windows.
+	r.sanitize(open)
+	r.sanitize(r.pending)
 	err := r.Checkpoint.Save(ctx, &Checkpoint{
-		Window: r.Window, LastPass: r.agg.Last(), Delivered: r.deliveredUpTo, Open: r.agg.Open(), Pending: r.pending,
+		Window: r.Window, LastPass: r.agg.Last(), Delivered: r.deliveredUpTo, Open: open, Pending: r.pending,
 	})
 	switch {
 	case errors.Is(err, ErrFenced):
-		return fmt.Errorf("this process is no longer the leader, so it stops metering without delivering anything more: %w", err)
+		return false, fmt.Errorf("this process is no longer the leader, so it stops metering without delivering anything more: %w", err)
 	case err != nil:
 		if ctx.Err() == nil {
 			checkpointErrors.Inc()
+			checkpointSaveFailing.Set(1)
 			r.Log.Error(err, "Saving the metering checkpoint failed; closed windows are delivered once a later save succeeds",
 				"pendingWindows", len(r.pending))
 		}
-		return nil
+		return false, nil
 	}
+	checkpointSaveFailing.Set(0)
 	r.fixed = len(r.pending)
-	return nil
+	return true, nil
+}
+
+// sanitize sets every figure of windows that no checkpoint or record can
+// hold (negative or not finite) to 0, counts it in
+// meshstack_metering_invalid_quantities_total with resource "sum" and logs
+// it.
+func (r *run) sanitize(windows []Window) {
+	for _, w := range windows {
+		for ns, u := range w.Usage {
+			if fields := u.sanitize(); len(fields) > 0 {
+				invalidQuantities.WithLabelValues(ns, "sum").Add(float64(len(fields)))
+				r.Log.Error(errors.New("sum out of bounds"), "A usage sum is negative or not finite; it is set to 0 so that the checkpoint can be saved",
+					"namespace", ns, "windowStart", w.Start, "fields", fields)
+			}
+		}
+	}
 }
 
 // list makes a pass at began from a complete listing. A continue token that

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -84,7 +85,20 @@ type Meter struct {
 
 	// checkpointRead is set once this process has read the checkpoint.
 	checkpointRead atomic.Bool
+	// refused is why the leader refuses to meter from the checkpoint, while
+	// it does.
+	refused atomic.Pointer[string]
 }
+
+// MaxClockSkew is how far in the future, by this process's clock, the last
+// pass of a checkpoint may lie. A checkpoint further ahead (written by a
+// replica whose clock ran ahead, or forged) is refused: resuming from it
+// would skip the billing time up to its last pass.
+const MaxClockSkew = 5 * time.Minute
+
+// ErrCheckpointInFuture means the checkpoint's last pass lies more than
+// MaxClockSkew ahead of this process's clock.
+var ErrCheckpointInFuture = errors.New("the metering checkpoint's last pass lies in the future")
 
 var (
 	_ manager.Runnable               = &Meter{}
@@ -99,6 +113,9 @@ func (m *Meter) NeedLeaderElection() bool { return true }
 // this check on a standby. A replica that cannot read it could not take
 // over.
 func (m *Meter) ReadyCheck(req *http.Request) error {
+	if why := m.refused.Load(); why != nil {
+		return errors.New(*why)
+	}
 	if m.Checkpoint == nil || m.checkpointRead.Load() {
 		return nil
 	}
@@ -134,6 +151,10 @@ func ValidateSettings(interval, window time.Duration, pageSize int64, output str
 		return fmt.Errorf("--metering-output must be %q (stdout), an http(s):// URL or a file path", StdoutOutput)
 	case IsHTTPOutput(output):
 		return ValidateHTTPOutput(output)
+	case strings.Contains(output, "://"):
+		// Not a file path anyone means; its error messages would quote
+		// the URL's credentials.
+		return fmt.Errorf("--metering-output %q is a URL with a scheme other than https:// or http://", RedactOutput(output))
 	}
 	return nil
 }
@@ -164,8 +185,8 @@ func (m *Meter) Start(ctx context.Context) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	r, err := m.open(ctx)
-	if err != nil {
+	r, err := m.openChecked(ctx)
+	if err != nil || r == nil {
 		return err
 	}
 	defer func() {
@@ -195,6 +216,41 @@ func (m *Meter) Start(ctx context.Context) error {
 	}
 	m.Log.Error(err, "Metering stops")
 	return err
+}
+
+// openChecked opens the run, and while the checkpoint lies in the future
+// refuses to meter: it logs an error, sets meshstack_metering_checkpoint_refused
+// and fails readiness, leaves the checkpoint as it is (nothing counted in it
+// is lost) and tries again every interval, so that metering resumes by
+// itself once the clocks agree or someone moved the checkpoint away. It
+// returns a nil run when ctx ends first.
+func (m *Meter) openChecked(ctx context.Context) (*run, error) {
+	clk := m.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	for {
+		r, err := m.open(ctx)
+		if !errors.Is(err, ErrCheckpointInFuture) {
+			checkpointRefused.Set(0)
+			m.refused.Store(nil)
+			return r, err
+		}
+		checkpointRefused.Set(1)
+		why := err.Error()
+		m.refused.Store(&why)
+		m.Log.Error(err, "Refusing to meter from the metering checkpoint: its last pass lies in the future, and resuming from it would skip "+
+			"the billing time up to it. Nothing is metered until this process's clock reaches it (fix the clock of the node that is wrong) "+
+			"or the checkpoint is moved away (which loses what it holds); the checkpoint is left as it is, and this is tried again every interval.",
+			"interval", m.Interval)
+		t := clk.NewTimer(m.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		case <-t.C():
+		}
+	}
 }
 
 // run is one process's metering: from open to the end of Start.
@@ -235,7 +291,7 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 	r.claims, _ = ParseResources(m.Resources)
 	now := r.clock.Now()
 	current := WindowStart(now, m.Window)
-	kv := []any{"output", m.Output, "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources}
+	kv := []any{"output", RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources}
 
 	out, outputUpTo, err := m.openSink()
 	if err != nil {
@@ -251,6 +307,12 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 			return nil, fmt.Errorf("reading the metering checkpoint: %w", err)
 		}
 		m.checkpointRead.Store(true)
+		if cp != nil && cp.LastPass.After(now.Add(MaxClockSkew)) {
+			_ = out.Close()
+			return nil, fmt.Errorf("%w: it was made up to %s, %s after this process's clock (%s), more than the %s of clock skew tolerated",
+				ErrCheckpointInFuture, cp.LastPass.Format(time.RFC3339), cp.LastPass.Sub(now).Round(time.Second),
+				now.UTC().Format(time.RFC3339), MaxClockSkew)
+		}
 	} else {
 		m.Log.Info("WARNING: metering without a checkpoint (--metering-checkpoint=\"\"). A restart or a change of leader loses the usage "+
 			"counted in the open window and every window that closes while no metering process runs, and, with a stdout or "+

@@ -1,12 +1,16 @@
 package metering
 
 import (
+	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/resource"
 )
 
@@ -133,7 +137,42 @@ type Pass struct {
 	// Listed counts the pods added; Counted those that were Running in the
 	// pass's interval. Claims counts the Bound claims that were counted.
 	Listed, Counted, Claims int
+
+	// Invalid counts, per namespace and resource, the quantities that were
+	// counted as 0 because they are out of bounds (see checkedQuantity);
+	// FirstInvalid describes the first of them, for the log.
+	Invalid      map[InvalidQuantity]int
+	FirstInvalid string
 }
+
+// InvalidQuantity names a resource of a namespace whose quantity was out of
+// bounds in a pass.
+type InvalidQuantity struct {
+	Namespace string
+	// Resource is requests.cpu, requests.memory, limits.cpu, limits.memory
+	// or storage.
+	Resource string
+}
+
+// The largest quantities the meter counts: 2^63 bytes (8 EiB) of memory or
+// storage per pod or claim, and 2^63 millicores (about 9.2e15 cores) per
+// pod. Anything larger, negative or not finite as a float64 (a valid
+// quantity such as 1e400 is +Inf) is not a real reservation: it would turn
+// the namespace's sums into +Inf, which no record and no checkpoint can
+// hold. Such a quantity counts as 0 for that resource of that pod (the pod
+// still counts its pod-seconds and its other resources), and
+// meshstack_metering_invalid_quantities_total counts it.
+const (
+	MaxBytes = float64(1 << 63)
+	MaxCores = float64(1<<63) / 1000
+)
+
+// The bounds as quantities: a quantity is compared exactly, since
+// AsApproximateFloat64 saturates some large ones (9Ei) at 2^63.
+var (
+	maxBytesQuantity = apiresource.MustParse("8Ei")
+	maxCoresQuantity = apiresource.MustParse("9223372036854775808m")
+)
 
 // podResourcesOptions makes PodRequests and PodLimits return what the
 // scheduler and kubelet reserve for a pod: init and sidecar containers,
@@ -166,8 +205,10 @@ func (p *Pass) Add(pod *corev1.Pod) {
 	reqs := resource.PodRequests(pod, opts)
 	opts.Reuse = p.limits
 	limits := resource.PodLimits(pod, opts)
-	cpuReq, memReq := quantity(reqs, corev1.ResourceCPU), quantity(reqs, corev1.ResourceMemory)
-	cpuLim, memLim := quantity(limits, corev1.ResourceCPU), quantity(limits, corev1.ResourceMemory)
+	cpuReq := p.checkedQuantity(pod, "requests.cpu", reqs, corev1.ResourceCPU, &maxCoresQuantity)
+	memReq := p.checkedQuantity(pod, "requests.memory", reqs, corev1.ResourceMemory, &maxBytesQuantity)
+	cpuLim := p.checkedQuantity(pod, "limits.cpu", limits, corev1.ResourceCPU, &maxCoresQuantity)
+	memLim := p.checkedQuantity(pod, "limits.memory", limits, corev1.ResourceMemory, &maxBytesQuantity)
 
 	p.spread(pod.Namespace, start, func(u *Usage, seconds float64) {
 		u.PodSeconds += seconds
@@ -192,11 +233,11 @@ func (p *Pass) AddClaim(claim *corev1.PersistentVolumeClaim) {
 	if !start.Before(p.to) {
 		return
 	}
-	size, ok := claim.Status.Capacity[corev1.ResourceStorage]
-	if !ok {
-		size = claim.Spec.Resources.Requests[corev1.ResourceStorage]
+	list := claim.Status.Capacity
+	if _, ok := list[corev1.ResourceStorage]; !ok {
+		list = claim.Spec.Resources.Requests
 	}
-	bytes := size.AsApproximateFloat64()
+	bytes := p.checkedQuantity(claim, "storage", list, corev1.ResourceStorage, &maxBytesQuantity)
 	class := ""
 	if claim.Spec.StorageClassName != nil {
 		class = *claim.Spec.StorageClassName
@@ -243,12 +284,35 @@ func (p *Pass) usageOf(windowStart time.Time, namespace string) *Usage {
 	return u
 }
 
-// quantity is a resource in cores or bytes. It is a float, so huge
-// quantities (petabytes, millions of cores) neither overflow nor fail.
-func quantity(list corev1.ResourceList, name corev1.ResourceName) float64 {
+// checkedQuantity is a resource of obj in cores or bytes, 0 when it is
+// absent. It is a float, so huge quantities (petabytes, millions of cores)
+// neither overflow nor fail; one above bound, negative or not finite counts
+// as 0 and is recorded in Invalid.
+func (p *Pass) checkedQuantity(obj metav1.Object, resource string, list corev1.ResourceList, name corev1.ResourceName, bound *apiresource.Quantity) float64 {
 	q, ok := list[name]
 	if !ok {
 		return 0
 	}
-	return q.AsApproximateFloat64()
+	if q.Sign() >= 0 && q.Cmp(*bound) <= 0 {
+		if v := q.AsApproximateFloat64(); finite(v) {
+			return v
+		}
+	}
+	if p.Invalid == nil {
+		p.Invalid = map[InvalidQuantity]int{}
+		p.FirstInvalid = fmt.Sprintf("%s %s/%s: %s %s", kindOf(obj), obj.GetNamespace(), obj.GetName(), resource, q.String())
+	}
+	p.Invalid[InvalidQuantity{Namespace: strings.Clone(obj.GetNamespace()), Resource: resource}]++
+	return 0
 }
+
+func kindOf(obj metav1.Object) string {
+	if _, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		return "PersistentVolumeClaim"
+	}
+	return "Pod"
+}
+
+// finite reports whether v is a figure a sum may hold: finite and not
+// negative.
+func finite(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }

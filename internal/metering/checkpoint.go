@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -77,6 +78,15 @@ type encodedWindow struct {
 // exactly (encoding/json writes the shortest form that parses back to the
 // same float64), which is what makes a redelivered window identical.
 func encodeCheckpoint(cp *Checkpoint) ([]byte, error) {
+	// encoding/json fails on +Inf and NaN only after it has written part
+	// of the checkpoint; refuse anything decodeCheckpoint would refuse,
+	// with a message that says which namespace.
+	if err := checkWindows("open", cp.Open, 0); err != nil {
+		return nil, fmt.Errorf("refusing to save the metering checkpoint: %w", err)
+	}
+	if err := checkWindows("pending", cp.Pending, 0); err != nil {
+		return nil, fmt.Errorf("refusing to save the metering checkpoint: %w", err)
+	}
 	enc := encodedCheckpoint{
 		Version:  checkpointVersion,
 		Window:   cp.Window.String(),
@@ -115,13 +125,50 @@ func encodeWindows(windows []Window, length time.Duration) []encodedWindow {
 	return out
 }
 
+// MaxCheckpointBytes bounds the decompressed checkpoint: 64 MiB of JSON,
+// about 250,000 namespace-windows (twice what the default 8 ConfigMaps
+// hold compressed), well inside the chart's 256Mi memory limit for
+// metering. The gzipped parts of a checkpoint may inflate a
+// thousandfold (a ConfigMap of zeros), so decompression stops there.
+const MaxCheckpointBytes = 64 << 20
+
+// ErrCheckpointTooLarge is returned for a checkpoint that inflates to more
+// than MaxCheckpointBytes.
+var ErrCheckpointTooLarge = fmt.Errorf("the metering checkpoint inflates to more than %d MiB; it is refused (move it away to start without a checkpoint)", MaxCheckpointBytes>>20)
+
+// readAtMost reads r to its end into a buffer that never grows beyond
+// limit+1 bytes, and fails with ErrCheckpointTooLarge when r holds more
+// than limit.
+func readAtMost(r io.Reader, limit int) ([]byte, error) {
+	buf := make([]byte, 0, min(512<<10, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return nil, ErrCheckpointTooLarge
+			}
+			buf = slices.Grow(buf, min(2*cap(buf), limit+1)-len(buf))[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			if len(buf) > limit {
+				return nil, ErrCheckpointTooLarge
+			}
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
 // decodeCheckpoint reads what encodeCheckpoint wrote.
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decompressing the metering checkpoint: %w", err)
 	}
-	raw, err := io.ReadAll(zr)
+	raw, err := readAtMost(zr, MaxCheckpointBytes)
 	if err != nil {
 		return nil, fmt.Errorf("decompressing the metering checkpoint: %w", err)
 	}
@@ -203,7 +250,7 @@ func checkWindows(kind string, windows []Window, length time.Duration) error {
 
 // sound reports whether every figure is finite and not negative.
 func (u *Usage) sound() bool {
-	ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
+	ok := finite
 	for _, v := range u.StorageByteSecondsByClass {
 		if !ok(v) {
 			return false

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,6 +63,8 @@ type ConfigMapCheckpoint struct {
 	// MaxParts is the number of ConfigMaps the checkpoint may take, as many
 	// as the Role's resourceNames allow.
 	MaxParts int
+	// Log says when a deleted part is recreated.
+	Log logr.Logger
 
 	// resourceVersions of the parts as last read or written; "" where the
 	// ConfigMap does not exist.
@@ -190,17 +193,29 @@ func (c *ConfigMapCheckpoint) Save(ctx context.Context, cp *Checkpoint) error {
 }
 
 // write creates or updates one part, fenced by its resourceVersion.
+//
+// A part deleted under the running leader (by hand: the metering identity
+// may not delete) is created again from this process's state, which holds
+// everything counted, so nothing is lost; a create fails if another
+// process created the part meanwhile, which fences this one.
 func (c *ConfigMapCheckpoint) write(ctx context.Context, cm *corev1.ConfigMap) error {
 	var err error
 	if cm.ResourceVersion == "" {
 		err = c.Writer.Create(ctx, cm)
 	} else {
 		err = c.Writer.Update(ctx, cm)
+		if apierrors.IsNotFound(err) {
+			c.Log.Info("WARNING: the metering checkpoint ConfigMap was deleted while this process metered; creating it again "+
+				"from what this process holds, so nothing counted is lost", "configMap", cm.Namespace+"/"+cm.Name)
+			checkpointRecreated.Inc()
+			cm.ResourceVersion = ""
+			err = c.Writer.Create(ctx, cm)
+		}
 	}
 	switch {
-	// A conflict, a name taken by a create, or a part deleted under us: all
-	// mean this process's view of the checkpoint is no longer the truth.
-	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err), apierrors.IsNotFound(err):
+	// A conflict or a name taken by a create: this process's view of the
+	// checkpoint is no longer the truth.
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("writing the metering checkpoint ConfigMap %s/%s: %w: %w", cm.Namespace, cm.Name, ErrFenced, err)
 	case err != nil:
 		return fmt.Errorf("writing the metering checkpoint ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)

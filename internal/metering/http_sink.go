@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -57,6 +58,37 @@ func IsHTTPOutput(output string) bool {
 	return strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://")
 }
 
+// RedactOutput is a --metering-output value fit for logs and error
+// messages: a URL (anything with "://") loses its user info (user name
+// and password, either of which may be a secret), its query (which may
+// carry ?token=...) and its fragment, each replaced by "xxxxx"; a URL
+// that does not parse is replaced whole. A file path or "-" is returned
+// as it is.
+func RedactOutput(output string) string {
+	if !strings.Contains(output, "://") {
+		return output
+	}
+	u, err := url.Parse(output)
+	if err != nil {
+		return "(a --metering-output URL that does not parse)"
+	}
+	return redactURL(u)
+}
+
+func redactURL(u *url.URL) string {
+	r := *u
+	if r.User != nil {
+		r.User = url.User("xxxxx")
+	}
+	if r.RawQuery != "" || r.ForceQuery {
+		r.RawQuery, r.ForceQuery = "xxxxx", false
+	}
+	if r.Fragment != "" || r.RawFragment != "" {
+		r.Fragment, r.RawFragment = "xxxxx", ""
+	}
+	return r.String()
+}
+
 // ValidateHTTPOutput checks a --metering-output URL: https:// to any host, or
 // plain http:// to a loopback host only (127.0.0.0/8, ::1 or localhost), for
 // tests and sidecars.
@@ -68,11 +100,11 @@ func ValidateHTTPOutput(rawURL string) error {
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("--metering-output %q must be an https:// URL", u.Redacted())
+		return fmt.Errorf("--metering-output %q must be an https:// URL", redactURL(u))
 	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("--metering-output %q has no host", u.Redacted())
+		return fmt.Errorf("--metering-output %q has no host", redactURL(u))
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return fmt.Errorf("--metering-output %q: plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://", u.Redacted())
+		return fmt.Errorf("--metering-output %q: plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://", redactURL(u))
 	}
 	return nil
 }
@@ -165,7 +197,7 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 	u, _ := url.Parse(o.URL)
 	s := &HTTPSink{
 		url:            o.URL,
-		redacted:       u.Redacted(),
+		redacted:       redactURL(u),
 		batchSize:      o.BatchSize,
 		tokenFile:      o.BearerTokenFile,
 		log:            o.Log,
@@ -323,7 +355,7 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return fail(err)
+		return fail(errors.New("building the request failed"))
 	}
 	req.Header.Set("Content-Type", ndjsonContentType)
 	req.Header.Set("Idempotency-Key", key)
@@ -337,6 +369,12 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// A *url.Error quotes the URL with its query (net/http masks
+		// only the password): quote the redacted one instead.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = &url.Error{Op: uerr.Op, URL: s.redacted, Err: uerr.Err}
+		}
 		return fail(err)
 	}
 	defer func() { _ = resp.Body.Close() }()

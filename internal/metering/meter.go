@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -84,7 +85,20 @@ type Meter struct {
 
 	// checkpointRead is set once this process has read the checkpoint.
 	checkpointRead atomic.Bool
+	// refused is why the leader refuses to meter from the checkpoint, while
+	// it does.
+	refused atomic.Pointer[string]
 }
+
+// MaxClockSkew is how far in the future, by this process's clock, the last
+// pass of a checkpoint may lie. A checkpoint further ahead (written by a
+// replica whose clock ran ahead, or forged) is refused: resuming from it
+// would skip the billing time up to its last pass.
+const MaxClockSkew = 5 * time.Minute
+
+// ErrCheckpointInFuture means the checkpoint's last pass lies more than
+// MaxClockSkew ahead of this process's clock.
+var ErrCheckpointInFuture = errors.New("the metering checkpoint's last pass lies in the future")
 
 var (
 	_ manager.Runnable               = &Meter{}
@@ -99,6 +113,9 @@ func (m *Meter) NeedLeaderElection() bool { return true }
 // this check on a standby. A replica that cannot read it could not take
 // over.
 func (m *Meter) ReadyCheck(req *http.Request) error {
+	if why := m.refused.Load(); why != nil {
+		return errors.New(*why)
+	}
 	if m.Checkpoint == nil || m.checkpointRead.Load() {
 		return nil
 	}
@@ -134,6 +151,10 @@ func ValidateSettings(interval, window time.Duration, pageSize int64, output str
 		return fmt.Errorf("--metering-output must be %q (stdout), an http(s):// URL or a file path", StdoutOutput)
 	case IsHTTPOutput(output):
 		return ValidateHTTPOutput(output)
+	case strings.Contains(output, "://"):
+		// Not a file path anyone means; its error messages would quote
+		// the URL's credentials.
+		return fmt.Errorf("--metering-output %q is a URL with a scheme other than https:// or http://", RedactOutput(output))
 	}
 	return nil
 }
@@ -164,8 +185,8 @@ func (m *Meter) Start(ctx context.Context) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	r, err := m.open(ctx)
-	if err != nil {
+	r, err := m.openChecked(ctx)
+	if err != nil || r == nil {
 		return err
 	}
 	defer func() {
@@ -195,6 +216,41 @@ func (m *Meter) Start(ctx context.Context) error {
 	}
 	m.Log.Error(err, "Metering stops")
 	return err
+}
+
+// openChecked opens the run, and while the checkpoint lies in the future
+// refuses to meter: it logs an error, sets meshstack_metering_checkpoint_refused
+// and fails readiness, leaves the checkpoint as it is (nothing counted in it
+// is lost) and tries again every interval, so that metering resumes by
+// itself once the clocks agree or someone moved the checkpoint away. It
+// returns a nil run when ctx ends first.
+func (m *Meter) openChecked(ctx context.Context) (*run, error) {
+	clk := m.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	for {
+		r, err := m.open(ctx)
+		if !errors.Is(err, ErrCheckpointInFuture) {
+			checkpointRefused.Set(0)
+			m.refused.Store(nil)
+			return r, err
+		}
+		checkpointRefused.Set(1)
+		why := err.Error()
+		m.refused.Store(&why)
+		m.Log.Error(err, "Refusing to meter from the metering checkpoint: its last pass lies in the future, and resuming from it would skip "+
+			"the billing time up to it. Nothing is metered until this process's clock reaches it (fix the clock of the node that is wrong) "+
+			"or the checkpoint is moved away (which loses what it holds); the checkpoint is left as it is, and this is tried again every interval.",
+			"interval", m.Interval)
+		t := clk.NewTimer(m.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		case <-t.C():
+		}
+	}
 }
 
 // run is one process's metering: from open to the end of Start.
@@ -235,7 +291,7 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 	r.claims, _ = ParseResources(m.Resources)
 	now := r.clock.Now()
 	current := WindowStart(now, m.Window)
-	kv := []any{"output", m.Output, "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources}
+	kv := []any{"output", RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources}
 
 	out, outputUpTo, err := m.openSink()
 	if err != nil {
@@ -251,6 +307,12 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 			return nil, fmt.Errorf("reading the metering checkpoint: %w", err)
 		}
 		m.checkpointRead.Store(true)
+		if cp != nil && cp.LastPass.After(now.Add(MaxClockSkew)) {
+			_ = out.Close()
+			return nil, fmt.Errorf("%w: it was made up to %s, %s after this process's clock (%s), more than the %s of clock skew tolerated",
+				ErrCheckpointInFuture, cp.LastPass.Format(time.RFC3339), cp.LastPass.Sub(now).Round(time.Second),
+				now.UTC().Format(time.RFC3339), MaxClockSkew)
+		}
 	} else {
 		m.Log.Info("WARNING: metering without a checkpoint (--metering-checkpoint=\"\"). A restart or a change of leader loses the usage "+
 			"counted in the open window and every window that closes while no metering process runs, and, with a stdout or "+
@@ -353,7 +415,8 @@ func (r *run) markDelivered(ctx context.Context, res deliveryResult) error {
 	recordsEmitted.Add(float64(len(w.Usage)))
 	r.Log.Info("Delivered usage records", "windowStart", w.Start, "windowEnd", w.End, "records", len(w.Usage), "pendingWindows", len(r.pending))
 	r.updateDeliveryMetrics()
-	return r.save(ctx)
+	_, err := r.save(ctx)
+	return err
 }
 
 // pass lists every pod (and claim) once, page by page, fixes the windows
@@ -375,43 +438,92 @@ func (r *run) pass(ctx context.Context) error {
 			"now", p.to, "previousPass", r.agg.Last())
 	}
 	r.agg.Commit(p)
+	r.reportInvalid(p)
 	r.pending = append(r.pending, r.agg.TakeClosed()...)
-	if err := r.save(ctx); err != nil {
+	saved, err := r.save(ctx)
+	if err != nil {
 		return err
 	}
 	r.updateDeliveryMetrics()
 
-	lastSuccessTimestamp.Set(float64(r.clock.Now().UnixNano()) / 1e9)
+	// A pass whose checkpoint was not saved is not safe: a restart would
+	// count its time again from the last good save, and its closed
+	// windows are not delivered. MeshstackMeteringStale must see that.
+	if saved {
+		lastSuccessTimestamp.Set(float64(r.clock.Now().UnixNano()) / 1e9)
+	}
 	podsSeen.Set(float64(p.Listed))
 	passDuration.Observe(r.clock.Since(began).Seconds())
-	r.Log.V(1).Info("Metering pass done", "pods", p.Listed, "running", p.Counted, "claims", p.Claims, "duration", r.clock.Since(began))
+	r.Log.V(1).Info("Metering pass done", "pods", p.Listed, "running", p.Counted, "claims", p.Claims, "duration", r.clock.Since(began), "saved", saved)
 	return nil
 }
 
-// save writes the checkpoint. Only a fenced write is returned: any other
-// failure leaves the new closed windows unfixed (and so undelivered) until
-// a later save succeeds.
-func (r *run) save(ctx context.Context) error {
+// reportInvalid counts the pass's out-of-bounds quantities and logs them in
+// one line.
+func (r *run) reportInvalid(p *Pass) {
+	if len(p.Invalid) == 0 {
+		return
+	}
+	n, namespaces := 0, map[string]bool{}
+	for k, c := range p.Invalid {
+		invalidQuantities.WithLabelValues(k.Namespace, k.Resource).Add(float64(c))
+		n += c
+		namespaces[k.Namespace] = true
+	}
+	r.Log.Error(errors.New("quantity out of bounds"), "Quantities that are negative, not finite or above 2^63 bytes or 2^63 millicores count as 0 "+
+		"for that resource of that pod or claim (meshstack_metering_invalid_quantities_total counts them by namespace)",
+		"quantities", n, "namespaces", len(namespaces), "first", p.FirstInvalid)
+}
+
+// save writes the checkpoint and reports whether it did. Only a fenced
+// write is returned as an error: any other failure leaves the new closed
+// windows unfixed (and so undelivered) until a later save succeeds, and
+// sets meshstack_metering_checkpoint_save_failing.
+func (r *run) save(ctx context.Context) (bool, error) {
 	if r.Checkpoint == nil {
 		r.fixed = len(r.pending)
-		return nil
+		return true, nil
 	}
+	open := r.agg.Open()
+	// Defence in depth: the quantities are bounded when they are added,
+	// so no sum can be +Inf or NaN; if one were, it would make every
+	// save fail and stop the delivery of every namespace's windows.
+	r.sanitize(open)
+	r.sanitize(r.pending)
 	err := r.Checkpoint.Save(ctx, &Checkpoint{
-		Window: r.Window, LastPass: r.agg.Last(), Delivered: r.deliveredUpTo, Open: r.agg.Open(), Pending: r.pending,
+		Window: r.Window, LastPass: r.agg.Last(), Delivered: r.deliveredUpTo, Open: open, Pending: r.pending,
 	})
 	switch {
 	case errors.Is(err, ErrFenced):
-		return fmt.Errorf("this process is no longer the leader, so it stops metering without delivering anything more: %w", err)
+		return false, fmt.Errorf("this process is no longer the leader, so it stops metering without delivering anything more: %w", err)
 	case err != nil:
 		if ctx.Err() == nil {
 			checkpointErrors.Inc()
+			checkpointSaveFailing.Set(1)
 			r.Log.Error(err, "Saving the metering checkpoint failed; closed windows are delivered once a later save succeeds",
 				"pendingWindows", len(r.pending))
 		}
-		return nil
+		return false, nil
 	}
+	checkpointSaveFailing.Set(0)
 	r.fixed = len(r.pending)
-	return nil
+	return true, nil
+}
+
+// sanitize sets every figure of windows that no checkpoint or record can
+// hold (negative or not finite) to 0, counts it in
+// meshstack_metering_invalid_quantities_total with resource "sum" and logs
+// it.
+func (r *run) sanitize(windows []Window) {
+	for _, w := range windows {
+		for ns, u := range w.Usage {
+			if fields := u.sanitize(); len(fields) > 0 {
+				invalidQuantities.WithLabelValues(ns, "sum").Add(float64(len(fields)))
+				r.Log.Error(errors.New("sum out of bounds"), "A usage sum is negative or not finite; it is set to 0 so that the checkpoint can be saved",
+					"namespace", ns, "windowStart", w.Start, "fields", fields)
+			}
+		}
+	}
 }
 
 // list makes a pass at began from a complete listing. A continue token that

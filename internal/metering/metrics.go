@@ -35,6 +35,22 @@ var (
 		Name: "meshstack_metering_checkpoint_errors_total",
 		Help: "Failed saves of the metering checkpoint (other than losing the leadership).",
 	})
+	checkpointSaveFailing = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meshstack_metering_checkpoint_save_failing",
+		Help: "1 while the last save of the metering checkpoint failed (closed windows are not delivered and nothing counted since the last good save is safe), 0 after a good save.",
+	})
+	checkpointRefused = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meshstack_metering_checkpoint_refused",
+		Help: "1 while the metering leader refuses to meter from the checkpoint because its last pass lies in the future (clock skew or a forged checkpoint); it meters nothing meanwhile.",
+	})
+	checkpointRecreated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "meshstack_metering_checkpoint_recreated_total",
+		Help: "Checkpoint ConfigMaps that were deleted under the metering leader and created again from its state.",
+	})
+	invalidQuantities = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshstack_metering_invalid_quantities_total",
+		Help: "Pod or claim quantities, per pass, that were counted as 0 because they are negative, not finite or above the bound (2^63 bytes, 2^63 millicores), by namespace and resource.",
+	}, []string{"namespace", "resource"})
 	passDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "meshstack_metering_pass_duration_seconds",
 		Help:    "Time a metering pass takes to list and aggregate every pod and write closed windows.",
@@ -44,5 +60,5 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(lastSuccessTimestamp, podsSeen, recordsEmitted, listErrors, passDuration,
-		pendingWindows, oldestUndelivered, checkpointErrors)
+		pendingWindows, oldestUndelivered, checkpointErrors, checkpointSaveFailing, checkpointRefused, checkpointRecreated, invalidQuantities)
 }

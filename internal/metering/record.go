@@ -52,6 +52,35 @@ func (u *Usage) add(o *Usage) {
 	}
 }
 
+// sanitize sets every figure that is negative or not finite to 0 and
+// returns the names of those it set.
+func (u *Usage) sanitize() []string {
+	var bad []string
+	fix := func(name string, v *float64) {
+		if !finite(*v) {
+			*v = 0
+			bad = append(bad, name)
+		}
+	}
+	fix("podSeconds", &u.PodSeconds)
+	fix("cpuRequestCoreSeconds", &u.CPURequestCoreSeconds)
+	fix("memoryRequestByteSeconds", &u.MemoryRequestByteSeconds)
+	fix("cpuLimitCoreSeconds", &u.CPULimitCoreSeconds)
+	fix("memoryLimitByteSeconds", &u.MemoryLimitByteSeconds)
+	fix("storageByteSeconds", &u.StorageByteSeconds)
+	for class, v := range u.StorageByteSecondsByClass {
+		if !finite(v) {
+			u.StorageByteSecondsByClass[class] = 0
+			bad = append(bad, "storageByteSecondsByClass."+class)
+		}
+	}
+	if u.Samples < 0 {
+		u.Samples = 0
+		bad = append(bad, "samples")
+	}
+	return bad
+}
+
 // Record is one line of the output: the usage of one namespace in one
 // window. Its JSON form is the documented record schema.
 type Record struct {

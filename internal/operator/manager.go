@@ -134,6 +134,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			m.Checkpoint = &metering.ConfigMapCheckpoint{
 				Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 				Namespace: namespace, Name: o.MeteringCheckpoint, MaxParts: o.MeteringCheckpointParts,
+				Log: mgr.GetLogger().WithName("metering"),
 			}
 		}
 		if err := mgr.Add(m); err != nil {

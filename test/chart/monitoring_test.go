@@ -341,7 +341,7 @@ func (r rendered) alertRules(t *testing.T) (groups []any, alerts map[string]map[
 	return groups, alerts
 }
 
-var allAlerts = []string{"MeshstackMeteringStale", "MeshstackUsageUndelivered", "MeshstackReconcileErrors",
+var allAlerts = []string{"MeshstackMeteringStale", "MeshstackUsageUndelivered", "MeshstackMeteringCheckpointFailing", "MeshstackReconcileErrors",
 	"MeshstackProjectsNotReady", "MeshstackLeaderMissing"}
 
 // TestPrometheusRule: the rendered rules are valid (promtool check rules,
@@ -410,7 +410,7 @@ func TestPrometheusRuleValues(t *testing.T) {
 	for name, a := range alerts {
 		labels, _, _ := unstructured.NestedStringMap(a, "labels")
 		annotations, _, _ := unstructured.NestedStringMap(a, "annotations")
-		wantSeverity := map[string]string{"MeshstackMeteringStale": "critical", "MeshstackLeaderMissing": "page"}[name]
+		wantSeverity := map[string]string{"MeshstackMeteringStale": "critical", "MeshstackMeteringCheckpointFailing": "critical", "MeshstackLeaderMissing": "page"}[name]
 		if wantSeverity == "" {
 			wantSeverity = "warning"
 		}

@@ -90,8 +90,12 @@ func run(m *testing.M) (int, error) {
 	}
 	// envtest runs no scheduler or kubelet: the chart's Deployments are
 	// created but never run. The tests run their args as processes.
+	// The tests delete the metering checkpoint as cluster admin between
+	// tests (resetCheckpoint), which the checkpoint policy refuses; it is
+	// tested in test/e2e/checkpoint_policy_test.go.
 	if _, err := framework.Helm(ctx, tmp, "install", "meshstack-operator", framework.ChartDir,
-		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig); err != nil {
+		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
+		"--set", "admissionPolicies.meteringCheckpoint=false"); err != nil {
 		return 0, err
 	}
 	// envtest runs no aggregation controller: fill admin, edit and view.

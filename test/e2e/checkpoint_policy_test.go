@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
+)
+
+// TestCheckpointPolicy installs the chart into an API server that enforces
+// ValidatingAdmissionPolicies and checks that only the metering
+// ServiceAccount and the break-glass groups may create, update and delete
+// the checkpoint's ConfigMaps, and that other ConfigMaps are not affected.
+func TestCheckpointPolicy(t *testing.T) {
+	g := newG(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	fw, adminKubeconfig := startControlPlane(t, dir)
+	c := fw.Client
+
+	_, err := framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
+		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
+		"--set", "admissionPolicies.breakGlassGroups={platform-admins}", "--set", "replicator.enabled=false")
+	g.Expect(err).NotTo(HaveOccurred())
+
+	as := func(user string, groups ...string) client.Client {
+		cfg := rest.CopyConfig(fw.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
+		ic, err := client.New(cfg, client.Options{Scheme: operator.Scheme})
+		g.Expect(err).NotTo(HaveOccurred())
+		return ic
+	}
+	meter := as("system:serviceaccount:"+releaseNamespace+":meshfed-metering", "system:serviceaccounts", "system:serviceaccounts:"+releaseNamespace)
+	g.Expect(c.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
+	})).To(Succeed())
+	oncall := as("oncall", "platform-admins")
+	admin := c // cluster-admin, not in a break-glass group
+
+	configMap := func(namespace, name string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Data: map[string]string{"parts": "1"}}
+	}
+	const message = "is the metering checkpoint (usage counted and not yet delivered); only the metering ServiceAccount meshfed-metering"
+	first := metering.DefaultCheckpointName
+	last := metering.DefaultCheckpointName + "-7"
+
+	// The policy acts a moment after it is installed: wait with a dry run.
+	g.Eventually(func() error { return admin.Create(ctx, configMap(releaseNamespace, first), client.DryRunAll) }).
+		Should(MatchError(ContainSubstring(message)))
+
+	t.Run("an admin outside the break-glass groups may not create, update or delete the checkpoint", func(t *testing.T) {
+		g := newG(t)
+		g.Expect(admin.Create(ctx, configMap(releaseNamespace, last))).To(MatchError(ContainSubstring("ConfigMap " + last + " " + message + " and the break-glass groups (admissionPolicies.breakGlassGroups) may create it")))
+
+		g.Expect(meter.Create(ctx, configMap(releaseNamespace, first))).To(Succeed(), "the metering ServiceAccount creates it")
+		cm := &corev1.ConfigMap{}
+		g.Expect(meter.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: first}, cm)).To(Succeed())
+		cm.Data["parts"] = "2"
+		g.Expect(meter.Update(ctx, cm)).To(Succeed(), "the metering ServiceAccount updates it")
+
+		g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		cm.Data["lastPass"] = "2999-01-01T00:00:00Z"
+		g.Expect(admin.Update(ctx, cm)).To(MatchError(ContainSubstring("may update it")))
+		g.Expect(admin.Delete(ctx, cm)).To(MatchError(ContainSubstring("may delete it")))
+		g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		g.Expect(cm.Data).NotTo(HaveKey("lastPass"))
+	})
+
+	t.Run("a break-glass member may", func(t *testing.T) {
+		g := newG(t)
+		cm := &corev1.ConfigMap{}
+		g.Expect(oncall.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: first}, cm)).To(Succeed())
+		cm.Data["note"] = "repaired by hand"
+		g.Expect(oncall.Update(ctx, cm)).To(Succeed())
+		g.Expect(oncall.Delete(ctx, cm)).To(Succeed())
+		g.Expect(oncall.Create(ctx, configMap(releaseNamespace, last))).To(Succeed())
+	})
+
+	t.Run("other ConfigMaps are not affected", func(t *testing.T) {
+		g := newG(t)
+		g.Expect(admin.Create(ctx, configMap(releaseNamespace, metering.DefaultCheckpointName+"-8"))).To(Succeed(), "beyond the parts")
+		g.Expect(admin.Create(ctx, configMap(releaseNamespace, "unrelated"))).To(Succeed())
+		g.Expect(admin.Create(ctx, configMap("default", first))).To(Succeed(), "the same name in another namespace")
+	})
+
+	t.Run("admissionPolicies.meteringCheckpoint=false renders no checkpoint policy", func(t *testing.T) {
+		g := newG(t)
+		out, err := framework.Helm(ctx, dir, "template", "meshstack-operator", framework.ChartDir, "--namespace", releaseNamespace,
+			"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy", "--set", "admissionPolicies.meteringCheckpoint=false")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(out)).NotTo(ContainSubstring("kind: ValidatingAdmissionPolicy\nmetadata:\n  name: meshstack-operator-metering-checkpoint"))
+		g.Expect(string(out)).To(ContainSubstring("kind: ValidatingAdmissionPolicy\nmetadata:\n  name: meshstack-operator-managed-objects"))
+	})
+}

@@ -118,11 +118,13 @@ type TagValue string
 type MeshProjectStatus struct {
 	// namespace is the name of the namespace the project owns.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
 	// landingZone names the MeshLandingZone whose baseline the project last
 	// got. A disabled zone keeps serving the projects it names here.
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	LandingZone string `json:"landingZone,omitempty"`
 
 	// observedGeneration is the generation the operator last reconciled
@@ -135,6 +137,7 @@ type MeshProjectStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 

@@ -41,7 +41,7 @@ func (r *MeshProjectReconciler) reconcileQuota(ctx context.Context, s *scope) er
 	}
 	var spec corev1.ResourceQuotaSpec
 	if s.zone != nil && s.zone.Spec.ResourceQuota != nil {
-		spec = *s.zone.Spec.ResourceQuota.DeepCopy()
+		spec = s.zone.Spec.ResourceQuota.CoreV1()
 	}
 	if above := s.quotaAboveMaximum(); len(above) > 0 {
 		s.out.block(ReasonQuotaAboveMaximum, "spec.quota exceeds the maximum of landing zone %q: %s; the last accepted quota stays in force",

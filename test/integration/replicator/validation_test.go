@@ -193,7 +193,9 @@ var _ = Describe("Admission of MeshLandingZones", func() {
 			},
 			"spec.resourceQuota.hard", "must have at most 64 items"),
 		Entry("a resourceQuota.hard key that is no resource name",
-			func(z *meshv1.MeshLandingZone) { z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: resources("requests cpu", "1")} },
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: resources("requests cpu", "1")}
+			},
 			"spec.resourceQuota.hard", "resourceQuota.hard keys must be resource names"),
 		Entry("a maxQuota key that is no resource name",
 			func(z *meshv1.MeshLandingZone) { z.Spec.MaxQuota = resources("requests cpu", "1") },

@@ -2,6 +2,9 @@
 
 IMG ?= meshstack-operator:latest
 CONTROLLER_GEN ?= go tool controller-gen
+# controller-gen's CRD generator with the quantity rule (see hack/crdgen), stamped
+# with controller-gen's version like the CRDs controller-gen writes itself.
+CRDGEN ?= go run -ldflags "-X sigs.k8s.io/controller-tools/pkg/version.version=$$(go list -m -f '{{.Version}}' sigs.k8s.io/controller-tools)" ./hack/crdgen
 # Test flags for `go test`; override for example with TEST_ARGS="-run Foo -v".
 TEST_ARGS ?=
 # Arguments for the demo, for example DEMO_ARGS=-once to exit after the output.
@@ -31,7 +34,7 @@ help: ## Display this help.
 
 .PHONY: manifests
 manifests: ## Generate the CRD and RBAC manifests from the Go markers.
-	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
+	$(CRDGEN) ./api/... config/crd/bases
 	rm -f config/helm/meshstack-operator/crds/*.yaml && cp config/crd/bases/*.yaml config/helm/meshstack-operator/crds/
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/replicator" output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-landing-zones paths="./internal/replicator/landingzones" output:rbac:artifacts:config=config/rbac/landingzones

@@ -73,7 +73,7 @@ type MeshLandingZoneSpec struct {
 	// every namespace of the zone. A project's spec.quota is merged over
 	// its hard limits, key by key.
 	// +optional
-	ResourceQuota *corev1.ResourceQuotaSpec `json:"resourceQuota,omitempty"`
+	ResourceQuota *ResourceQuotaSpec `json:"resourceQuota,omitempty"`
 
 	// maxQuota is the ceiling of a project's spec.quota, per resource. A
 	// resource without a ceiling here may be set to any value.
@@ -85,7 +85,7 @@ type MeshLandingZoneSpec struct {
 	// limitRange is the spec of the LimitRange "meshproject-limits" in every
 	// namespace of the zone.
 	// +optional
-	LimitRange *corev1.LimitRangeSpec `json:"limitRange,omitempty"`
+	LimitRange *LimitRangeSpec `json:"limitRange,omitempty"`
 
 	// networkPolicies become one NetworkPolicy "meshproject-<name>" each in
 	// every namespace of the zone. NetworkPolicies the tenants make
@@ -129,6 +129,8 @@ type MeshLandingZoneStatus struct {
 	// a deleted zone.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:MaxLength=253
 	ProjectNames []string `json:"projectNames,omitempty"`
 
 	// observedGeneration is the generation the operator last counted for.

@@ -126,6 +126,7 @@ type TagValue string
 type MeshProjectStatus struct {
 	// namespace is the name of the namespace the project owns.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
 	// namespaceUID is the UID of the namespace the operator created for
@@ -139,6 +140,7 @@ type MeshProjectStatus struct {
 	// landingZone names the MeshLandingZone whose baseline the project last
 	// got. A disabled zone keeps serving the projects it names here.
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	LandingZone string `json:"landingZone,omitempty"`
 
 	// observedGeneration is the generation the operator last reconciled
@@ -151,6 +153,7 @@ type MeshProjectStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 

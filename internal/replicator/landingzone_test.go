@@ -41,7 +41,7 @@ func (b *zoneBuilder) mapping(role string, clusterRoles ...meshv1.ClusterRoleNam
 }
 
 func (b *zoneBuilder) hard(pairs ...string) *zoneBuilder {
-	b.z.Spec.ResourceQuota = &corev1.ResourceQuotaSpec{Hard: list(pairs...)}
+	b.z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: list(pairs...)}
 	return b
 }
 

@@ -32,9 +32,9 @@ func (r *MeshProjectReconciler) reconcileLimitRange(ctx context.Context, s *scop
 	}
 	var wants []*corev1.LimitRange
 	if s.zone != nil && s.zone.Spec.LimitRange != nil && len(s.zone.Spec.LimitRange.Limits) > 0 {
-		spec := s.zone.Spec.LimitRange.DeepCopy()
-		defaultLimitRange(spec)
-		wants = append(wants, &corev1.LimitRange{ObjectMeta: baselineMeta(s, LimitRangeName), Spec: *spec})
+		spec := s.zone.Spec.LimitRange.CoreV1()
+		defaultLimitRange(&spec)
+		wants = append(wants, &corev1.LimitRange{ObjectMeta: baselineMeta(s, LimitRangeName), Spec: spec})
 	}
 	return converge(ctx, r, s, limitRanges, wants)
 }

@@ -42,7 +42,7 @@ func (r *MeshProjectReconciler) reconcileQuota(ctx context.Context, s *scope) er
 	}
 	var zoneSpec corev1.ResourceQuotaSpec
 	if s.zone != nil && s.zone.Spec.ResourceQuota != nil {
-		zoneSpec = *s.zone.Spec.ResourceQuota.DeepCopy()
+		zoneSpec = s.zone.Spec.ResourceQuota.CoreV1()
 	}
 	if above := s.quotaAboveMaximum(); len(above) > 0 {
 		s.out.block(ReasonQuotaAboveMaximum, "spec.quota raises limits beyond what landing zone %q allows: %s; the last accepted quota stays in force",

@@ -77,8 +77,8 @@ func BenchmarkZoneEdit(b *testing.B) {
 		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
 		Spec: meshv1.MeshLandingZoneSpec{
 			NamespaceLabels: map[string]meshv1.LabelValue{"pod-security.kubernetes.io/enforce": "baseline"},
-			ResourceQuota:   &corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100")}},
-			LimitRange: &corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+			ResourceQuota:   &meshv1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100")}},
+			LimitRange: &meshv1.LimitRangeSpec{Limits: []meshv1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
 				Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}},
 			NetworkPolicies: []meshv1.LandingZoneNetworkPolicy{{Name: "default-deny-ingress",
 				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}},

@@ -56,8 +56,8 @@ func scaleZone() *meshv1.MeshLandingZone {
 	return &meshv1.MeshLandingZone{
 		ObjectMeta: metav1.ObjectMeta{Name: "scale"},
 		Spec: meshv1.MeshLandingZoneSpec{
-			ResourceQuota: &corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100")}},
-			LimitRange: &corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+			ResourceQuota: &meshv1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("100")}},
+			LimitRange: &meshv1.LimitRangeSpec{Limits: []meshv1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
 				Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}},
 			NetworkPolicies: []meshv1.LandingZoneNetworkPolicy{{Name: "default-deny-ingress",
 				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}},
@@ -194,12 +194,12 @@ func scaleFloor(b *testing.B, ctx context.Context, n int) (converge, zoneEdit ti
 		labels := map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}
 		owned := map[string]string{meshv1.AnnotationMeshProject: ns}
 		quotas[i] = &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: replicator.ResourceQuotaName, Namespace: ns, Labels: labels, Annotations: owned},
-			Spec: *zone.Spec.ResourceQuota.DeepCopy()}
+			Spec: zone.Spec.ResourceQuota.CoreV1()}
 		if err := env.direct.Create(ctx, quotas[i]); err != nil {
 			return err
 		}
 		if err := env.direct.Create(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: replicator.LimitRangeName, Namespace: ns, Labels: labels, Annotations: owned},
-			Spec: *zone.Spec.LimitRange.DeepCopy()}); err != nil {
+			Spec: zone.Spec.LimitRange.CoreV1()}); err != nil {
 			return err
 		}
 		return env.direct.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "meshproject-default-deny-ingress", Namespace: ns, Labels: labels, Annotations: owned},

@@ -906,7 +906,8 @@ func TestAuthenticatedMetrics(t *testing.T) {
 var vapAPI = []string{"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}
 
 func TestAdmissionPolicies(t *testing.T) {
-	policies := []string{"meshstack-operator-meshprojects", "meshstack-operator-meshprojects-landing-zones", "meshstack-operator-managed-objects"}
+	policies := []string{"meshstack-operator-meshprojects", "meshstack-operator-meshprojects-landing-zones", "meshstack-operator-managed-objects",
+		"meshstack-operator-managed-subresources", "meshstack-operator-operator-scope"}
 	has := func(r rendered, name string) bool {
 		_, policy := r["ValidatingAdmissionPolicy/"+name]
 		_, binding := r["ValidatingAdmissionPolicyBinding/"+name]
@@ -920,10 +921,12 @@ func TestAdmissionPolicies(t *testing.T) {
 		args []string
 		want []bool
 	}{
-		{"on a cluster that serves them", vapAPI, []bool{true, true, true}},
-		{"not where the API is missing", nil, []bool{false, false, false}},
-		{"not when disabled", append([]string{"--set", "admissionPolicies.enabled=false"}, vapAPI...), []bool{false, false, false}},
-		{"no zone policy without landing zones", append([]string{"--set", "landingZones.enabled=false"}, vapAPI...), []bool{true, false, true}},
+		{"on a cluster that serves them", vapAPI, []bool{true, true, true, true, true}},
+		{"not where the API is missing", nil, []bool{false, false, false, false, false}},
+		{"not when disabled", append([]string{"--set", "admissionPolicies.enabled=false"}, vapAPI...), []bool{false, false, false, false, false}},
+		{"no zone policy without landing zones", append([]string{"--set", "landingZones.enabled=false"}, vapAPI...), []bool{true, false, true, true, true}},
+		{"no subresource policy when switched off", append([]string{"--set", "admissionPolicies.managedSubresources.enabled=false"}, vapAPI...), []bool{true, true, true, false, true}},
+		{"no operator scope when switched off", append([]string{"--set", "admissionPolicies.operatorScope.enabled=false"}, vapAPI...), []bool{true, true, true, true, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.args...)
@@ -949,6 +952,8 @@ func TestAdmissionPolicies(t *testing.T) {
 			"meshstack-operator-meshprojects":               {`['admin', 'auditor', 'view']`, `['kube', 'platform']`},
 			"meshstack-operator-meshprojects-landing-zones": {`['admin', 'auditor', 'view']`},
 			"meshstack-operator-managed-objects":            {`['sre']`, "system:serviceaccount:meshcloud:meshfed-service"},
+			"meshstack-operator-managed-subresources":       {`['sre']`, "system:serviceaccount:meshcloud:meshfed-service"},
+			"meshstack-operator-operator-scope":             {"system:serviceaccount:meshcloud:meshfed-service"},
 		} {
 			out, err := json.Marshal(r["ValidatingAdmissionPolicy/"+name].Object)
 			if err != nil {

@@ -194,4 +194,168 @@ func TestAdmissionPolicies(t *testing.T) {
 			g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(p), p))).To(BeTrue())
 		}, 30*time.Second).Should(Succeed())
 	})
+	t.Run("ownership annotation", func(t *testing.T) {
+		g := newG(t)
+		reserved := ContainSubstring("only objects managed by meshstack-operator carry the label app.kubernetes.io/managed-by=meshstack-operator or the annotation meshcloud.io/meshproject: only its ServiceAccount may set them")
+		// The attack: a namespace with the ownership annotation alone, so
+		// that a later MeshProject "shop" of customer "acme" adopts it.
+		planted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-shop",
+			Annotations: map[string]string{meshv1.AnnotationMeshProject: "shop"}}}
+		g.Eventually(func() error { return c.Create(ctx, planted.DeepCopy(), client.DryRunAll) }).Should(MatchError(reserved))
+		g.Expect(c.Create(ctx, planted)).To(MatchError(reserved), "not even a cluster admin")
+		// Nor may it be added to a namespace that exists.
+		plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "acme-later"}}
+		g.Expect(c.Create(ctx, plain)).To(Succeed())
+		plain.Annotations = map[string]string{meshv1.AnnotationMeshProject: "later"}
+		g.Expect(c.Update(ctx, plain)).To(MatchError(reserved))
+
+		p := project("annotated", "acme", "admin")
+		g.Expect(c.Create(ctx, p)).To(Succeed())
+		managed := &rbacv1.RoleBinding{}
+		key := client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("admin")}
+		g.Eventually(func() error { return c.Get(ctx, key, managed) }).Should(Succeed())
+		forbidden := ContainSubstring("managed by meshstack-operator from MeshProject annotated; change the MeshProject instead")
+		var ns corev1.Namespace
+		g.Expect(c.Get(ctx, client.ObjectKey{Name: p.NamespaceName()}, &ns)).To(Succeed())
+		for name, mutate := range map[string]func(a map[string]string){
+			"changed": func(a map[string]string) { a[meshv1.AnnotationMeshProject] = "other" },
+			"removed": func(a map[string]string) { delete(a, meshv1.AnnotationMeshProject) },
+		} {
+			n := ns.DeepCopy()
+			mutate(n.Annotations)
+			g.Expect(c.Update(ctx, n)).To(MatchError(forbidden), "namespace annotation %s by a cluster admin", name)
+			rb := managed.DeepCopy()
+			mutate(rb.Annotations)
+			g.Expect(alice.Update(ctx, rb)).To(MatchError(forbidden), "RoleBinding annotation %s by the project admin", name)
+		}
+		// A project admin's own RoleBinding may not claim to be the operator's.
+		own := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: "mine", Annotations: map[string]string{meshv1.AnnotationMeshProject: "annotated"}},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mesh:friend"}},
+		}
+		g.Expect(alice.Create(ctx, own)).To(MatchError(reserved))
+	})
+
+	t.Run("managed subresources", func(t *testing.T) {
+		g := newG(t)
+		zone := &meshv1.MeshLandingZone{ObjectMeta: metav1.ObjectMeta{Name: "quota"}, Spec: meshv1.MeshLandingZoneSpec{
+			ResourceQuota: &meshv1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}},
+		}}
+		g.Expect(c.Create(ctx, zone)).To(Succeed())
+		p := project("quoted", "acme", "admin")
+		p.Spec.LandingZone = zone.Name
+		g.Expect(c.Create(ctx, p)).To(Succeed())
+		quota := &corev1.ResourceQuota{}
+		g.Eventually(func() error {
+			return c.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.ResourceQuotaName}, quota)
+		}).Should(Succeed())
+		var ns corev1.Namespace
+		g.Expect(c.Get(ctx, client.ObjectKey{Name: p.NamespaceName()}, &ns)).To(Succeed())
+		// Exempt identities act with cluster-admin rights (system:masters)
+		// so that only the policy decides.
+		controller := func(name string) client.Client { return as(name, "system:masters") }
+
+		// A used of zero would lift the quota.
+		lifted := quota.DeepCopy()
+		lifted.Status.Hard = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}
+		lifted.Status.Used = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}
+		quotaOnly := ContainSubstring("resourcequotas/status of " + p.NamespaceName() + "/" + replicator.ResourceQuotaName + " is written only by the resource quota controller of kube-system")
+		g.Eventually(func() error { return c.Status().Update(ctx, lifted.DeepCopy(), client.DryRunAll) }).Should(MatchError(quotaOnly))
+		g.Expect(c.Status().Update(ctx, lifted.DeepCopy())).To(MatchError(quotaOnly), "a cluster admin")
+		for _, name := range []string{"system:serviceaccount:kube-system:resourcequota-controller", "system:apiserver", "system:kube-controller-manager"} {
+			g.Expect(controller(name).Status().Update(ctx, lifted.DeepCopy(), client.DryRunAll)).To(Succeed(), name)
+		}
+		g.Expect(controller("system:serviceaccount:kube-system:namespace-controller").Status().Update(ctx, lifted.DeepCopy(), client.DryRunAll)).
+			To(MatchError(quotaOnly), "the namespace controller has no business with quotas")
+
+		nsOnly := ContainSubstring(" of " + p.NamespaceName() + " is written only by the namespace controller of kube-system")
+		status := ns.DeepCopy()
+		status.Status.Conditions = append(status.Status.Conditions, corev1.NamespaceCondition{Type: "Forged", Status: corev1.ConditionTrue})
+		g.Expect(c.Status().Update(ctx, status.DeepCopy(), client.DryRunAll)).To(MatchError(nsOnly))
+		// Without the kubernetes finalizer the namespace would be deleted
+		// without its contents being.
+		unfinalized := ns.DeepCopy()
+		unfinalized.Spec.Finalizers = nil
+		g.Expect(c.SubResource("finalize").Update(ctx, unfinalized.DeepCopy(), client.DryRunAll)).To(MatchError(nsOnly))
+		g.Expect(controller("system:serviceaccount:kube-system:resourcequota-controller").SubResource("finalize").Update(ctx, unfinalized.DeepCopy(), client.DryRunAll)).
+			To(MatchError(nsOnly))
+		for _, name := range []string{"system:serviceaccount:kube-system:namespace-controller", "system:kube-controller-manager"} {
+			g.Expect(controller(name).Status().Update(ctx, status.DeepCopy(), client.DryRunAll)).To(Succeed(), name)
+			g.Expect(controller(name).SubResource("finalize").Update(ctx, unfinalized.DeepCopy(), client.DryRunAll)).To(Succeed(), name)
+		}
+		// Namespaces the operator does not manage are not its business.
+		other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-own"}}
+		g.Expect(c.Create(ctx, other)).To(Succeed())
+		other.Spec.Finalizers = nil
+		g.Expect(c.SubResource("finalize").Update(ctx, other, client.DryRunAll)).To(Succeed())
+	})
+
+	t.Run("operator scope", func(t *testing.T) {
+		g := newG(t)
+		operatorSA := "system:serviceaccount:" + releaseNamespace + ":meshfed-service"
+		operator := as(operatorSA, "system:serviceaccounts", "system:serviceaccounts:"+releaseNamespace)
+		outOfScope := ContainSubstring("meshstack-operator may only change namespaces that carry its marks and objects in them")
+		certManager := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cert-manager"}}
+		g.Expect(c.Create(ctx, certManager)).To(Succeed())
+
+		// A stolen operator token: RBAC lets it, the policy does not.
+		g.Eventually(func() error {
+			n := certManager.DeepCopy()
+			n.Labels = map[string]string{"hijacked": "true"}
+			return operator.Update(ctx, n, client.DryRunAll)
+		}).Should(MatchError(outOfScope))
+		g.Expect(operator.Delete(ctx, certManager.DeepCopy())).To(MatchError(outOfScope))
+		binding := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: certManager.Name, Name: "backdoor"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "admin"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}},
+		}
+		g.Expect(operator.Create(ctx, binding)).To(MatchError(outOfScope))
+		g.Expect(operator.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unmarked"}})).
+			To(MatchError(ContainSubstring("meshstack-operator may only create namespaces that carry its marks")))
+		// Marking a namespace it does not own is refused as well: the old
+		// namespace decides.
+		marked := certManager.DeepCopy()
+		marked.Labels = map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}
+		g.Expect(operator.Update(ctx, marked, client.DryRunAll)).To(MatchError(outOfScope))
+		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(certManager), certManager)).To(Succeed())
+		g.Expect(certManager.DeletionTimestamp.IsZero()).To(BeTrue())
+
+		// What it does itself passes: converge, release (Retain removes its
+		// marks) and delete.
+		retained := project("retained", "acme", "admin")
+		retained.Spec.DeletionPolicy = meshv1.DeletionPolicyRetain
+		deleted := project("deleted", "acme", "admin")
+		for _, p := range []*meshv1.MeshProject{retained, deleted} {
+			g.Expect(c.Create(ctx, p)).To(Succeed())
+			g.Eventually(func(g Gomega) {
+				g.Expect(c.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+				cond := meta.FindStatusCondition(p.Status.Conditions, replicator.ConditionReady)
+				g.Expect(cond).NotTo(BeNil())
+				g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), "%s: %s", cond.Reason, cond.Message)
+			}, 30*time.Second).Should(Succeed())
+			g.Expect(c.Delete(ctx, p)).To(Succeed())
+		}
+		g.Eventually(func(g Gomega) {
+			g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(retained), retained))).To(BeTrue(), "released")
+			var ns corev1.Namespace
+			g.Expect(c.Get(ctx, client.ObjectKey{Name: retained.NamespaceName()}, &ns)).To(Succeed())
+			g.Expect(ns.Labels).NotTo(HaveKey(meshv1.LabelManagedBy))
+			g.Expect(ns.Annotations).NotTo(HaveKey(meshv1.AnnotationMeshProject))
+			var rb rbacv1.RoleBinding
+			g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: replicator.RoleBindingName("admin")}, &rb)).To(Succeed())
+			g.Expect(rb.Annotations).NotTo(HaveKey(meshv1.AnnotationMeshProject))
+		}, 30*time.Second).Should(Succeed())
+		g.Eventually(func(g Gomega) {
+			var ns corev1.Namespace
+			err := c.Get(ctx, client.ObjectKey{Name: deleted.NamespaceName()}, &ns)
+			g.Expect(apierrors.IsNotFound(err) || !ns.DeletionTimestamp.IsZero()).To(BeTrue(), "namespace %s not deleted", deleted.NamespaceName())
+			g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(deleted), deleted))).To(BeTrue())
+		}, 30*time.Second).Should(Succeed())
+		// A released namespace is out of its scope from then on.
+		released := &corev1.Namespace{}
+		g.Expect(c.Get(ctx, client.ObjectKey{Name: retained.NamespaceName()}, released)).To(Succeed())
+		g.Expect(operator.Delete(ctx, released)).To(MatchError(outOfScope))
+	})
 }

@@ -48,7 +48,7 @@ func (b *zoneBuilder) label(k, v string) *zoneBuilder {
 
 // hard sets resourceQuota.hard from name/quantity pairs.
 func (b *zoneBuilder) hard(pairs ...string) *zoneBuilder {
-	b.z.Spec.ResourceQuota = &corev1.ResourceQuotaSpec{Hard: resources(pairs...)}
+	b.z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: resources(pairs...)}
 	return b
 }
 
@@ -59,7 +59,7 @@ func (b *zoneBuilder) maxQuota(pairs ...string) *zoneBuilder {
 
 // containerDefaults sets a LimitRange with default limits and requests.
 func (b *zoneBuilder) containerDefaults(limitCPU, limitMemory, requestCPU, requestMemory string) *zoneBuilder {
-	b.z.Spec.LimitRange = &corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+	b.z.Spec.LimitRange = &meshv1.LimitRangeSpec{Limits: []meshv1.LimitRangeItem{{
 		Type:           corev1.LimitTypeContainer,
 		Default:        resources("cpu", limitCPU, "memory", limitMemory),
 		DefaultRequest: resources("cpu", requestCPU, "memory", requestMemory),

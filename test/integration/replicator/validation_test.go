@@ -6,7 +6,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
@@ -165,6 +167,36 @@ var _ = Describe("Admission of MeshLandingZones", func() {
 				z.Spec.NetworkPolicies = []meshv1.LandingZoneNetworkPolicy{{Name: "Deny_All"}}
 			},
 			"spec.networkPolicies[0].name", "should match"),
+		Entry("more than 8 LimitRange items",
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.LimitRange = &meshv1.LimitRangeSpec{}
+				for range 9 {
+					z.Spec.LimitRange.Limits = append(z.Spec.LimitRange.Limits, meshv1.LimitRangeItem{Type: "Container"})
+				}
+			},
+			"spec.limitRange.limits", "must have at most 8 items"),
+		Entry("more than 16 resources in a LimitRange map",
+			func(z *meshv1.MeshLandingZone) {
+				item := meshv1.LimitRangeItem{Type: "Container", Max: resources()}
+				for i := range 17 {
+					item.Max[corev1.ResourceName(fmt.Sprintf("example.com/r%d", i))] = resource.MustParse("1")
+				}
+				z.Spec.LimitRange = &meshv1.LimitRangeSpec{Limits: []meshv1.LimitRangeItem{item}}
+			},
+			"spec.limitRange.limits[0].max", "must have at most 16 items"),
+		Entry("more than 64 resources in resourceQuota.hard",
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: resources()}
+				for i := range 65 {
+					z.Spec.ResourceQuota.Hard[corev1.ResourceName(fmt.Sprintf("example.com/r%d", i))] = resource.MustParse("1")
+				}
+			},
+			"spec.resourceQuota.hard", "must have at most 64 items"),
+		Entry("a resourceQuota.hard key that is no resource name",
+			func(z *meshv1.MeshLandingZone) {
+				z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: resources("requests cpu", "1")}
+			},
+			"spec.resourceQuota.hard", "resourceQuota.hard keys must be resource names"),
 		Entry("a maxQuota key that is no resource name",
 			func(z *meshv1.MeshLandingZone) { z.Spec.MaxQuota = resources("requests cpu", "1") },
 			"spec.maxQuota", "maxQuota keys must be resource names"),

@@ -287,3 +287,12 @@ annotations:
   {{ $k }}: {{ $v | toJson }}
 {{- end }}
 {{- end -}}
+
+{{- /*
+CEL: whether the object named by the argument (object, oldObject,
+namespaceObject) carries one of the operator's marks, the managed-by label
+or the ownership annotation.
+*/}}
+{{- define "meshstack-operator.markedCEL" -}}
+(has({{ . }}.metadata.labels) && {{ . }}.metadata.labels[?'app.kubernetes.io/managed-by'].orValue('') == 'meshstack-operator') || (has({{ . }}.metadata.annotations) && 'meshcloud.io/meshproject' in {{ . }}.metadata.annotations)
+{{- end -}}

@@ -109,6 +109,28 @@ func TestAdmissionPolicies(t *testing.T) {
 			g.Expect(ok.Status.LandingZone).To(Equal("small"))
 		}).Should(Succeed(), "the project joins its zone")
 
+		// A limit of the zone without a maximum may be lowered, not raised.
+		updateZone(g, zone, func(z *meshv1.MeshLandingZone) {
+			z.Spec.ResourceQuota = &meshv1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}}
+		})
+		raised := inZone(project("raised", "acme", "reader"))
+		raised.Spec.Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("20")}
+		refused(g, raised, `quota pods: 20 is above 10, the limit of landing zone "small", which sets no maximum for it`)
+		lowered := inZone(project("lowered", "acme", "reader"))
+		lowered.Spec.Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("5")}
+		g.Expect(c.Create(ctx, lowered, client.DryRunAll)).To(Succeed(), "a zone limit lowered")
+
+		// Leaving the zone for none (the chart sets no default zone) would
+		// leave the namespace without the zone's quota.
+		g.Eventually(func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ok), ok); err != nil {
+				return err
+			}
+			left := ok.DeepCopy()
+			left.Spec.LandingZone = ""
+			return c.Update(ctx, left)
+		}).Should(MatchError(ContainSubstring(`the project is in landing zone "small" and there is no default landing zone`)))
+
 		// A disabled zone keeps its projects but takes no new ones.
 		updateZone(g, zone, func(z *meshv1.MeshLandingZone) { z.Spec.Disabled = true })
 		refused(g, inZone(project("late", "acme", "reader")), `landing zone "small" is disabled`)

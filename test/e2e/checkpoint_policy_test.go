@@ -94,10 +94,10 @@ func TestCheckpointPolicy(t *testing.T) {
 		g.Expect(admin.Create(ctx, configMap("default", first))).To(Succeed(), "the same name in another namespace")
 	})
 
-	t.Run("admissionPolicies.meteringCheckpoint=false renders no checkpoint policy", func(t *testing.T) {
+	t.Run("admissionPolicies.meteringCheckpoint.enabled=false renders no checkpoint policy", func(t *testing.T) {
 		g := newG(t)
 		out, err := framework.Helm(ctx, dir, "template", "meshstack-operator", framework.ChartDir, "--namespace", releaseNamespace,
-			"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy", "--set", "admissionPolicies.meteringCheckpoint=false")
+			"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy", "--set", "admissionPolicies.meteringCheckpoint.enabled=false")
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(string(out)).NotTo(ContainSubstring("kind: ValidatingAdmissionPolicy\nmetadata:\n  name: meshstack-operator-metering-checkpoint"))
 		g.Expect(string(out)).To(ContainSubstring("kind: ValidatingAdmissionPolicy\nmetadata:\n  name: meshstack-operator-managed-objects"))

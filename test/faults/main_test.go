@@ -95,7 +95,7 @@ func run(m *testing.M) (int, error) {
 	// tested in test/e2e/checkpoint_policy_test.go.
 	if _, err := framework.Helm(ctx, tmp, "install", "meshstack-operator", framework.ChartDir,
 		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
-		"--set", "admissionPolicies.meteringCheckpoint=false"); err != nil {
+		"--set", "admissionPolicies.meteringCheckpoint.enabled=false"); err != nil {
 		return 0, err
 	}
 	// envtest runs no aggregation controller: fill admin, edit and view.

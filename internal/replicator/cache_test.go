@@ -1,6 +1,7 @@
 package replicator
 
 import (
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -29,6 +30,23 @@ func TestCacheTransform(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]string{"keep": "me"}, project.Annotations); diff != "" || project.ManagedFields != nil {
 		t.Errorf("annotations (-want +got):\n%s\nmanagedFields %v", diff, project.ManagedFields)
+	}
+}
+
+// Namespaces and RoleBindings are written with updates from the cache:
+// dropping kubectl's annotation there would delete it on the server.
+func TestCacheKeepsLastAppliedOfWhatItUpdates(t *testing.T) {
+	applied := map[string]string{corev1.LastAppliedConfigAnnotation: `{"kept":true}`, meshv1.AnnotationMeshProject: "p"}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Annotations: maps.Clone(applied)}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "rb", Namespace: "ns", Annotations: maps.Clone(applied)}},
+	} {
+		if _, err := CacheTransform()(obj); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(applied, obj.GetAnnotations()); diff != "" {
+			t.Errorf("%T annotations (-want +got):\n%s", obj, diff)
+		}
 	}
 }
 

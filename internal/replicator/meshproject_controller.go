@@ -347,7 +347,8 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 // CacheTransform drops from cached objects what the operator never reads
 // there, which is most of what they weigh: managedFields (which the API
 // server keeps when an update leaves them out), the copy of the whole
-// object that `kubectl apply` keeps in an annotation, a ResourceQuota's
+// object that `kubectl apply` keeps in an annotation (of the kinds it only
+// patches, see patchedOnly), a ResourceQuota's
 // status, and the specs of ResourceQuotas, LimitRanges and
 // NetworkPolicies, which it keeps as a digest (see
 // labelCachedSpecDigest) and writes whole from the wanted spec, so
@@ -365,9 +366,14 @@ func CacheTransform() toolscache.TransformFunc {
 		if !ok {
 			return obj, nil
 		}
-		// Baseline objects are written from their cached metadata, so
-		// they keep every annotation.
-		if !keepSpecDigest(obj) {
+		keepSpecDigest(obj)
+		// Only MeshProjects and MeshLandingZones lose kubectl's copy: the
+		// operator writes them with merge patches computed between two
+		// cached copies, which leave the annotation on the server alone.
+		// Namespaces and RoleBindings (and the baseline objects) are
+		// written with updates from their cached metadata, which would
+		// delete it on the server.
+		if patchedOnly(obj) {
 			if annotations := o.GetAnnotations(); annotations[corev1.LastAppliedConfigAnnotation] != "" {
 				delete(annotations, corev1.LastAppliedConfigAnnotation)
 				o.SetAnnotations(annotations)
@@ -376,4 +382,14 @@ func CacheTransform() toolscache.TransformFunc {
 		shared.share(o)
 		return obj, nil
 	}
+}
+
+// patchedOnly reports whether obj is of a kind the operator writes only
+// with merge patches, never with an update from the cache.
+func patchedOnly(obj any) bool {
+	switch obj.(type) {
+	case *meshv1.MeshProject, *meshv1.MeshLandingZone:
+		return true
+	}
+	return false
 }

@@ -148,6 +148,30 @@ var _ = Describe("Replicating a MeshProject", func() {
 		}, timeout, interval).Should(Succeed())
 	})
 
+	It("keeps kubectl's last-applied-configuration on the namespace and RoleBindings it restores", func() {
+		p := aProject().users("admin", "alice").create()
+		expectReady(p)
+		const applied = `{"kept":true}`
+		ns := getNamespace(Default, p.NamespaceName())
+		updateObject(ns, func(ns *corev1.Namespace) {
+			ns.Annotations[corev1.LastAppliedConfigAnnotation] = applied
+			delete(ns.Labels, meshv1.LabelCustomer)
+		})
+		rb := getRoleBinding(Default, p, "admin")
+		updateObject(rb, func(rb *rbacv1.RoleBinding) {
+			rb.Annotations[corev1.LastAppliedConfigAnnotation] = applied
+			rb.Subjects = []rbacv1.Subject{user("mesh:mallory")}
+		})
+		Eventually(func(g Gomega) {
+			ns := getNamespace(g, p.NamespaceName())
+			g.Expect(ns.Labels).To(HaveKeyWithValue(meshv1.LabelCustomer, string(p.Spec.CustomerIdentifier)))
+			g.Expect(ns.Annotations).To(HaveKeyWithValue(corev1.LastAppliedConfigAnnotation, applied))
+			rb := getRoleBinding(g, p, "admin")
+			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:alice")))
+			g.Expect(rb.Annotations).To(HaveKeyWithValue(corev1.LastAppliedConfigAnnotation, applied))
+		}, timeout, interval).Should(Succeed())
+	})
+
 	It("never touches RoleBindings it did not create", func() {
 		p := aProject().users("admin", "alice").create()
 		expectReady(p)

@@ -399,7 +399,7 @@ var _ = Describe("Metering", func() {
 		// crashed in the middle of a line.
 		previous := metering.WindowStart(time.Now(), window).Add(-window)
 		earlier := metering.Record{
-			ID: metering.RecordID("earlier-run", previous, previous.Add(window)), Namespace: "earlier-run",
+			ID: metering.RecordID("", "earlier-run", previous, previous.Add(window)), Namespace: "earlier-run",
 			CustomerIdentifier: "earlier", ProjectIdentifier: "run",
 			WindowStart: previous, WindowEnd: previous.Add(window), WindowRecords: 1,
 			Usage: metering.Usage{PodSeconds: 1, Samples: 1},

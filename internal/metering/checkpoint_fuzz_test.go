@@ -117,7 +117,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			if len(w.Usage) == 0 {
 				continue // delivers nothing
 			}
-			out, err := encodeWindow(windowRecords(w.Start, w.End, w.Usage))
+			out, err := encodeWindow(WindowRecords("", w.Start, w.End, w.Usage))
 			if err != nil {
 				t.Fatalf("records of pending window %v: %v", w.Start, err)
 			}

@@ -152,6 +152,7 @@ type HTTPSinkOptions struct {
 // case hex digits, of the lines
 //
 //	meshstack-metering-batch/v1
+//	cluster <cluster>    (only with --metering-cluster)
 //	<windowStart>
 //	<windowEnd>
 //	<batch index, from 0>
@@ -161,10 +162,12 @@ type HTTPSinkOptions struct {
 //	<id of the batch's last record>
 //
 // each ended by "\n", with the window bounds in RFC 3339 (UTC, with
-// nanoseconds when they have any). Since a window delivered again has the
-// same records, a batch sent again, on a retry, after a restart or by a new
-// leader, has the same key, and the receiver can de-duplicate it (the
-// records' ids allow that too).
+// nanoseconds when they have any). Without a cluster the key is the one of
+// the releases before --metering-cluster; with one, the same window of two
+// clusters has two keys (and its records two ids). Since a window delivered
+// again has the same records, a batch sent again, on a retry, after a
+// restart or by a new leader, has the same key, and the receiver can
+// de-duplicate it (the records' ids allow that too).
 //
 // A batch is retried until the receiver answers 2xx: after a connection
 // error, a timeout, 408, 429 or 5xx with exponential backoff and jitter
@@ -450,7 +453,12 @@ func readToken(path string) (string, error) {
 // HTTPSink.
 func idempotencyKey(batch []Record, i int) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "meshstack-metering-batch/v1\n%s\n%s\n%d\n%d\n",
+	fmt.Fprint(h, "meshstack-metering-batch/v1\n")
+	if c := batch[0].Cluster; c != "" {
+		// A line with a space, which no window bound has.
+		fmt.Fprintf(h, "cluster %s\n", c)
+	}
+	fmt.Fprintf(h, "%s\n%s\n%d\n%d\n",
 		batch[0].WindowStart.UTC().Format(time.RFC3339Nano), batch[0].WindowEnd.UTC().Format(time.RFC3339Nano), i, len(batch))
 	for _, r := range batch {
 		fmt.Fprintf(h, "%s\n", r.ID)

@@ -46,7 +46,7 @@ func httpWindow(hour, n int) []Record {
 	records := make([]Record, n)
 	for i := range records {
 		ns := fmt.Sprintf("cust%05d-proj", i)
-		records[i] = Record{ID: RecordID(ns, start, end), Namespace: ns, CustomerIdentifier: fmt.Sprintf("cust%05d", i),
+		records[i] = Record{ID: RecordID("", ns, start, end), Namespace: ns, CustomerIdentifier: fmt.Sprintf("cust%05d", i),
 			ProjectIdentifier: "proj", WindowStart: start, WindowEnd: end, WindowRecords: n,
 			Usage: Usage{PodSeconds: float64(i), CPURequestCoreSeconds: 0.5 * float64(i), Samples: 1}}
 	}
@@ -393,6 +393,30 @@ func TestHTTPSinkIdempotencyKey(t *testing.T) {
 	}
 	if diff := cmp.Diff(idempotencyKey(w[:2], 0), idempotencyKey(httpWindow(0, 3)[:2], 0)); diff != "" {
 		t.Errorf("the key of a recomputed window changed:\n%s", diff)
+	}
+}
+
+// With --metering-cluster the key has the documented extra line, and the
+// same window of two clusters has two keys.
+func TestHTTPSinkIdempotencyKeyWithCluster(t *testing.T) {
+	start := httpT0
+	usage := map[string]*Usage{"acme-shop": {PodSeconds: 1, Samples: 1}, "globex-web": {PodSeconds: 2, Samples: 1}}
+	eu := WindowRecords("eu-1", start, start.Add(time.Hour), usage)
+	us := WindowRecords("us-1", start, start.Add(time.Hour), usage)
+	none := WindowRecords("", start, start.Add(time.Hour), usage)
+	sum := sha256.Sum256([]byte("meshstack-metering-batch/v1\ncluster eu-1\n2026-03-01T10:00:00Z\n2026-03-01T11:00:00Z\n0\n2\n" +
+		eu[0].ID + "\n" + eu[1].ID + "\n"))
+	if got, want := idempotencyKey(eu, 0), hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("idempotencyKey with a cluster = %s, want the documented %s", got, want)
+	}
+	// Without a cluster: the key of the releases before the flag.
+	sum = sha256.Sum256([]byte("meshstack-metering-batch/v1\n2026-03-01T10:00:00Z\n2026-03-01T11:00:00Z\n0\n2\n" +
+		none[0].ID + "\n" + none[1].ID + "\n"))
+	if got, want := idempotencyKey(none, 0), hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("idempotencyKey without a cluster = %s, want the old %s", got, want)
+	}
+	if idempotencyKey(eu, 0) == idempotencyKey(us, 0) || idempotencyKey(eu, 0) == idempotencyKey(none, 0) {
+		t.Errorf("two clusters share a key")
 	}
 }
 

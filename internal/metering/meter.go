@@ -68,6 +68,9 @@ type Meter struct {
 	PageSize int64
 	// Resources are ResourcePods and optionally ResourcePersistentVolumeClaims.
 	Resources []string
+	// Cluster (--metering-cluster) names the cluster in every record and is
+	// part of its id; empty keeps the ids of the releases before it.
+	Cluster string
 	// Checkpoint keeps what was counted and what is still to be delivered;
 	// nil meters without one (and can lose usage on every restart).
 	Checkpoint CheckpointStore
@@ -129,6 +132,9 @@ func (m *Meter) ReadyCheck(req *http.Request) error {
 // Validate checks the settings.
 func (m *Meter) Validate() error {
 	if err := ValidateSettings(m.Interval, m.Window, m.PageSize, m.Output); err != nil {
+		return err
+	}
+	if err := ValidateCluster(m.Cluster); err != nil {
 		return err
 	}
 	_, err := ParseResources(m.Resources)
@@ -291,7 +297,11 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 	r.claims, _ = ParseResources(m.Resources)
 	now := r.clock.Now()
 	current := WindowStart(now, m.Window)
-	kv := []any{"output", RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources}
+	kv := []any{"output", RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources,
+		"cluster", m.Cluster}
+	if m.Cluster == "" && IsHTTPOutput(m.Output) {
+		m.Log.Info(NoClusterWarning, kv...)
+	}
 
 	out, outputUpTo, err := m.openSink()
 	if err != nil {
@@ -385,7 +395,7 @@ func (r *run) startDelivering(ctx context.Context) (stop func()) {
 	go func() {
 		defer close(done)
 		for w := range r.work {
-			r.results <- deliveryResult{window: w, err: r.out.Deliver(ctx, windowRecords(w.Start, w.End, w.Usage))}
+			r.results <- deliveryResult{window: w, err: r.out.Deliver(ctx, WindowRecords(r.Cluster, w.Start, w.End, w.Usage))}
 		}
 	}()
 	return func() {

@@ -97,7 +97,7 @@ func (s *scenario) deliver(r *run) {
 	s.t.Helper()
 	for r.fixed > 0 {
 		w := r.pending[0]
-		err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage))
+		err := r.out.Deliver(context.Background(), WindowRecords(r.Cluster, w.Start, w.End, w.Usage))
 		if err := r.markDelivered(context.Background(), deliveryResult{window: w, err: err}); err != nil {
 			s.t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func (s *scenario) deliverFirstWindowAndCrash(r *run) {
 	s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
 	s.passOnce(r)
 	w := r.pending[0]
-	if err := r.out.Deliver(context.Background(), windowRecords(w.Start, w.End, w.Usage)); err != nil {
+	if err := r.out.Deliver(context.Background(), WindowRecords(r.Cluster, w.Start, w.End, w.Usage)); err != nil {
 		s.t.Fatal(err)
 	}
 	s.clock.Step(testInterval)
@@ -535,6 +535,7 @@ func TestMeterStartRunsOnItsTicker(t *testing.T) {
 	s := newScenario(t, filepath.Join(t.TempDir(), "usage.jsonl"))
 	s.pods.set(s.podsAt(t0)...)
 	m := s.meter()
+	m.Cluster = "eu-1"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Start(ctx) }()
@@ -559,12 +560,47 @@ func TestMeterStartRunsOnItsTicker(t *testing.T) {
 	if len(records) != 1 || records[0].Namespace != "acme-shop" || records[0].PodSeconds < 3600 {
 		t.Errorf("records: %+v", records)
 	}
+	// The delivered records name the cluster and carry its id.
+	if r := records[0]; r.Cluster != "eu-1" || r.ID != RecordID("eu-1", "acme-shop", t0, t0.Add(time.Hour)) {
+		t.Errorf("record of cluster eu-1: cluster %q, id %q", r.Cluster, r.ID)
+	}
 	if testutil.ToFloat64(lastSuccessTimestamp) == 0 || testutil.ToFloat64(recordsEmitted) == 0 {
 		t.Errorf("metrics not updated")
 	}
 	cp, err := s.checkpoint.handle().Load(context.Background())
 	if err != nil || cp == nil || !cp.Delivered.Equal(t0.Add(time.Hour)) || len(cp.Pending) != 0 {
 		t.Errorf("checkpoint after delivery: %+v, %v", cp, err)
+	}
+}
+
+// An HTTP output without --metering-cluster starts with a warning; with
+// one, or with another output, it does not. A cluster that is no DNS label
+// is refused.
+func TestMeterClusterWarningAndValidation(t *testing.T) {
+	for _, tt := range []struct {
+		output, cluster string
+		warns           bool
+	}{
+		{"http://127.0.0.1:1/usage", "", true},
+		{"http://127.0.0.1:1/usage", "eu-1", false},
+		{StdoutOutput, "", false},
+	} {
+		s := newScenario(t, tt.output)
+		m := s.meter()
+		m.Cluster = tt.cluster
+		r, err := m.open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.stop(r)
+		if got := s.logs.contains("no --metering-cluster"); got != tt.warns {
+			t.Errorf("output %s, cluster %q: warns %v, want %v: %v", tt.output, tt.cluster, got, tt.warns, s.logs.lines)
+		}
+	}
+	m := newScenario(t, StdoutOutput).meter()
+	m.Cluster = "EU/1"
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "--metering-cluster") {
+		t.Errorf("Validate with cluster %q = %v, want a refusal", m.Cluster, err)
 	}
 }
 

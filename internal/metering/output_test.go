@@ -24,7 +24,7 @@ func windowBytes(t testing.TB, hour, n int) []byte {
 		usage[fmt.Sprintf("cust%d-proj", i)] = &Usage{PodSeconds: float64(i), Samples: 1}
 	}
 	start := t0.Add(time.Duration(hour) * time.Hour)
-	data, err := encodeWindow(windowRecords(start, start.Add(time.Hour), usage))
+	data, err := encodeWindow(WindowRecords("", start, start.Add(time.Hour), usage))
 	if err != nil {
 		t.Fatal(err)
 	}

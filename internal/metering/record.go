@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Usage is what the pods of one namespace reserved during one window. The
@@ -85,7 +87,10 @@ func (u *Usage) sanitize() []string {
 // window. Its JSON form is the documented record schema.
 type Record struct {
 	// ID is deterministic (see RecordID), so a consumer can de-duplicate.
-	ID        string `json:"id"`
+	ID string `json:"id"`
+	// Cluster is --metering-cluster, the name of the cluster the namespace
+	// is in; omitted when it is not set.
+	Cluster   string `json:"cluster,omitempty"`
 	Namespace string `json:"namespace"`
 	// CustomerIdentifier and ProjectIdentifier are set when the namespace is
 	// named <customer>-<project> (see SplitIdentifiers).
@@ -102,13 +107,43 @@ type Record struct {
 }
 
 // RecordID is the record's id: the first 32 hex digits of the SHA-256 of
-// "<namespace>/<windowStart>/<windowEnd>" (RFC 3339, UTC). The window end is
-// part of it so that changing --metering-window never reuses an id.
-func RecordID(namespace string, start, end time.Time) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%s", namespace,
-		start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
+// "<namespace>/<windowStart>/<windowEnd>" (RFC 3339, UTC) when cluster is
+// empty, the id of every release before --metering-cluster, and of
+// "<cluster>/<namespace>/<windowStart>/<windowEnd>" otherwise. The window
+// end is part of it so that changing --metering-window never reuses an id;
+// the cluster so that the same namespace and window in two clusters have
+// two ids. Neither a cluster (a DNS label, see ValidateCluster) nor a
+// namespace contains "/", so an id with a cluster is never one without.
+func RecordID(cluster, namespace string, start, end time.Time) string {
+	window := fmt.Sprintf("%s/%s/%s", namespace, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	if cluster != "" {
+		window = cluster + "/" + window
+	}
+	sum := sha256.Sum256([]byte(window))
 	return hex.EncodeToString(sum[:])[:32]
 }
+
+// ValidateCluster checks a --metering-cluster value: empty, or a DNS-1123
+// label (at most 63 lowercase alphanumerics and "-", starting and ending
+// with an alphanumeric), so that it is safe in ids, headers, file names and
+// metric labels and cannot contain the "/" that separates the parts of an
+// id.
+func ValidateCluster(cluster string) error {
+	if cluster == "" {
+		return nil
+	}
+	if errs := validation.IsDNS1123Label(cluster); len(errs) > 0 {
+		return fmt.Errorf("--metering-cluster %q must be a DNS label (lowercase alphanumerics and \"-\", at most 63): %s",
+			cluster, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// NoClusterWarning is logged at start when the meter POSTs to a receiver
+// without --metering-cluster.
+const NoClusterWarning = "WARNING: no --metering-cluster: the records name no cluster, so a receiver that gets records from " +
+	"several clusters gets the same ids for a namespace of the same name in the same window, and one de-duplicating by id drops all but one. " +
+	"Set --metering-cluster (chart value metering.cluster) to a name unique among your clusters; this changes the ids from then on."
 
 // identifierPattern is the seed's rule for customer and project identifiers
 // (lowercase alphanumerics) joined by the one dash the replicator puts
@@ -127,14 +162,16 @@ func SplitIdentifiers(namespace string) (customer, project string, ok bool) {
 	return m[1], m[2], true
 }
 
-// windowRecords turns the usage of one window into its records, sorted by
-// namespace.
-func windowRecords(start, end time.Time, usage map[string]*Usage) []Record {
+// WindowRecords turns the usage of one window into its records, sorted by
+// namespace, as the meter delivers them: each names the cluster (empty:
+// none) and has the id RecordID gives it.
+func WindowRecords(cluster string, start, end time.Time, usage map[string]*Usage) []Record {
 	start, end = start.UTC(), end.UTC()
 	records := make([]Record, 0, len(usage))
 	for ns, u := range usage {
 		r := Record{
-			ID:          RecordID(ns, start, end),
+			ID:          RecordID(cluster, ns, start, end),
+			Cluster:     cluster,
 			Namespace:   ns,
 			WindowStart: start,
 			WindowEnd:   end,

@@ -57,7 +57,7 @@ func TestMeteringOutputCredentialsAreNeverPrinted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := r.pending[0]
 	done := make(chan error, 1)
-	go func() { done <- r.out.Deliver(ctx, windowRecords(w.Start, w.End, w.Usage)) }()
+	go func() { done <- r.out.Deliver(ctx, WindowRecords(r.Cluster, w.Start, w.End, w.Usage)) }()
 	waitFor(t, "failed deliveries", func() bool { return s.logs.count("Delivering metering records failed") >= 3 })
 	cancel()
 	if err := <-done; err != nil {

@@ -119,6 +119,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			Window:    o.MeteringWindow,
 			PageSize:  o.MeteringPageSize,
 			Resources: o.MeteringResources,
+			Cluster:   o.MeteringCluster,
 			Output:    o.MeteringOutput,
 			HTTP:      o.MeteringHTTP,
 			Stdout:    o.MeteringStdout,

@@ -68,7 +68,10 @@ type Options struct {
 	MeteringCheckpoint      string
 	MeteringCheckpointParts int
 	MeteringResources       []string
-	MeteringHTTP            metering.HTTPSinkOptions
+	// MeteringCluster names the cluster in every usage record and is part
+	// of the records' ids; empty keeps the ids of earlier releases.
+	MeteringCluster string
+	MeteringHTTP    metering.HTTPSinkOptions
 	// MeteringStdout is where a "-" output writes; os.Stdout when nil. Tests
 	// give each meter its own.
 	MeteringStdout io.Writer
@@ -186,6 +189,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		_, err := metering.ParseResources(o.MeteringResources)
 		return err
 	})
+	fs.StringVar(&o.MeteringCluster, "metering-cluster", o.MeteringCluster,
+		"Name of this cluster in every usage record (field cluster) and in the records' ids and Idempotency-Keys, so that two clusters "+
+			"never share an id: a DNS label, unique among the clusters a receiver gets records from. Empty: no cluster, and the ids of earlier releases.")
 	fs.IntVar(&o.MeteringHTTP.BatchSize, "metering-http-batch-size", o.MeteringHTTP.BatchSize,
 		"Records per POST of an http(s) --metering-output.")
 	fs.StringVar(&o.MeteringHTTP.BearerTokenFile, "metering-http-bearer-token-file", o.MeteringHTTP.BearerTokenFile,
@@ -258,6 +264,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if _, err := metering.ParseResources(o.MeteringResources); err != nil {
+		return err
+	}
+	if err := metering.ValidateCluster(o.MeteringCluster); err != nil {
 		return err
 	}
 	if o.MeteringCheckpoint != "" && o.MeteringCheckpointParts < 1 {

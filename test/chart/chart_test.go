@@ -124,6 +124,10 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		"bad lease duration": {"--set", "leaderElection.leaseDuration=fifteen"},
 		"retry not a string": {"--set", "leaderElection.retryPeriod=2"},
 		"unknown lease key":  {"--set", "leaderElection.identity=me"},
+
+		"cluster not a DNS label": {"--set", "metering.cluster=EU_1"},
+		"cluster with a slash":    {"--set", "metering.cluster=eu/1"},
+		"cluster too long":        {"--set", "metering.cluster=" + strings.Repeat("c", 64)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := framework.Helm(context.Background(), t.TempDir(), append([]string{
@@ -754,6 +758,12 @@ func TestMeteringCheckpointStorageAndHTTP(t *testing.T) {
 		if o.MeteringCheckpoint != "meshstack-metering" || o.MeteringCheckpointParts != 8 || !slices.Equal(o.MeteringResources, []string{"pods"}) || o.MeteringOutput != "-" {
 			t.Errorf("checkpoint %q in %d parts, resources %v, output %q", o.MeteringCheckpoint, o.MeteringCheckpointParts, o.MeteringResources, o.MeteringOutput)
 		}
+		// No cluster by default: the record ids of earlier releases.
+		for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(arg, "--metering-cluster") {
+				t.Errorf("rendered %q by default", arg)
+			}
+		}
 		if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 			t.Errorf("without a volume two replicas can overlap: want a rolling update, got Recreate")
 		}
@@ -811,15 +821,18 @@ func TestMeteringCheckpointStorageAndHTTP(t *testing.T) {
 		}
 	})
 
-	t.Run("an HTTP receiver with files from extra volumes, two replicas rolling", func(t *testing.T) {
+	t.Run("an HTTP receiver with files from extra volumes, two replicas rolling, a cluster name", func(t *testing.T) {
 		r := render(t, "--set", "metering.output.http.url=https://billing.example.com/usage", "--set", "metering.output.http.batchSize=200",
 			"--set", "metering.output.http.caFile=/etc/billing/ca.crt", "--set", "metering.output.http.bearerTokenFile=/var/run/billing/token",
 			"--set", "metering.extraVolumes[0].name=billing,metering.extraVolumes[0].secret.secretName=billing",
 			"--set", "metering.extraVolumeMounts[0].name=billing,metering.extraVolumeMounts[0].mountPath=/etc/billing",
-			"--set", "metering.replicas=2")
+			"--set", "metering.replicas=2", "--set", "metering.cluster=eu-1")
 		var d appsv1.Deployment
 		r.get(t, "Deployment", "metering", &d)
 		o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+		if o.MeteringCluster != "eu-1" {
+			t.Errorf("--metering-cluster %q, want eu-1", o.MeteringCluster)
+		}
 		if o.MeteringOutput != "https://billing.example.com/usage" || o.MeteringHTTP.BatchSize != 200 ||
 			o.MeteringHTTP.CAFile != "/etc/billing/ca.crt" || o.MeteringHTTP.BearerTokenFile != "/var/run/billing/token" || o.MeteringHTTP.ClientCertFile != "" {
 			t.Errorf("HTTP options: output %q, %+v", o.MeteringOutput, o.MeteringHTTP)

@@ -102,7 +102,7 @@ func CheckContiguous(records []metering.Record, window time.Duration) error {
 			return fmt.Errorf("window %s–%s of %s is not %s long", r.WindowStart, r.WindowEnd, r.Namespace, window)
 		case r.WindowStart.UnixNano()%int64(window) != 0:
 			return fmt.Errorf("window %s of %s is not aligned to %s", r.WindowStart, r.Namespace, window)
-		case r.ID != metering.RecordID(r.Namespace, r.WindowStart, r.WindowEnd):
+		case r.ID != metering.RecordID(r.Cluster, r.Namespace, r.WindowStart, r.WindowEnd):
 			return fmt.Errorf("record %s of %s has the id of another namespace or window", r.ID, r.Namespace)
 		case i > 0 && !r.WindowStart.Equal(records[i-1].WindowEnd):
 			return fmt.Errorf("gap or overlap in %s: window %s follows one that ends %s", r.Namespace, r.WindowStart, records[i-1].WindowEnd)

@@ -368,7 +368,7 @@ var _ = Describe("Metering", func() {
 		Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
 	})
 
-	It("POSTs every window to an HTTP receiver that fails at first, with stable idempotency keys", func() {
+	It("POSTs every window to an HTTP receiver that fails at first, with stable idempotency keys and the cluster's name", func() {
 		c := newCustomer()
 		steady := c + "-steady"
 		createPod(steady, "web", resources("100m", "", "", ""), corev1.PodRunning, time.Now().Add(-time.Hour))
@@ -378,8 +378,12 @@ var _ = Describe("Metering", func() {
 
 		opts := meteringOptions(receiver.URL)
 		opts.MeteringHTTP.InitialBackoff, opts.MeteringHTTP.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+		opts.MeteringCluster = "envtest-a"
 		startMeter(opts)
 		records := waitForRecords(receiver.records, steady, time.Now(), 3)
+		// Every record names the cluster; expectContiguous checks that each
+		// has the id with the cluster.
+		Expect(records).To(HaveEach(HaveField("Cluster", "envtest-a")))
 		Expect(deliveryFailures("503") - before).To(BeNumerically(">=", 3))
 		expectContiguous(inNamespace(deduplicated(records), steady))
 		Expect(receiver.contentTypes()).To(HaveEach("application/x-ndjson"))
@@ -399,7 +403,7 @@ var _ = Describe("Metering", func() {
 		// crashed in the middle of a line.
 		previous := metering.WindowStart(time.Now(), window).Add(-window)
 		earlier := metering.Record{
-			ID: metering.RecordID("earlier-run", previous, previous.Add(window)), Namespace: "earlier-run",
+			ID: metering.RecordID("", "earlier-run", previous, previous.Add(window)), Namespace: "earlier-run",
 			CustomerIdentifier: "earlier", ProjectIdentifier: "run",
 			WindowStart: previous, WindowEnd: previous.Add(window), WindowRecords: 1,
 			Usage: metering.Usage{PodSeconds: 1, Samples: 1},

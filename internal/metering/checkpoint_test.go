@@ -120,8 +120,11 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName}, &first); err != nil {
 			t.Fatal(err)
 		}
-		if first.Data[partsKey] == "1" || first.Data[pendingKey] != "1" || first.Data[deliveredKey] != "2026-03-01T10:00:00Z" {
+		if first.Data[partsKey] == "1" || first.Data[generationKey] != "a" || first.Data[pendingKey] != "1" || first.Data[deliveredKey] != "2026-03-01T10:00:00Z" {
 			t.Errorf("first ConfigMap's data: %v", first.Data)
+		}
+		if len(first.BinaryData) != 0 {
+			t.Errorf("the first ConfigMap of a checkpoint in parts holds data: %v", first.BinaryData)
 		}
 		got, err := newConfigMapCheckpoint(c).Load(ctx)
 		if err != nil {
@@ -169,7 +172,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		var part corev1.ConfigMap
-		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName + "-1"}
+		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName + "-a-1"}
 		if err := c.Get(ctx, key, &part); err != nil {
 			t.Fatal(err)
 		}

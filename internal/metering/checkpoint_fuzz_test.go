@@ -200,10 +200,17 @@ func FuzzConfigMapCheckpointLoad(f *testing.F) {
 		store.Name = fmt.Sprintf("checkpoint%d", seq.Add(1))
 		store.MaxParts, store.partBytes = 3, 1<<10
 		defer func() {
-			for i := range 4 {
-				_ = c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: store.partName(i)}})
+			for _, name := range CheckpointNames(store.Name, 4) {
+				_ = c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: name}})
 			}
 		}()
+		// The layout before generations: the first ConfigMap and Name-1 ….
+		partName := func(i int) string {
+			if i == 0 {
+				return store.Name
+			}
+			return store.legacyPartName(i)
+		}
 
 		n := int(parts%4) + 1
 		chunks := make([][]byte, n)
@@ -223,7 +230,7 @@ func FuzzConfigMapCheckpointLoad(f *testing.F) {
 				continue
 			}
 			cm := &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: store.partName(i)},
+				ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: partName(i)},
 				BinaryData: map[string][]byte{checkpointKey: chunks[i]},
 			}
 			if i == 0 {

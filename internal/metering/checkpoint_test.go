@@ -120,8 +120,11 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName}, &first); err != nil {
 			t.Fatal(err)
 		}
-		if first.Data[partsKey] == "1" || first.Data[pendingKey] != "1" || first.Data[deliveredKey] != "2026-03-01T10:00:00Z" {
+		if first.Data[partsKey] == "1" || first.Data[generationKey] != "a" || first.Data[pendingKey] != "1" || first.Data[deliveredKey] != "2026-03-01T10:00:00Z" {
 			t.Errorf("first ConfigMap's data: %v", first.Data)
+		}
+		if len(first.BinaryData) != 0 {
+			t.Errorf("the first ConfigMap of a checkpoint in parts holds data: %v", first.BinaryData)
 		}
 		got, err := newConfigMapCheckpoint(c).Load(ctx)
 		if err != nil {
@@ -158,6 +161,51 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		}
 	})
 
+	t.Run("a deposed store is fenced before it writes a part of the generation the leader saved", func(t *testing.T) {
+		c := fake.NewClientBuilder().Build()
+		old, leader := newConfigMapCheckpoint(c), newConfigMapCheckpoint(c)
+		old.partBytes, leader.partBytes = 20<<10, 20<<10
+		if _, err := old.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Save(ctx, checkpointWith(1000)); err != nil { // generation a
+			t.Fatal(err)
+		}
+		if _, err := leader.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		saved := checkpointWith(1000)
+		saved.LastPass = saved.LastPass.Add(time.Minute)
+		if err := leader.Save(ctx, saved); err != nil { // generation b
+			t.Fatal(err)
+		}
+		versions := func() map[string]string {
+			v := map[string]string{}
+			for _, name := range CheckpointNames(DefaultCheckpointName, DefaultCheckpointParts) {
+				var cm corev1.ConfigMap
+				if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: name}, &cm); err == nil {
+					v[name] = cm.ResourceVersion
+				}
+			}
+			return v
+		}
+		before := versions()
+		// The old store still believes generation a is current, so it
+		// would write generation b: the leader's.
+		if err := old.Save(ctx, checkpointWith(1000)); !errors.Is(err, ErrFenced) {
+			t.Fatalf("the deposed store's save: %v, want ErrFenced", err)
+		}
+		if diff := cmp.Diff(before, versions()); diff != "" {
+			t.Errorf("the deposed store wrote (-resourceVersions before +after):\n%s", diff)
+		}
+		if got, err := newConfigMapCheckpoint(c).Load(ctx); err != nil || !cmp.Equal(got, saved) {
+			t.Errorf("after the deposed store's save: %v, %s", err, cmp.Diff(saved, got))
+		}
+		if err := leader.Save(ctx, checkpointWith(1000)); err != nil {
+			t.Errorf("the leader is fenced by the deposed store's failed save: %v", err)
+		}
+	})
+
 	t.Run("parts that do not match the checksum are refused", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
 		store := newConfigMapCheckpoint(c)
@@ -169,7 +217,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		var part corev1.ConfigMap
-		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName + "-1"}
+		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName + "-a-1"}
 		if err := c.Get(ctx, key, &part); err != nil {
 			t.Fatal(err)
 		}

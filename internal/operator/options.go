@@ -179,10 +179,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MeteringOutput, "metering-output", o.MeteringOutput,
 		"Where usage records go: \"-\" for stdout, an https:// URL (http:// for loopback only) to POST them to, or a file to append to.")
 	fs.StringVar(&o.MeteringCheckpoint, "metering-checkpoint", o.MeteringCheckpoint,
-		"Name of the ConfigMap in the leader election namespace that holds the metering checkpoint (further parts are <name>-1, <name>-2, ...). "+
+		"Name of the ConfigMap in the leader election namespace that holds the metering checkpoint, or names the generation of parts that does "+
+			"(<name>-a-1, ... or <name>-b-1, ...). "+
 			"Empty meters without a checkpoint, which loses usage on every restart.")
 	fs.IntVar(&o.MeteringCheckpointParts, "metering-checkpoint-parts", o.MeteringCheckpointParts,
-		"ConfigMaps the checkpoint may take (<name>, <name>-1, ... <name>-<parts-1>); the metering Role must allow updating each.")
+		"Parts the checkpoint may take per generation (<name>-a-1 ... <name>-a-<parts>, the same with b); the metering Role must allow "+
+			"updating each and <name>, and getting <name>-1 ... <name>-<parts-1> (the layout before generations).")
 	fs.Func("metering-resources", fmt.Sprintf("Comma-separated resources to meter: %s, optionally %s (needs get/list on them). (default %q)",
 		metering.ResourcePods, metering.ResourcePersistentVolumeClaims, strings.Join(o.MeteringResources, ",")), func(s string) error {
 		o.MeteringResources = splitList(s)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -786,12 +787,22 @@ func TestMeteringCheckpointStorageAndHTTP(t *testing.T) {
 		}
 	})
 
-	t.Run("more parts are more resourceNames", func(t *testing.T) {
-		r := render(t, "--set", "metering.checkpoint.name=usage-checkpoint", "--set", "metering.checkpoint.parts=2")
+	t.Run("more parts are more resourceNames in the Role and the admission policy", func(t *testing.T) {
+		r := render(t, append([]string{"--set", "metering.checkpoint.name=usage-checkpoint", "--set", "metering.checkpoint.parts=2"}, vapAPI...)...)
 		var role rbacv1.Role
 		r.get(t, "Role", "meshstack-operator-metering-checkpoint", &role)
-		if !slices.Equal(role.Rules[0].ResourceNames, []string{"usage-checkpoint", "usage-checkpoint-1"}) {
-			t.Errorf("resourceNames %v", role.Rules[0].ResourceNames)
+		if want := []string{"usage-checkpoint", "usage-checkpoint-a-1", "usage-checkpoint-a-2", "usage-checkpoint-b-1", "usage-checkpoint-b-2"}; !slices.Equal(role.Rules[0].ResourceNames, want) ||
+			!slices.Equal(role.Rules[0].Verbs, []string{"get", "update"}) {
+			t.Errorf("resourceNames %v verbs %v, want get and update of %v", role.Rules[0].ResourceNames, role.Rules[0].Verbs, want)
+		}
+		// The part of the layout before generations is only read.
+		if !slices.Equal(role.Rules[1].ResourceNames, []string{"usage-checkpoint-1"}) || !slices.Equal(role.Rules[1].Verbs, []string{"get"}) {
+			t.Errorf("resourceNames %v verbs %v, want get of usage-checkpoint-1", role.Rules[1].ResourceNames, role.Rules[1].Verbs)
+		}
+		var policy admissionregistrationv1.ValidatingAdmissionPolicy
+		r.get(t, "ValidatingAdmissionPolicy", "meshstack-operator-metering-checkpoint", &policy)
+		if got, want := policy.Spec.MatchConditions[0].Expression, "['usage-checkpoint', 'usage-checkpoint-a-1', 'usage-checkpoint-a-2', 'usage-checkpoint-b-1', 'usage-checkpoint-b-2', 'usage-checkpoint-1']"; !strings.HasSuffix(got, " in "+want) {
+			t.Errorf("the checkpoint policy matches %q, want every name: %s", got, want)
 		}
 	})
 

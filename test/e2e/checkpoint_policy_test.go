@@ -53,7 +53,7 @@ func TestCheckpointPolicy(t *testing.T) {
 	}
 	const message = "is the metering checkpoint (usage counted and not yet delivered); only the metering ServiceAccount meshfed-metering"
 	first := metering.DefaultCheckpointName
-	last := metering.DefaultCheckpointName + "-7"
+	last := metering.DefaultCheckpointName + "-7" // the last part of the layout before generations
 
 	// The policy acts a moment after it is installed: wait with a dry run.
 	g.Eventually(func() error { return admin.Create(ctx, configMap(releaseNamespace, first), client.DryRunAll) }).
@@ -62,6 +62,9 @@ func TestCheckpointPolicy(t *testing.T) {
 	t.Run("an admin outside the break-glass groups may not create, update or delete the checkpoint", func(t *testing.T) {
 		g := newG(t)
 		g.Expect(admin.Create(ctx, configMap(releaseNamespace, last))).To(MatchError(ContainSubstring("ConfigMap " + last + " " + message + " and the break-glass groups (admissionPolicies.breakGlassGroups) may create it")))
+		for _, part := range []string{first + "-a-1", first + "-b-8"} {
+			g.Expect(admin.Create(ctx, configMap(releaseNamespace, part))).To(MatchError(ContainSubstring("ConfigMap "+part+" "+message)), "a data part of either generation")
+		}
 
 		g.Expect(meter.Create(ctx, configMap(releaseNamespace, first))).To(Succeed(), "the metering ServiceAccount creates it")
 		cm := &corev1.ConfigMap{}
@@ -90,6 +93,7 @@ func TestCheckpointPolicy(t *testing.T) {
 	t.Run("other ConfigMaps are not affected", func(t *testing.T) {
 		g := newG(t)
 		g.Expect(admin.Create(ctx, configMap(releaseNamespace, metering.DefaultCheckpointName+"-8"))).To(Succeed(), "beyond the parts")
+		g.Expect(admin.Create(ctx, configMap(releaseNamespace, metering.DefaultCheckpointName+"-a-9"))).To(Succeed(), "beyond the parts of a generation")
 		g.Expect(admin.Create(ctx, configMap(releaseNamespace, "unrelated"))).To(Succeed())
 		g.Expect(admin.Create(ctx, configMap("default", first))).To(Succeed(), "the same name in another namespace")
 	})

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -31,11 +30,7 @@ var meteringArgs = []string{"--metering-interval=500ms", "--metering-window=" + 
 // resetCheckpoint deletes the metering checkpoint, so that a test's meters
 // start afresh: the metering Role lets them write only these names.
 func resetCheckpoint(g Gomega) {
-	for i := range metering.DefaultCheckpointParts {
-		name := metering.DefaultCheckpointName
-		if i > 0 {
-			name = fmt.Sprintf("%s-%d", name, i)
-		}
+	for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: name}}
 		g.Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), cm))).To(Succeed())
 	}

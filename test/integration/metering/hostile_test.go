@@ -1,7 +1,6 @@
 package metering_test
 
 import (
-	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -60,11 +59,7 @@ var _ = Describe("Metering under hostile input", func() {
 		By("deleting every part of the checkpoint in the middle of a window")
 		waitUntilInWindow(0.3, 0.6)
 		deleted := time.Now()
-		for i := range metering.DefaultCheckpointParts {
-			name := metering.DefaultCheckpointName
-			if i > 0 {
-				name = fmt.Sprintf("%s-%d", name, i)
-			}
+		for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
 			err := fw.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}})
 			Expect(client.IgnoreNotFound(err)).To(Succeed())
 		}

@@ -470,8 +470,12 @@ var _ = Describe("Metering", func() {
 			return sar.Status.Allowed
 		}
 		Expect(allowedNamed("get", metering.DefaultCheckpointName, operatorNamespace)).To(BeTrue())
-		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-7", operatorNamespace)).To(BeTrue())
-		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-8", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-a-8", operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-b-8", operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-a-9", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("get", metering.DefaultCheckpointName+"-7", operatorNamespace)).To(BeTrue(), "the layout before generations is read")
+		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-7", operatorNamespace)).To(BeFalse(), "and never written")
+		Expect(allowedNamed("get", metering.DefaultCheckpointName+"-8", operatorNamespace)).To(BeFalse())
 		Expect(allowedNamed("update", "kube-root-ca.crt", operatorNamespace)).To(BeFalse())
 		Expect(allowedNamed("get", metering.DefaultCheckpointName, "default")).To(BeFalse())
 		Expect(allowedNamed("create", "", operatorNamespace)).To(BeTrue())

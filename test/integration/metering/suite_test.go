@@ -3,7 +3,6 @@ package metering_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -88,11 +87,7 @@ func stdoutOptions(out *syncBuffer) operator.Options {
 // Every spec starts without a checkpoint: they share the one name the
 // metering Role may write.
 var _ = BeforeEach(func() {
-	for i := range metering.DefaultCheckpointParts {
-		name := metering.DefaultCheckpointName
-		if i > 0 {
-			name = fmt.Sprintf("%s-%d", name, i)
-		}
+	for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
 		err := fw.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}})
 		Expect(client.IgnoreNotFound(err)).To(Succeed())
 	}

@@ -243,6 +243,31 @@ spec:
 [{{ join ", " $roles }}]
 {{- end -}}
 
+{{/*
+The metering checkpoint's ConfigMap names, as JSON (read it with fromJson):
+"written" are the first ConfigMap metering.checkpoint.name and the data parts
+of both generations, <name>-a-1 … <name>-a-<parts> and <name>-b-1 …
+<name>-b-<parts> (a save writes the generation the first ConfigMap does not
+name, then switches the first ConfigMap to it); "legacy" are <name>-1 …
+<name>-<parts-1>, where the release before generations kept the parts, which
+the meter only reads (a checkpoint written before an upgrade).
+*/}}
+{{- define "meshstack-operator.checkpointNames" -}}
+{{- $name := .Values.metering.checkpoint.name -}}
+{{- $parts := int .Values.metering.checkpoint.parts -}}
+{{- $written := list $name -}}
+{{- range $g := list "a" "b" -}}
+{{- range $i := untilStep 1 (int (add $parts 1)) 1 -}}
+{{- $written = append $written (printf "%s-%s-%d" $name $g $i) -}}
+{{- end -}}
+{{- end -}}
+{{- $legacy := list -}}
+{{- range $i := untilStep 1 $parts 1 -}}
+{{- $legacy = append $legacy (printf "%s-%d" $name $i) -}}
+{{- end -}}
+{{- dict "written" $written "legacy" $legacy | toJson -}}
+{{- end -}}
+
 {{/* A list of strings as a CEL list literal. */}}
 {{- define "meshstack-operator.celStrings" -}}
 {{- $items := list -}}

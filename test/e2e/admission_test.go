@@ -22,6 +22,28 @@ import (
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
+// impersonating is a client of the test API server acting as user, an
+// authenticated member of groups.
+func impersonating(g *WithT, fw *framework.Framework, user string, groups ...string) client.Client {
+	cfg := rest.CopyConfig(fw.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
+	ic, err := client.New(cfg, client.Options{Scheme: operator.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	return ic
+}
+
+// breakGlassMember binds the group platform-admins, which the tests put in
+// admissionPolicies.breakGlassGroups, to cluster-admin and returns a client
+// acting as one of its members.
+func breakGlassMember(g *WithT, fw *framework.Framework) client.Client {
+	g.Expect(fw.Client.Create(context.Background(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
+	})).To(Succeed())
+	return impersonating(g, fw, "oncall", "platform-admins")
+}
+
 // TestAdmissionPolicies installs the chart into an API server that enforces
 // ValidatingAdmissionPolicies, runs the replicator under its token, and
 // checks what the policies refuse, whom they let through, and that the
@@ -41,21 +63,9 @@ func TestAdmissionPolicies(t *testing.T) {
 	g.Expect(fw.FillAggregatedClusterRoles(ctx)).To(Succeed())
 	runComponent(t, fw, bin, dir, "meshfed-service", "--components=replicator")
 
-	as := func(user string, groups ...string) client.Client {
-		cfg := rest.CopyConfig(fw.Config)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
-		ic, err := client.New(cfg, client.Options{Scheme: operator.Scheme})
-		g.Expect(err).NotTo(HaveOccurred())
-		return ic
-	}
+	as := func(user string, groups ...string) client.Client { return impersonating(g, fw, user, groups...) }
 	alice := as("mesh:alice")
-	// Break glass: a group the chart exempts, with cluster-admin rights.
-	g.Expect(c.Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
-	})).To(Succeed())
-	oncall := as("oncall", "platform-admins")
+	oncall := breakGlassMember(g, fw)
 
 	project := func(name, customer string, roles ...string) *meshv1.MeshProject {
 		p := &meshv1.MeshProject{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: meshv1.MeshProjectSpec{

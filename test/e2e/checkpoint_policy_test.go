@@ -6,13 +6,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
-	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -32,20 +29,8 @@ func TestCheckpointPolicy(t *testing.T) {
 		"--set", "admissionPolicies.breakGlassGroups={platform-admins}", "--set", "replicator.enabled=false")
 	g.Expect(err).NotTo(HaveOccurred())
 
-	as := func(user string, groups ...string) client.Client {
-		cfg := rest.CopyConfig(fw.Config)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
-		ic, err := client.New(cfg, client.Options{Scheme: operator.Scheme})
-		g.Expect(err).NotTo(HaveOccurred())
-		return ic
-	}
-	meter := as("system:serviceaccount:"+releaseNamespace+":meshfed-metering", "system:serviceaccounts", "system:serviceaccounts:"+releaseNamespace)
-	g.Expect(c.Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "platform-admins"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "platform-admins"}},
-	})).To(Succeed())
-	oncall := as("oncall", "platform-admins")
+	meter := impersonating(g, fw, "system:serviceaccount:"+releaseNamespace+":meshfed-metering", "system:serviceaccounts", "system:serviceaccounts:"+releaseNamespace)
+	oncall := breakGlassMember(g, fw)
 	admin := c // cluster-admin, not in a break-glass group
 
 	configMap := func(namespace, name string) *corev1.ConfigMap {

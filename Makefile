@@ -114,6 +114,14 @@ demo: build envtest helm ## Start a local control plane, helm install the chart,
 	go build -o bin/demo ./hack/demo
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" exec bin/demo $(DEMO_ARGS)
 
+# The archive `make image` writes, and the image reference inside it.
+IMAGE_ARCHIVE ?= bin/meshstack-operator-image.tar
+IMAGE_TAG ?= meshstack-operator:dev
+
+.PHONY: image
+image: ## Build the operator image as a docker-save archive (IMAGE_ARCHIVE) without a Docker engine; load it with `ctr images import` or `docker load`.
+	go run ./hack/image -tag $(IMAGE_TAG) -o $(IMAGE_ARCHIVE)
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .

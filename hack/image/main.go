@@ -48,6 +48,7 @@ func main() {
 	tag := flag.String("tag", defaultRepo, "image reference written into the archive (what Pods name as image)")
 	out := flag.String("o", "bin/meshstack-operator-image.tar", "archive to write (docker-save format)")
 	arch := flag.String("arch", runtime.GOARCH, "GOARCH of the image")
+	binary := flag.String("binary", "", "wrap this static binary instead of building the operator (the test cluster's pause image)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -55,7 +56,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := Build(root, *tag, *arch, *out); err != nil {
+	if *binary != "" {
+		err = Write(*binary, *tag, *arch, *out)
+	} else {
+		err = Build(root, *tag, *arch, *out)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(*out)
@@ -64,10 +70,6 @@ func main() {
 // Build compiles the operator with the Dockerfile's build line and writes
 // the image, tagged tag, to the archive out.
 func Build(root, tag, arch, out string) error {
-	ref, err := name.NewTag(tag)
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "meshstack-image-")
 	if err != nil {
 		return err
@@ -75,6 +77,16 @@ func Build(root, tag, arch, out string) error {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "meshstack-operator")
 	if err := buildBinary(root, arch, bin); err != nil {
+		return err
+	}
+	return Write(bin, tag, arch, out)
+}
+
+// Write writes the image around the static binary bin, tagged tag, to the
+// archive out.
+func Write(bin, tag, arch, out string) error {
+	ref, err := name.NewTag(tag)
+	if err != nil {
 		return err
 	}
 	img, err := Image(bin, arch)

@@ -77,6 +77,10 @@ promtool: ## Build (once per machine) and cache promtool from the Go module prox
 test: verify-generated vet envtest helm promtool ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" PROMTOOL="$$(hack/setup-promtool.sh)" go test ./... -p 1 -count=1 -timeout 40m $(TEST_ARGS)
 
+.PHONY: test-cluster
+test-cluster: helm ## Run test/cluster: the image (make image) installed with the chart into a real single-node cluster (hack/cluster/node.sh); needs root.
+	hack/cluster/test.sh $(TEST_ARGS)
+
 .PHONY: bench
 bench: envtest ## Run the Go benchmarks (BENCH_PKGS, BENCH_ZONE_PROJECTS).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" BENCH_ZONE_PROJECTS=$(BENCH_ZONE_PROJECTS) go test $(BENCH_PKGS) -run '^$$' -bench . -benchmem

@@ -37,7 +37,7 @@ func TestImageMatchesDockerfile(t *testing.T) {
 		final = final[i:]
 	}
 	last := func(instruction string) string {
-		m := regexp.MustCompile(`(?m)^` + instruction + `\s+(.+)$`).FindAllStringSubmatch(final, -1)
+		m := regexp.MustCompile(`(?m)^`+instruction+`\s+(.+)$`).FindAllStringSubmatch(final, -1)
 		if len(m) == 0 {
 			return ""
 		}

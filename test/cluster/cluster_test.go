@@ -36,8 +36,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -433,7 +433,7 @@ func TestLeaderHandover(t *testing.T) {
 	t.Logf("leadership handed over to %s in %s", next, time.Since(deleted).Round(100*time.Millisecond))
 	p := &meshv1.MeshProject{
 		ObjectMeta: metav1.ObjectMeta{Name: "acme-handover"},
-		Spec: meshv1.MeshProjectSpec{CustomerIdentifier: "acme", ProjectIdentifier: "handover"},
+		Spec:       meshv1.MeshProjectSpec{CustomerIdentifier: "acme", ProjectIdentifier: "handover"},
 	}
 	g.Expect(client.IgnoreAlreadyExists(e.c.Create(ctx, p))).To(Succeed())
 	g.Eventually(func(g Gomega) {
@@ -474,7 +474,7 @@ func TestReplicatorMemoryUnderBurst(t *testing.T) {
 				p := &meshv1.MeshProject{
 					ObjectMeta: metav1.ObjectMeta{Name: "burst-" + name},
 					Spec: meshv1.MeshProjectSpec{CustomerIdentifier: "burst", ProjectIdentifier: meshv1.Identifier(name),
-						LandingZone: "standard",
+						LandingZone:  "standard",
 						RoleBindings: []meshv1.ProjectRoleBinding{{Role: "admin", Users: []meshv1.SubjectName{meshv1.SubjectName("owner-" + name)}}}},
 				}
 				if err := client.IgnoreAlreadyExists(e.c.Create(ctx, p)); err != nil {

@@ -2,8 +2,8 @@
 # Installs the Debian packages the single-node cluster needs when any of
 # their commands is missing: containerd and runc (the container runtime),
 # the CNI plugins (bridge, host-local, loopback), iproute2 (ip), util-linux
-# (unshare, nsenter, mount) and iptables is NOT needed (the node never
-# touches iptables). CI starts from a fresh machine as root, so the project
+# (unshare, nsenter, mount), openssl (the cluster's certificates) and curl
+# (readiness polls). iptables is not needed: the node never touches it. CI starts from a fresh machine as root, so the project
 # installs what it uses itself instead of documenting a manual step.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 [[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || need+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 { command -v unshare && command -v nsenter; } >/dev/null 2>&1 || need+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if ((${#need[@]} == 0)); then
   exit 0
 fi

@@ -251,11 +251,14 @@ func checkWindows(kind string, windows []Window, length time.Duration) error {
 // sound reports whether every figure is finite and not negative.
 func (u *Usage) sound() bool {
 	ok := finite
-	for _, v := range u.StorageByteSecondsByClass {
-		if !ok(v) {
-			return false
+	for _, byName := range []map[string]float64{u.StorageByteSecondsByClass, u.ExtendedResourceRequestSeconds, u.ExtendedResourceLimitSeconds} {
+		for _, v := range byName {
+			if !ok(v) {
+				return false
+			}
 		}
 	}
 	return u.Samples >= 0 && ok(u.PodSeconds) && ok(u.CPURequestCoreSeconds) && ok(u.MemoryRequestByteSeconds) &&
-		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds)
+		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds) &&
+		ok(u.EphemeralStorageRequestByteSeconds) && ok(u.EphemeralStorageLimitByteSeconds)
 }

@@ -16,7 +16,8 @@ import (
 // resource figures are integrals over time: a pod requesting 2 cores for
 // 30 seconds adds 60 core-seconds.
 type Usage struct {
-	// PodSeconds is the time pods were counted as Running.
+	// PodSeconds is the time the pods ran: from their startTime to their
+	// end (see billedSpan).
 	PodSeconds float64 `json:"podSeconds"`
 	// CPURequestCoreSeconds integrates the pods' effective CPU requests.
 	CPURequestCoreSeconds float64 `json:"cpuRequestCoreSeconds"`
@@ -28,6 +29,18 @@ type Usage struct {
 	// MemoryLimitByteSeconds integrates the pods' effective memory limits;
 	// a pod without a memory limit adds nothing.
 	MemoryLimitByteSeconds float64 `json:"memoryLimitByteSeconds"`
+	// EphemeralStorageRequestByteSeconds and
+	// EphemeralStorageLimitByteSeconds integrate the pods' effective
+	// ephemeral-storage requests and limits.
+	EphemeralStorageRequestByteSeconds float64 `json:"ephemeralStorageRequestByteSeconds"`
+	EphemeralStorageLimitByteSeconds   float64 `json:"ephemeralStorageLimitByteSeconds"`
+	// ExtendedResourceRequestSeconds and ExtendedResourceLimitSeconds
+	// integrate, per resource name, the pods' effective requests and limits
+	// of extended resources (nvidia.com/gpu, amd.com/gpu, any domain/name
+	// resource outside kubernetes.io): a pod holding one GPU for an hour
+	// adds 3600 to "nvidia.com/gpu". Omitted when no pod had any.
+	ExtendedResourceRequestSeconds map[string]float64 `json:"extendedResourceRequestSeconds,omitempty"`
+	ExtendedResourceLimitSeconds   map[string]float64 `json:"extendedResourceLimitSeconds,omitempty"`
 	// Samples is the number of (pass, pod) observations that contributed.
 	Samples int64 `json:"samples"`
 	// StorageByteSeconds integrates the capacity of the namespace's Bound
@@ -44,13 +57,22 @@ func (u *Usage) add(o *Usage) {
 	u.MemoryRequestByteSeconds += o.MemoryRequestByteSeconds
 	u.CPULimitCoreSeconds += o.CPULimitCoreSeconds
 	u.MemoryLimitByteSeconds += o.MemoryLimitByteSeconds
+	u.EphemeralStorageRequestByteSeconds += o.EphemeralStorageRequestByteSeconds
+	u.EphemeralStorageLimitByteSeconds += o.EphemeralStorageLimitByteSeconds
 	u.Samples += o.Samples
 	u.StorageByteSeconds += o.StorageByteSeconds
-	for class, v := range o.StorageByteSecondsByClass {
-		if u.StorageByteSecondsByClass == nil {
-			u.StorageByteSecondsByClass = make(map[string]float64, len(o.StorageByteSecondsByClass))
+	addByName(&u.StorageByteSecondsByClass, o.StorageByteSecondsByClass)
+	addByName(&u.ExtendedResourceRequestSeconds, o.ExtendedResourceRequestSeconds)
+	addByName(&u.ExtendedResourceLimitSeconds, o.ExtendedResourceLimitSeconds)
+}
+
+// addByName adds the figures of from to those of the same name in *to.
+func addByName(to *map[string]float64, from map[string]float64) {
+	for name, v := range from {
+		if *to == nil {
+			*to = make(map[string]float64, len(from))
 		}
-		u.StorageByteSecondsByClass[class] += v
+		(*to)[name] += v
 	}
 }
 
@@ -69,13 +91,20 @@ func (u *Usage) sanitize() []string {
 	fix("memoryRequestByteSeconds", &u.MemoryRequestByteSeconds)
 	fix("cpuLimitCoreSeconds", &u.CPULimitCoreSeconds)
 	fix("memoryLimitByteSeconds", &u.MemoryLimitByteSeconds)
+	fix("ephemeralStorageRequestByteSeconds", &u.EphemeralStorageRequestByteSeconds)
+	fix("ephemeralStorageLimitByteSeconds", &u.EphemeralStorageLimitByteSeconds)
 	fix("storageByteSeconds", &u.StorageByteSeconds)
-	for class, v := range u.StorageByteSecondsByClass {
-		if !finite(v) {
-			u.StorageByteSecondsByClass[class] = 0
-			bad = append(bad, "storageByteSecondsByClass."+class)
+	fixByName := func(field string, m map[string]float64) {
+		for name, v := range m {
+			if !finite(v) {
+				m[name] = 0
+				bad = append(bad, field+"."+name)
+			}
 		}
 	}
+	fixByName("storageByteSecondsByClass", u.StorageByteSecondsByClass)
+	fixByName("extendedResourceRequestSeconds", u.ExtendedResourceRequestSeconds)
+	fixByName("extendedResourceLimitSeconds", u.ExtendedResourceLimitSeconds)
 	if u.Samples < 0 {
 		u.Samples = 0
 		bad = append(bad, "samples")

@@ -49,6 +49,11 @@ type Usage struct {
 	// storage class, the claims without a class under "".
 	StorageByteSeconds        float64            `json:"storageByteSeconds"`
 	StorageByteSecondsByClass map[string]float64 `json:"storageByteSecondsByClass,omitempty"`
+
+	// Attribution is whose the usage is, as the latest pass that counted
+	// it found; nil in windows a release before attribution counted. The
+	// record carries it in fields of its own.
+	Attribution *Attribution `json:"-"`
 }
 
 func (u *Usage) add(o *Usage) {
@@ -64,6 +69,9 @@ func (u *Usage) add(o *Usage) {
 	addByName(&u.StorageByteSecondsByClass, o.StorageByteSecondsByClass)
 	addByName(&u.ExtendedResourceRequestSeconds, o.ExtendedResourceRequestSeconds)
 	addByName(&u.ExtendedResourceLimitSeconds, o.ExtendedResourceLimitSeconds)
+	if o.Attribution != nil {
+		u.Attribution = o.Attribution
+	}
 }
 
 // addByName adds the figures of from to those of the same name in *to.
@@ -121,10 +129,19 @@ type Record struct {
 	// is in; omitted when it is not set.
 	Cluster   string `json:"cluster,omitempty"`
 	Namespace string `json:"namespace"`
-	// CustomerIdentifier and ProjectIdentifier are set when the namespace is
-	// named <customer>-<project> (see SplitIdentifiers).
-	CustomerIdentifier string `json:"customerIdentifier,omitempty"`
-	ProjectIdentifier  string `json:"projectIdentifier,omitempty"`
+	// CustomerIdentifier, ProjectIdentifier, LandingZone and Tags say whose
+	// the usage is: with AttributedBy "project", from the labels the
+	// replicator put on the namespace (the MeshProject's identifiers, its
+	// landing zone and its spec.tags); with "namespaceName", from a name
+	// <customer>-<project> (--metering-attribution=namespace-name, or when
+	// the meter may not list namespaces). All empty for a namespace that is
+	// nobody's. Records of windows counted by a release before attribution
+	// split the name as it did, without AttributedBy.
+	CustomerIdentifier string            `json:"customerIdentifier,omitempty"`
+	ProjectIdentifier  string            `json:"projectIdentifier,omitempty"`
+	LandingZone        string            `json:"landingZone,omitempty"`
+	Tags               map[string]string `json:"tags,omitempty"`
+	AttributedBy       string            `json:"attributedBy,omitempty"`
 	// WindowStart and WindowEnd bound the window [start, end), in UTC.
 	WindowStart time.Time `json:"windowStart"`
 	WindowEnd   time.Time `json:"windowEnd"`
@@ -181,8 +198,6 @@ var identifierPattern = regexp.MustCompile(`^([a-z0-9]+)-([a-z0-9]+)$`)
 
 // SplitIdentifiers returns the customer and project identifiers of a
 // namespace named <customer>-<project>, and ok=false for any other name.
-// The metering identity cannot read namespaces or MeshProjects, so the name
-// is all it has.
 func SplitIdentifiers(namespace string) (customer, project string, ok bool) {
 	m := identifierPattern.FindStringSubmatch(namespace)
 	if m == nil {
@@ -206,7 +221,11 @@ func WindowRecords(cluster string, start, end time.Time, usage map[string]*Usage
 			WindowEnd:   end,
 			Usage:       *u,
 		}
-		r.CustomerIdentifier, r.ProjectIdentifier, _ = SplitIdentifiers(ns)
+		if a := u.Attribution; a != nil {
+			r.CustomerIdentifier, r.ProjectIdentifier, r.LandingZone, r.Tags, r.AttributedBy = a.Customer, a.Project, a.LandingZone, a.Tags, a.By
+		} else {
+			r.CustomerIdentifier, r.ProjectIdentifier, _ = SplitIdentifiers(ns)
+		}
 		records = append(records, r)
 	}
 	slices.SortFunc(records, func(a, b Record) int { return strings.Compare(a.Namespace, b.Namespace) })

@@ -54,10 +54,9 @@ type writeTrap struct {
 	token string
 
 	mu sync.Mutex
-	// The save in flight: its parts written so far, and whether it was
-	// announced.
-	announced bool
-	parts     int
+	// parts counts the data parts written since the first ConfigMap was
+	// last written.
+	parts int
 	// The armed kill, if any.
 	armed  *trapArm
 	killed chan string
@@ -220,11 +219,11 @@ func (p *writeTrap) classify(req *http.Request) (checkpointWrite, bool) {
 	switch {
 	case name == head && bytes.Contains(body, []byte(headWritingKey)):
 		write = checkpointWrite{kind: "announcement"}
-		p.announced, p.parts = true, 0
+		p.parts = 0
 	case name == head:
 		write = checkpointWrite{kind: "commit"}
-		p.announced, p.parts = false, 0
-	case p.announced && strings.HasPrefix(name, head+"-"):
+		p.parts = 0
+	case strings.HasPrefix(name, head+"-"):
 		p.parts++
 		write = checkpointWrite{kind: "part", part: p.parts}
 	default:

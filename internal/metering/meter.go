@@ -2,8 +2,9 @@
 // PersistentVolumeClaims) into per-namespace usage records (JSON Lines)
 // that a billing system can ingest as they are.
 //
-// The metering identity may only get and list pods, so there is no
-// informer: every interval the leader lists all pods in pages through an
+// The metering identity may only get and list pods (and, with optional
+// roles, list namespaces' labels for attribution and claims), so there is
+// no informer: every interval the leader lists all pods in pages through an
 // uncached reader and adds what the Running ones reserve to per-namespace
 // sums. The sums of open windows, the closed windows not yet delivered and
 // the time of the last pass live in a checkpoint (a ConfigMap), so that a
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
 )
 
 // The ClusterRole rules are the seed's meshfed-metering ClusterRole, verb for
@@ -614,7 +616,7 @@ func (r *run) listInto(ctx context.Context, p *Pass) error {
 // gone.
 func (r *run) attribute(ctx context.Context, p *Pass) error {
 	exclude := r.UnmanagedNamespaces == UnmanagedExclude
-	byName := func(ns string) *Attribution { return nameAttribution(ns, r.ReleaseNamespace) }
+	byName := func(ns string) *Attribution { return attribution.FromName(ns, r.ReleaseNamespace) }
 	if r.Attribution != AttributionProject {
 		p.Attribute(byName, exclude)
 		return nil
@@ -623,7 +625,7 @@ func (r *run) attribute(ctx context.Context, p *Pass) error {
 	err := listPages(ctx, r.Reader, r.PageSize, newNamespaceMetadataList, func(l client.ObjectList) {
 		for i := range l.(*metav1.PartialObjectMetadataList).Items {
 			ns := &l.(*metav1.PartialObjectMetadataList).Items[i]
-			if a := projectAttribution(ns); a != nil && p.hasUsage(ns.Name) {
+			if a := attribution.FromProject(ns); a != nil && p.hasUsage(ns.Name) {
 				managed[strings.Clone(ns.Name)] = a
 			}
 		}
@@ -646,7 +648,7 @@ func (r *run) attribute(ctx context.Context, p *Pass) error {
 		if a := managed[ns]; a != nil {
 			return a
 		}
-		return unattributed
+		return attribution.Unattributed
 	}, exclude)
 	return nil
 }

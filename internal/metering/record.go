@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -190,21 +189,6 @@ func ValidateCluster(cluster string) error {
 const NoClusterWarning = "WARNING: no --metering-cluster: the records name no cluster, so a receiver that gets records from " +
 	"several clusters gets the same ids for a namespace of the same name in the same window, and one de-duplicating by id drops all but one. " +
 	"Set --metering-cluster (chart value metering.cluster) to a name unique among your clusters; this changes the ids from then on."
-
-// identifierPattern is the seed's rule for customer and project identifiers
-// (lowercase alphanumerics) joined by the one dash the replicator puts
-// between them. Neither part can contain a dash, so the split is unambiguous.
-var identifierPattern = regexp.MustCompile(`^([a-z0-9]+)-([a-z0-9]+)$`)
-
-// SplitIdentifiers returns the customer and project identifiers of a
-// namespace named <customer>-<project>, and ok=false for any other name.
-func SplitIdentifiers(namespace string) (customer, project string, ok bool) {
-	m := identifierPattern.FindStringSubmatch(namespace)
-	if m == nil {
-		return "", "", false
-	}
-	return m[1], m[2], true
-}
 
 // WindowRecords turns the usage of one window into its records, sorted by
 // namespace, as the meter delivers them: each names the cluster (empty:

@@ -74,6 +74,9 @@ func meteringOptions(output string) operator.Options {
 	opts.MeteringWindow = window
 	opts.MeteringOutput = output
 	opts.LeaderElectionNS = operatorNamespace
+	// The seed's identity may not list namespaces; the specs that grant
+	// the optional role choose project attribution.
+	opts.MeteringAttribution = metering.AttributionNamespaceName
 	return opts
 }
 

@@ -52,19 +52,29 @@ var _ = Describe("Attribution", func() {
 		Expect(fw.Client.Status().Update(ctx, pod)).To(Succeed())
 	}
 
-	It("attributes usage to the MeshProject of a namespace the replicator manages, and never kube-system or a foreign namespace named like a project", func() {
-		c := newCustomer()
-		shop := managedNamespace(c, "shop", "prod", map[string]string{"cost-center": "4711"})
-		foreign := c + "-web" // named like a project, made by someone else
+	// projectsAndStrangers runs a pod in a managed namespace (customer c,
+	// project shop, zone prod, a tag), one in a namespace someone else
+	// named like a project, and one in kube-system, and starts a meter with
+	// project attribution and the namespaces role.
+	projectsAndStrangers := func(unmanaged string) (c, shop, foreign string, out *syncBuffer) {
+		GinkgoHelper()
+		c = newCustomer()
+		shop = managedNamespace(c, "shop", "prod", map[string]string{"cost-center": "4711"})
+		foreign = c + "-web"
 		podIn(shop)
 		podIn(foreign)
 		podInKubeSystem()
 		bindNamespacesRole()
-
-		out := &syncBuffer{}
+		out = &syncBuffer{}
 		opts := stdoutOptions(out)
 		opts.MeteringAttribution = metering.AttributionProject
+		opts.MeteringUnmanagedNamespaces = unmanaged
 		startMeter(opts)
+		return c, shop, foreign, out
+	}
+
+	It("attributes usage to the MeshProject of a namespace the replicator manages, and never kube-system or a foreign namespace named like a project", func() {
+		c, shop, foreign, out := projectsAndStrangers(metering.UnmanagedInclude)
 		since := metering.WindowStart(time.Now(), window).Add(window)
 		waitForRecords(stdoutRecords(out), shop, since, 1)
 		waitForRecords(stdoutRecords(out), foreign, since, 1)
@@ -87,19 +97,7 @@ var _ = Describe("Attribution", func() {
 	})
 
 	It("gives namespaces that are no project's no records with --metering-unmanaged-namespaces=exclude", func() {
-		c := newCustomer()
-		shop := managedNamespace(c, "shop", "prod", nil)
-		foreign := c + "-web"
-		podIn(shop)
-		podIn(foreign)
-		podInKubeSystem()
-		bindNamespacesRole()
-
-		out := &syncBuffer{}
-		opts := stdoutOptions(out)
-		opts.MeteringAttribution = metering.AttributionProject
-		opts.MeteringUnmanagedNamespaces = metering.UnmanagedExclude
-		startMeter(opts)
+		_, shop, foreign, out := projectsAndStrangers(metering.UnmanagedExclude)
 		waitForRecords(stdoutRecords(out), shop, metering.WindowStart(time.Now(), window).Add(2*window), 1)
 		all := stdoutRecords(out)(Default)
 		Expect(inNamespace(all, foreign)).To(BeEmpty())

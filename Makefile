@@ -38,7 +38,8 @@ manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	rm -f config/helm/meshstack-operator/crds/*.yaml && cp config/crd/bases/*.yaml config/helm/meshstack-operator/crds/
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/replicator" output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-landing-zones paths="./internal/replicator/landingzones" output:rbac:artifacts:config=config/rbac/landingzones
-	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering/..." output:rbac:artifacts:config=config/rbac/metering
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering" output:rbac:artifacts:config=config/rbac/metering
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering-namespaces paths="./internal/metering/attribution" output:rbac:artifacts:config=config/rbac/metering-namespaces
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-operator-metrics-auth paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/metrics-auth
 
 .PHONY: generate

@@ -30,8 +30,9 @@ const (
 	// MeshProject does, so a namespace made before the project cannot carry
 	// it, and the chart's admission policy lets nobody else write it.
 	AnnotationMeshProjectUID = "meshcloud.io/meshproject-uid"
-	// LabelLandingZone names the MeshLandingZone a ResourceQuota, LimitRange
-	// or NetworkPolicy comes from.
+	// LabelLandingZone names the MeshLandingZone a namespace's baseline (its
+	// ResourceQuota, LimitRange, NetworkPolicies and zone labels) comes
+	// from, on the namespace and on each of those objects.
 	LabelLandingZone = "meshcloud.io/landing-zone"
 	// AnnotationLandingZoneLabels lists, comma-separated, the namespace
 	// labels the operator set from the landing zone, so that it can remove

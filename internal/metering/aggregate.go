@@ -17,12 +17,14 @@ import (
 // Aggregator accumulates usage per (window, namespace). It is pure: the
 // caller says when each pass happened, so tests drive it with a fake clock.
 //
-// Each pass at time t covers (last, t], where last is the time of the
-// previous pass (or the resume point before the first one). A pod seen
-// Running at t contributes from max(startTime, last) to t, split at window
-// boundaries. A pod that is gone by the next pass therefore counts until the
-// last pass that saw it, and a pod that runs through a window counts for
-// exactly the whole window.
+// Each pass at time t bills what pods reserved up to t that no earlier pass
+// billed (see billedSpan): a Running pod from max(startTime, last) to t,
+// where last is the time of the previous pass (or the resume point before
+// the first one); a pod that Succeeded or Failed up to its end; a pod
+// created since last from its startTime. Usage is split at window
+// boundaries, so a pod that runs through a window counts for exactly the
+// whole window and one that ran for 20 seconds between two passes for 20
+// seconds.
 type Aggregator struct {
 	window time.Duration
 	last   time.Time
@@ -134,8 +136,8 @@ type Pass struct {
 	// reqs and limits are reused by every pod, to spare allocations.
 	reqs, limits corev1.ResourceList
 
-	// Listed counts the pods added; Counted those that were Running in the
-	// pass's interval. Claims counts the Bound claims that were counted.
+	// Listed counts the pods added; Counted those the pass billed time
+	// for. Claims counts the Bound claims that were counted.
 	Listed, Counted, Claims int
 
 	// Invalid counts, per namespace and resource, the quantities that were
@@ -149,8 +151,8 @@ type Pass struct {
 // bounds in a pass.
 type InvalidQuantity struct {
 	Namespace string
-	// Resource is requests.cpu, requests.memory, limits.cpu, limits.memory
-	// or storage.
+	// Resource is requests.<name> or limits.<name> for cpu, memory,
+	// ephemeral-storage and extended resources, or storage.
 	Resource string
 }
 
@@ -183,19 +185,13 @@ var podResourcesOptions = resource.PodResourcesOptions{
 	InPlacePodLevelResourcesVerticalScalingEnabled: true,
 }
 
-// Add counts pod if it is Running.
+// Add counts what pod reserved in the part of its life this pass bills
+// (see billedSpan): Running pods up to the pass, pods that Succeeded or
+// Failed up to their end.
 func (p *Pass) Add(pod *corev1.Pod) {
 	p.Listed++
-	if pod.Status.Phase != corev1.PodRunning {
-		return
-	}
-	start := p.from
-	if st := pod.Status.StartTime; st != nil && st.After(start) {
-		start = st.UTC()
-	}
-	if !start.Before(p.to) {
-		// Started after the pass began (or clocks disagree): the next pass
-		// counts it from its startTime.
+	start, end, ok := p.billedSpan(pod)
+	if !ok {
 		return
 	}
 	p.Counted++
@@ -209,13 +205,21 @@ func (p *Pass) Add(pod *corev1.Pod) {
 	memReq := p.checkedQuantity(pod, "requests.memory", reqs, corev1.ResourceMemory, &maxBytesQuantity)
 	cpuLim := p.checkedQuantity(pod, "limits.cpu", limits, corev1.ResourceCPU, &maxCoresQuantity)
 	memLim := p.checkedQuantity(pod, "limits.memory", limits, corev1.ResourceMemory, &maxBytesQuantity)
+	ephReq := p.checkedQuantity(pod, "requests.ephemeral-storage", reqs, corev1.ResourceEphemeralStorage, &maxBytesQuantity)
+	ephLim := p.checkedQuantity(pod, "limits.ephemeral-storage", limits, corev1.ResourceEphemeralStorage, &maxBytesQuantity)
+	extended := p.extendedResources(pod, reqs, limits)
 
-	p.spread(pod.Namespace, start, func(u *Usage, seconds float64) {
+	p.spread(pod.Namespace, start, end, func(u *Usage, seconds float64) {
 		u.PodSeconds += seconds
 		u.CPURequestCoreSeconds += cpuReq * seconds
 		u.MemoryRequestByteSeconds += memReq * seconds
 		u.CPULimitCoreSeconds += cpuLim * seconds
 		u.MemoryLimitByteSeconds += memLim * seconds
+		u.EphemeralStorageRequestByteSeconds += ephReq * seconds
+		u.EphemeralStorageLimitByteSeconds += ephLim * seconds
+		for _, x := range extended {
+			u.addExtended(x, seconds)
+		}
 		u.Samples++
 	})
 }
@@ -243,7 +247,7 @@ func (p *Pass) AddClaim(claim *corev1.PersistentVolumeClaim) {
 		class = *claim.Spec.StorageClassName
 	}
 	p.Claims++
-	p.spread(claim.Namespace, start, func(u *Usage, seconds float64) {
+	p.spread(claim.Namespace, start, p.to, func(u *Usage, seconds float64) {
 		u.StorageByteSeconds += bytes * seconds
 		if u.StorageByteSecondsByClass == nil {
 			u.StorageByteSecondsByClass = map[string]float64{}
@@ -252,11 +256,11 @@ func (p *Pass) AddClaim(claim *corev1.PersistentVolumeClaim) {
 	})
 }
 
-// spread calls add with the seconds from start to the pass's time that fall
-// into each window, and that window's usage of namespace.
-func (p *Pass) spread(namespace string, start time.Time, add func(u *Usage, seconds float64)) {
-	for ws := WindowStart(start, p.window); ws.Before(p.to); ws = ws.Add(p.window) {
-		from, to := start, p.to
+// spread calls add with the seconds from start to end that fall into each
+// window, and that window's usage of namespace.
+func (p *Pass) spread(namespace string, start, end time.Time, add func(u *Usage, seconds float64)) {
+	for ws := WindowStart(start, p.window); ws.Before(end); ws = ws.Add(p.window) {
+		from, to := start, end
 		if ws.After(from) {
 			from = ws
 		}

@@ -84,24 +84,75 @@ func TestAggregate(t *testing.T) {
 		// Last seen at 10:39:30; it ended at some time before 10:40:30.
 		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(39*60+30, 0.5, gi, 1, 2*gi, 40)})},
 	}, {
-		name:   "a pod that succeeds stops counting like one that disappears",
+		name:   "a pod that succeeds counts until its last container finished",
 		resume: t0, passes: minutely,
 		podsAt: func(at time.Time) []*corev1.Pod {
-			phase := corev1.PodRunning
-			if !at.Before(t0.Add(40 * time.Minute)) {
-				phase = corev1.PodSucceeded
+			if at.Before(t0.Add(40 * time.Minute)) {
+				return []*corev1.Pod{newPod("acme-shop", "job", startedAt(t0.Add(-time.Hour)), web)}
 			}
-			return []*corev1.Pod{newPod("acme-shop", "job", startedAt(t0.Add(-time.Hour)), web, inPhase(phase))}
+			return []*corev1.Pod{newPod("acme-shop", "job", startedAt(t0.Add(-time.Hour)), web,
+				finished(corev1.PodSucceeded, t0.Add(39*time.Minute+40*time.Second), t0.Add(39*time.Minute+50*time.Second)))}
 		},
-		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(39*60+30, 0.5, gi, 1, 2*gi, 40)})},
+		// Billed up to 10:39:50, when the later of its two containers ended;
+		// the passes after the one that saw it end add nothing.
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(39*60+50, 0.5, gi, 1, 2*gi, 41)})},
 	}, {
-		name:   "pods that are Pending, Succeeded, Failed or Unknown count nothing and make no record",
+		name:   "a job that starts and ends between two passes counts its exact lifetime, once",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			if at.Before(t0.Add(6 * time.Minute)) {
+				return nil
+			}
+			return []*corev1.Pod{newPod("acme-shop", "job", createdAt(t0.Add(5*time.Minute+35*time.Second)),
+				startedAt(t0.Add(5*time.Minute+40*time.Second)), web, finished(corev1.PodFailed, t0.Add(6*time.Minute)))}
+		},
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(20, 0.5, gi, 1, 2*gi, 1)})},
+	}, {
+		name:   "a pod created after the previous pass counts from its startTime even if that lies before the pass",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			if at.Before(t0.Add(6 * time.Minute)) {
+				return nil
+			}
+			// Created at 10:05:35, after the pass at 10:05:30 listed
+			// everything, so nothing of it has been billed.
+			return []*corev1.Pod{newPod("acme-shop", "job", createdAt(t0.Add(5*time.Minute+35*time.Second)),
+				startedAt(t0.Add(5*time.Minute+20*time.Second)), web, finished(corev1.PodSucceeded, t0.Add(5*time.Minute+50*time.Second)))}
+		},
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(30, 0.5, gi, 1, 2*gi, 1)})},
+	}, {
+		name:   "a start before the oldest open window counts from that window: the ones before are closed",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			if at.Before(t0.Add(6 * time.Minute)) {
+				return nil
+			}
+			return []*corev1.Pod{newPod("acme-shop", "job", createdAt(t0.Add(5*time.Minute+35*time.Second)),
+				startedAt(t0.Add(-5*time.Minute)), web, finished(corev1.PodSucceeded, t0.Add(5*time.Minute)))}
+		},
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(300, 0.5, gi, 1, 2*gi, 1)})},
+	}, {
+		name:   "a pod that failed while starting counts until its last condition changed",
+		resume: t0, passes: minutely,
+		podsAt: func(at time.Time) []*corev1.Pod {
+			if at.Before(t0.Add(10 * time.Minute)) {
+				return []*corev1.Pod{newPod("acme-shop", "evicted", startedAt(t0.Add(-time.Hour)), web)}
+			}
+			return []*corev1.Pod{newPod("acme-shop", "evicted", startedAt(t0.Add(-time.Hour)), web, inPhase(corev1.PodFailed),
+				condition(corev1.PodReady, t0.Add(9*time.Minute+45*time.Second)), condition(corev1.PodScheduled, t0.Add(-2*time.Hour)))}
+		},
+		want: []Window{window(t0, map[string]*Usage{"acme-shop": usage(9*60+45, 0.5, gi, 1, 2*gi, 11)})},
+	}, {
+		name:   "pods that are Pending or Unknown, or ended without starting or without a trace of their end, count nothing and make no record",
 		resume: t0, passes: minutely,
 		podsAt: always(
 			newPod("acme-shop", "pending", web, inPhase(corev1.PodPending)),
+			newPod("acme-shop", "pulling", startedAt(t0), web, inPhase(corev1.PodPending)),
+			newPod("acme-shop", "never-ran", web, finished(corev1.PodFailed, t0.Add(time.Minute))),
 			newPod("acme-shop", "done", startedAt(t0), web, inPhase(corev1.PodSucceeded)),
 			newPod("acme-shop", "crashed", startedAt(t0), web, inPhase(corev1.PodFailed)),
 			newPod("acme-shop", "lost", startedAt(t0), web, inPhase(corev1.PodUnknown)),
+			newPod("acme-shop", "backwards", startedAt(t0.Add(time.Minute)), web, finished(corev1.PodSucceeded, t0)),
 		),
 		want: nil,
 	}, {
@@ -287,7 +338,7 @@ func TestAccuracyBound(t *testing.T) {
 				if l.pod.Namespace != ns {
 					continue
 				}
-				from, to := later(l.start, w.Start, t0), earlier(l.end, w.End)
+				from, to := latest(l.start, w.Start, t0), earlier(l.end, w.End)
 				if !to.After(from) {
 					continue
 				}
@@ -314,7 +365,7 @@ func TestAccuracyBound(t *testing.T) {
 	}
 }
 
-func later(ts ...time.Time) time.Time {
+func latest(ts ...time.Time) time.Time {
 	m := ts[0]
 	for _, t := range ts[1:] {
 		if t.After(m) {
@@ -392,5 +443,139 @@ func TestAddClaim(t *testing.T) {
 				t.Errorf("usage (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestExactLifetimes checks the exact-lifetime rule on random pods of any
+// lifetime, many shorter than the interval, that are listed (Pending, then
+// Running, then Succeeded or Failed) from their creation until at least one
+// pass after their end, with the meter restarting from its checkpoint at
+// random passes: every window's usage is the exact integral. Some pods are
+// created after their start, as a status written late makes them look.
+func TestExactLifetimes(t *testing.T) {
+	const interval = time.Minute
+	rng := rand.New(rand.NewPCG(3, 4))
+	type life struct {
+		namespace, name     string
+		created, start, end time.Time
+		failed              bool
+	}
+	horizon := 3 * time.Hour
+	var lives []life
+	for i := range 400 {
+		created := t0.Add(time.Duration(rng.Int64N(int64(horizon))) - 30*time.Minute)
+		start := created.Add(time.Duration(rng.Int64N(int64(20 * time.Second))))
+		length := time.Duration(rng.Int64N(int64(40 * time.Second))) // shorter than the interval
+		if i%4 == 0 {
+			length = time.Duration(rng.Int64N(int64(2 * time.Hour)))
+		}
+		if i%7 == 0 {
+			// A pod whose start the API server learns only after it
+			// lists it (in a test, a status written with a past
+			// startTime): no pass saw it before its creation.
+			created = start.Add(time.Duration(rng.Int64N(int64(min(length, 30*time.Second)) + 1)))
+		}
+		lives = append(lives, life{fmt.Sprintf("cust%d-proj", i%5), fmt.Sprint(i), created, start, start.Add(length), i%3 == 0})
+	}
+	passes := []time.Time{}
+	for at := t0.Add(time.Duration(rng.Int64N(int64(interval)))); at.Before(t0.Add(horizon)); at = at.Add(time.Duration(1 + rng.Int64N(int64(interval)))) {
+		passes = append(passes, at)
+	}
+	podsAt := func(at time.Time) []*corev1.Pod {
+		var pods []*corev1.Pod
+		for _, l := range lives {
+			// Listed from its creation until two intervals after its end.
+			if at.Before(l.created) || !at.Before(l.end.Add(2*interval)) {
+				continue
+			}
+			opts := []podOption{createdAt(l.created), resources("2", "1Gi", "", ""), extended("nvidia.com/gpu", "1")}
+			switch {
+			case at.Before(l.start):
+				opts = append(opts, inPhase(corev1.PodPending))
+			case at.Before(l.end):
+				opts = append(opts, startedAt(l.start))
+			case l.failed:
+				opts = append(opts, startedAt(l.start), finished(corev1.PodFailed, l.end))
+			default:
+				opts = append(opts, startedAt(l.start), finished(corev1.PodSucceeded, l.end.Add(-time.Second), l.end))
+			}
+			pods = append(pods, newPod(l.namespace, l.name, opts...))
+		}
+		return pods
+	}
+
+	agg := NewAggregator(time.Hour, t0)
+	var got []Window
+	for i, at := range passes {
+		if i%17 == 0 {
+			// A restart: a new process continues from the checkpoint.
+			agg = RestoreAggregator(time.Hour, agg.Last(), agg.Open())
+		}
+		p := agg.NewPass(at)
+		for _, pod := range podsAt(at) {
+			p.Add(pod)
+		}
+		agg.Commit(p)
+		got = append(got, agg.TakeClosed()...)
+	}
+	if len(got) < 2 {
+		t.Fatalf("only %d windows closed", len(got))
+	}
+	for _, w := range got {
+		truth := map[string]float64{}
+		for _, l := range lives {
+			from, to := latest(l.start, w.Start, t0), earlier(l.end, w.End)
+			if to.After(from) {
+				truth[l.namespace] += to.Sub(from).Seconds()
+			}
+		}
+		for ns, want := range truth {
+			u := w.Usage[ns]
+			if u == nil {
+				t.Errorf("%s %s: no usage, want %.3f pod-seconds", w.Start.Format(time.TimeOnly), ns, want)
+				continue
+			}
+			const eps = 1e-6
+			if math.Abs(u.PodSeconds-want) > eps || math.Abs(u.CPURequestCoreSeconds-2*want) > eps ||
+				math.Abs(u.ExtendedResourceRequestSeconds["nvidia.com/gpu"]-want) > eps {
+				t.Errorf("%s %s: %.6f pod-seconds, %.6f core-seconds, %v GPU-seconds; want exactly %.6f, %.6f, %.6f",
+					w.Start.Format(time.TimeOnly), ns, u.PodSeconds, u.CPURequestCoreSeconds, u.ExtendedResourceRequestSeconds, want, 2*want, want)
+			}
+		}
+	}
+}
+
+func TestExtendedResources(t *testing.T) {
+	gpuPod := newPod("acme-ml", "train", startedAt(t0.Add(-time.Hour)), resources("1", "", "", ""),
+		extended("nvidia.com/gpu", "2"), extended("example.com/fpga", "1"), extended(corev1.ResourceEphemeralStorage, "10Gi"),
+		extended("hugepages-2Mi", "64Mi"))
+	// An init container asking for more GPUs than the app raises the
+	// effective request, as for CPU.
+	gpuPod.Spec.InitContainers = []corev1.Container{{Name: "warmup", Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{"amd.com/gpu": apiresource.MustParse("4")},
+		Limits:   corev1.ResourceList{"amd.com/gpu": apiresource.MustParse("4")},
+	}}}
+	got, _ := aggregate(time.Hour, t0, []time.Time{t0.Add(30 * time.Minute), t0.Add(time.Hour)},
+		func(time.Time) []*corev1.Pod { return []*corev1.Pod{gpuPod} })
+	u := usage(3600, 1, 0, 0, 0, 2)
+	u.EphemeralStorageRequestByteSeconds = 3600 * 10 * gi
+	u.EphemeralStorageLimitByteSeconds = 3600 * 10 * gi
+	u.ExtendedResourceRequestSeconds = map[string]float64{"nvidia.com/gpu": 7200, "example.com/fpga": 3600, "amd.com/gpu": 4 * 3600}
+	u.ExtendedResourceLimitSeconds = map[string]float64{"nvidia.com/gpu": 7200, "example.com/fpga": 3600, "amd.com/gpu": 4 * 3600}
+	want := []Window{window(t0, map[string]*Usage{"acme-ml": u})}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(1e-12, 1e-9)); diff != "" {
+		t.Errorf("closed windows (-want +got):\n%s", diff)
+	}
+}
+
+func TestIsExtendedResourceName(t *testing.T) {
+	for name, want := range map[corev1.ResourceName]bool{
+		"nvidia.com/gpu": true, "amd.com/gpu": true, "example.com/foo": true, "gpu.intel.com/i915": true,
+		corev1.ResourceCPU: false, corev1.ResourceMemory: false, corev1.ResourceEphemeralStorage: false, "hugepages-2Mi": false,
+		"kubernetes.io/batch-cpu": false, "node.kubernetes.io/foo": false, "requests.nvidia.com/gpu": false, corev1.ResourceStorage: false,
+	} {
+		if got := isExtendedResourceName(name); got != want {
+			t.Errorf("isExtendedResourceName(%q) = %v, want %v", name, got, want)
+		}
 	}
 }

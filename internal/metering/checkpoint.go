@@ -72,6 +72,9 @@ type encodedWindow struct {
 	// window closed before --metering-window changed.
 	End   *time.Time        `json:"end,omitempty"`
 	Usage map[string]*Usage `json:"usage"`
+	// Attribution holds, per namespace, the attribution of its usage;
+	// namespaces without one were counted before attribution.
+	Attribution map[string]*Attribution `json:"attribution,omitempty"`
 }
 
 // encodeCheckpoint renders cp as gzipped JSON. Floats survive the round trip
@@ -116,6 +119,14 @@ func encodeWindows(windows []Window, length time.Duration) []encodedWindow {
 	out := make([]encodedWindow, 0, len(windows))
 	for _, w := range windows {
 		e := encodedWindow{Start: w.Start.UTC(), Usage: w.Usage}
+		for ns, u := range w.Usage {
+			if u.Attribution != nil {
+				if e.Attribution == nil {
+					e.Attribution = make(map[string]*Attribution, len(w.Usage))
+				}
+				e.Attribution[ns] = u.Attribution
+			}
+		}
 		if !w.End.Equal(w.Start.Add(length)) {
 			end := w.End.UTC()
 			e.End = &end
@@ -204,6 +215,7 @@ func decodeWindows(windows []encodedWindow, length time.Duration) []Window {
 		usage := make(map[string]*Usage, len(w.Usage))
 		for ns, u := range w.Usage {
 			if u != nil {
+				u.Attribution = w.Attribution[ns]
 				usage[ns] = u
 			}
 		}
@@ -251,11 +263,14 @@ func checkWindows(kind string, windows []Window, length time.Duration) error {
 // sound reports whether every figure is finite and not negative.
 func (u *Usage) sound() bool {
 	ok := finite
-	for _, v := range u.StorageByteSecondsByClass {
-		if !ok(v) {
-			return false
+	for _, byName := range []map[string]float64{u.StorageByteSecondsByClass, u.ExtendedResourceRequestSeconds, u.ExtendedResourceLimitSeconds} {
+		for _, v := range byName {
+			if !ok(v) {
+				return false
+			}
 		}
 	}
 	return u.Samples >= 0 && ok(u.PodSeconds) && ok(u.CPURequestCoreSeconds) && ok(u.MemoryRequestByteSeconds) &&
-		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds)
+		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds) &&
+		ok(u.EphemeralStorageRequestByteSeconds) && ok(u.EphemeralStorageLimitByteSeconds)
 }

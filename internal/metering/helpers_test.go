@@ -38,6 +38,52 @@ func startedAt(t time.Time) podOption {
 	return func(p *corev1.Pod) { p.Status.StartTime = &metav1.Time{Time: t} }
 }
 
+// extended adds a request and an equal limit of any resource to the first
+// container.
+func extended(name corev1.ResourceName, quantity string) podOption {
+	return func(p *corev1.Pod) {
+		r := &p.Spec.Containers[0].Resources
+		if r.Requests == nil {
+			r.Requests = corev1.ResourceList{}
+		}
+		if r.Limits == nil {
+			r.Limits = corev1.ResourceList{}
+		}
+		r.Requests[name] = apiresource.MustParse(quantity)
+		r.Limits[name] = apiresource.MustParse(quantity)
+	}
+}
+
+func createdAt(t time.Time) podOption {
+	return func(p *corev1.Pod) { p.CreationTimestamp = metav1.Time{Time: t} }
+}
+
+// finished puts the pod in a terminal phase, its containers terminated at
+// the given times (one container each, the first being the pod's own).
+func finished(phase corev1.PodPhase, at ...time.Time) podOption {
+	return func(p *corev1.Pod) {
+		p.Status.Phase = phase
+		for i, t := range at {
+			name := fmt.Sprintf("c%d", i)
+			if i == 0 {
+				name = p.Spec.Containers[0].Name
+			} else {
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: name})
+			}
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+				Name:  name,
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Time{Time: t}}},
+			})
+		}
+	}
+}
+
+func condition(kind corev1.PodConditionType, changed time.Time) podOption {
+	return func(p *corev1.Pod) {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: kind, LastTransitionTime: metav1.Time{Time: changed}})
+	}
+}
+
 func inPhase(phase corev1.PodPhase) podOption {
 	return func(p *corev1.Pod) { p.Status.Phase = phase }
 }

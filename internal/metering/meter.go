@@ -2,8 +2,9 @@
 // PersistentVolumeClaims) into per-namespace usage records (JSON Lines)
 // that a billing system can ingest as they are.
 //
-// The metering identity may only get and list pods, so there is no
-// informer: every interval the leader lists all pods in pages through an
+// The metering identity may only get and list pods (and, with optional
+// roles, list namespaces' labels for attribution and claims), so there is
+// no informer: every interval the leader lists all pods in pages through an
 // uncached reader and adds what the Running ones reserve to per-namespace
 // sums. The sums of open windows, the closed windows not yet delivered and
 // the time of the last pass live in a checkpoint (a ConfigMap), so that a
@@ -26,9 +27,13 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
 )
 
 // The ClusterRole rules are the seed's meshfed-metering ClusterRole, verb for
@@ -71,6 +76,13 @@ type Meter struct {
 	// Cluster (--metering-cluster) names the cluster in every record and is
 	// part of its id; empty keeps the ids of the releases before it.
 	Cluster string
+	// Attribution is AttributionProject or AttributionNamespaceName (when
+	// empty); UnmanagedNamespaces is UnmanagedInclude (when empty) or
+	// UnmanagedExclude (see there). ReleaseNamespace, the operator's own
+	// namespace, is never attributed by name.
+	Attribution         string
+	UnmanagedNamespaces string
+	ReleaseNamespace    string
 	// Checkpoint keeps what was counted and what is still to be delivered;
 	// nil meters without one (and can lose usage on every restart).
 	Checkpoint CheckpointStore
@@ -135,6 +147,15 @@ func (m *Meter) Validate() error {
 		return err
 	}
 	if err := ValidateCluster(m.Cluster); err != nil {
+		return err
+	}
+	if m.Attribution == "" {
+		m.Attribution = AttributionNamespaceName
+	}
+	if m.UnmanagedNamespaces == "" {
+		m.UnmanagedNamespaces = UnmanagedInclude
+	}
+	if err := ValidateAttribution(m.Attribution, m.UnmanagedNamespaces); err != nil {
 		return err
 	}
 	_, err := ParseResources(m.Resources)
@@ -279,7 +300,8 @@ type run struct {
 	results chan deliveryResult
 	busy    bool
 
-	claimsForbiddenLogged bool
+	claimsForbiddenLogged     bool
+	namespacesForbiddenLogged bool
 }
 
 type deliveryResult struct {
@@ -298,7 +320,7 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 	now := r.clock.Now()
 	current := WindowStart(now, m.Window)
 	kv := []any{"output", RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources,
-		"cluster", m.Cluster}
+		"cluster", m.Cluster, "attribution", m.Attribution, "unmanagedNamespaces", m.UnmanagedNamespaces}
 	if m.Cluster == "" && IsHTTPOutput(m.Output) {
 		m.Log.Info(NoClusterWarning, kv...)
 	}
@@ -543,6 +565,9 @@ func (r *run) list(ctx context.Context, began time.Time) (*Pass, error) {
 	for attempt := 1; ; attempt++ {
 		p := r.agg.NewPass(began)
 		err := r.listInto(ctx, p)
+		if err == nil {
+			err = r.attribute(ctx, p)
+		}
 		if (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) && attempt < maxListAttempts {
 			r.Log.Info("A list continue token expired in the middle of a pass; listing again from the start", "attempt", attempt, "error", err.Error())
 			continue
@@ -585,12 +610,64 @@ func (r *run) listInto(ctx context.Context, p *Pass) error {
 	return nil
 }
 
+// attribute attributes the pass's usage to customers and projects (see
+// Attribution), after the pods are counted: a namespace whose pods were
+// listed still exists then, since a namespace goes only once its pods are
+// gone.
+func (r *run) attribute(ctx context.Context, p *Pass) error {
+	exclude := r.UnmanagedNamespaces == UnmanagedExclude
+	byName := func(ns string) *Attribution { return attribution.FromName(ns, r.ReleaseNamespace) }
+	if r.Attribution != AttributionProject {
+		p.Attribute(byName, exclude)
+		return nil
+	}
+	managed := map[string]*Attribution{}
+	err := listPages(ctx, r.Reader, r.PageSize, newNamespaceMetadataList, func(l client.ObjectList) {
+		for i := range l.(*metav1.PartialObjectMetadataList).Items {
+			ns := &l.(*metav1.PartialObjectMetadataList).Items[i]
+			if a := attribution.FromProject(ns); a != nil && p.hasUsage(ns.Name) {
+				managed[strings.Clone(ns.Name)] = a
+			}
+		}
+	}, client.MatchingLabels{meshv1.LabelManagedBy: meshv1.ManagedByValue})
+	switch {
+	case apierrors.IsForbidden(err):
+		if !r.namespacesForbiddenLogged {
+			r.namespacesForbiddenLogged = true
+			r.Log.Error(err, "Attributing usage to projects is not permitted: the metering ServiceAccount may not list namespaces. "+
+				"Attributing by namespace name until it may (chart value metering.projectAttribution.enabled=true grants it; "+
+				"--metering-attribution=namespace-name stops trying).")
+		}
+		p.Attribute(byName, exclude)
+		return nil
+	case err != nil:
+		return fmt.Errorf("listing namespaces: %w", err)
+	}
+	r.namespacesForbiddenLogged = false
+	p.Attribute(func(ns string) *Attribution {
+		if a := managed[ns]; a != nil {
+			return a
+		}
+		return attribution.Unattributed
+	}, exclude)
+	return nil
+}
+
+// newNamespaceMetadataList is a page of namespaces' metadata: attribution
+// needs their labels and annotations only.
+func newNamespaceMetadataList() client.ObjectList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	return l
+}
+
 // listPages lists every object of a kind, a page at a time, into a new page
 // object each (decoding into a used one would mix objects), and hands each
 // page to each while the next one is on its way: counting a page then costs
 // the pass no time of its own while the API server is the slower of the
 // two. At most three pages are held at once.
-func listPages(ctx context.Context, reader client.Reader, pageSize int64, newPage func() client.ObjectList, each func(client.ObjectList)) error {
+func listPages(ctx context.Context, reader client.Reader, pageSize int64, newPage func() client.ObjectList, each func(client.ObjectList),
+	opts ...client.ListOption) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan client.ObjectList, 1)
@@ -600,7 +677,7 @@ func listPages(ctx context.Context, reader client.Reader, pageSize int64, newPag
 		token := ""
 		for {
 			page := newPage()
-			if err := reader.List(ctx, page, client.Limit(pageSize), client.Continue(token)); err != nil {
+			if err := reader.List(ctx, page, append([]client.ListOption{client.Limit(pageSize), client.Continue(token)}, opts...)...); err != nil {
 				failed <- err
 				return
 			}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +15,8 @@ import (
 // resource figures are integrals over time: a pod requesting 2 cores for
 // 30 seconds adds 60 core-seconds.
 type Usage struct {
-	// PodSeconds is the time pods were counted as Running.
+	// PodSeconds is the time the pods ran: from their startTime to their
+	// end (see billedSpan).
 	PodSeconds float64 `json:"podSeconds"`
 	// CPURequestCoreSeconds integrates the pods' effective CPU requests.
 	CPURequestCoreSeconds float64 `json:"cpuRequestCoreSeconds"`
@@ -28,6 +28,18 @@ type Usage struct {
 	// MemoryLimitByteSeconds integrates the pods' effective memory limits;
 	// a pod without a memory limit adds nothing.
 	MemoryLimitByteSeconds float64 `json:"memoryLimitByteSeconds"`
+	// EphemeralStorageRequestByteSeconds and
+	// EphemeralStorageLimitByteSeconds integrate the pods' effective
+	// ephemeral-storage requests and limits.
+	EphemeralStorageRequestByteSeconds float64 `json:"ephemeralStorageRequestByteSeconds"`
+	EphemeralStorageLimitByteSeconds   float64 `json:"ephemeralStorageLimitByteSeconds"`
+	// ExtendedResourceRequestSeconds and ExtendedResourceLimitSeconds
+	// integrate, per resource name, the pods' effective requests and limits
+	// of extended resources (nvidia.com/gpu, amd.com/gpu, any domain/name
+	// resource outside kubernetes.io): a pod holding one GPU for an hour
+	// adds 3600 to "nvidia.com/gpu". Omitted when no pod had any.
+	ExtendedResourceRequestSeconds map[string]float64 `json:"extendedResourceRequestSeconds,omitempty"`
+	ExtendedResourceLimitSeconds   map[string]float64 `json:"extendedResourceLimitSeconds,omitempty"`
 	// Samples is the number of (pass, pod) observations that contributed.
 	Samples int64 `json:"samples"`
 	// StorageByteSeconds integrates the capacity of the namespace's Bound
@@ -36,6 +48,11 @@ type Usage struct {
 	// storage class, the claims without a class under "".
 	StorageByteSeconds        float64            `json:"storageByteSeconds"`
 	StorageByteSecondsByClass map[string]float64 `json:"storageByteSecondsByClass,omitempty"`
+
+	// Attribution is whose the usage is, as the latest pass that counted
+	// it found; nil in windows a release before attribution counted. The
+	// record carries it in fields of its own.
+	Attribution *Attribution `json:"-"`
 }
 
 func (u *Usage) add(o *Usage) {
@@ -44,13 +61,25 @@ func (u *Usage) add(o *Usage) {
 	u.MemoryRequestByteSeconds += o.MemoryRequestByteSeconds
 	u.CPULimitCoreSeconds += o.CPULimitCoreSeconds
 	u.MemoryLimitByteSeconds += o.MemoryLimitByteSeconds
+	u.EphemeralStorageRequestByteSeconds += o.EphemeralStorageRequestByteSeconds
+	u.EphemeralStorageLimitByteSeconds += o.EphemeralStorageLimitByteSeconds
 	u.Samples += o.Samples
 	u.StorageByteSeconds += o.StorageByteSeconds
-	for class, v := range o.StorageByteSecondsByClass {
-		if u.StorageByteSecondsByClass == nil {
-			u.StorageByteSecondsByClass = make(map[string]float64, len(o.StorageByteSecondsByClass))
+	addByName(&u.StorageByteSecondsByClass, o.StorageByteSecondsByClass)
+	addByName(&u.ExtendedResourceRequestSeconds, o.ExtendedResourceRequestSeconds)
+	addByName(&u.ExtendedResourceLimitSeconds, o.ExtendedResourceLimitSeconds)
+	if o.Attribution != nil {
+		u.Attribution = o.Attribution
+	}
+}
+
+// addByName adds the figures of from to those of the same name in *to.
+func addByName(to *map[string]float64, from map[string]float64) {
+	for name, v := range from {
+		if *to == nil {
+			*to = make(map[string]float64, len(from))
 		}
-		u.StorageByteSecondsByClass[class] += v
+		(*to)[name] += v
 	}
 }
 
@@ -69,13 +98,20 @@ func (u *Usage) sanitize() []string {
 	fix("memoryRequestByteSeconds", &u.MemoryRequestByteSeconds)
 	fix("cpuLimitCoreSeconds", &u.CPULimitCoreSeconds)
 	fix("memoryLimitByteSeconds", &u.MemoryLimitByteSeconds)
+	fix("ephemeralStorageRequestByteSeconds", &u.EphemeralStorageRequestByteSeconds)
+	fix("ephemeralStorageLimitByteSeconds", &u.EphemeralStorageLimitByteSeconds)
 	fix("storageByteSeconds", &u.StorageByteSeconds)
-	for class, v := range u.StorageByteSecondsByClass {
-		if !finite(v) {
-			u.StorageByteSecondsByClass[class] = 0
-			bad = append(bad, "storageByteSecondsByClass."+class)
+	fixByName := func(field string, m map[string]float64) {
+		for name, v := range m {
+			if !finite(v) {
+				m[name] = 0
+				bad = append(bad, field+"."+name)
+			}
 		}
 	}
+	fixByName("storageByteSecondsByClass", u.StorageByteSecondsByClass)
+	fixByName("extendedResourceRequestSeconds", u.ExtendedResourceRequestSeconds)
+	fixByName("extendedResourceLimitSeconds", u.ExtendedResourceLimitSeconds)
 	if u.Samples < 0 {
 		u.Samples = 0
 		bad = append(bad, "samples")
@@ -92,10 +128,19 @@ type Record struct {
 	// is in; omitted when it is not set.
 	Cluster   string `json:"cluster,omitempty"`
 	Namespace string `json:"namespace"`
-	// CustomerIdentifier and ProjectIdentifier are set when the namespace is
-	// named <customer>-<project> (see SplitIdentifiers).
-	CustomerIdentifier string `json:"customerIdentifier,omitempty"`
-	ProjectIdentifier  string `json:"projectIdentifier,omitempty"`
+	// CustomerIdentifier, ProjectIdentifier, LandingZone and Tags say whose
+	// the usage is: with AttributedBy "project", from the labels the
+	// replicator put on the namespace (the MeshProject's identifiers, its
+	// landing zone and its spec.tags); with "namespaceName", from a name
+	// <customer>-<project> (--metering-attribution=namespace-name, or when
+	// the meter may not list namespaces). All empty for a namespace that is
+	// nobody's. Records of windows counted by a release before attribution
+	// split the name as it did, without AttributedBy.
+	CustomerIdentifier string            `json:"customerIdentifier,omitempty"`
+	ProjectIdentifier  string            `json:"projectIdentifier,omitempty"`
+	LandingZone        string            `json:"landingZone,omitempty"`
+	Tags               map[string]string `json:"tags,omitempty"`
+	AttributedBy       string            `json:"attributedBy,omitempty"`
 	// WindowStart and WindowEnd bound the window [start, end), in UTC.
 	WindowStart time.Time `json:"windowStart"`
 	WindowEnd   time.Time `json:"windowEnd"`
@@ -145,23 +190,6 @@ const NoClusterWarning = "WARNING: no --metering-cluster: the records name no cl
 	"several clusters gets the same ids for a namespace of the same name in the same window, and one de-duplicating by id drops all but one. " +
 	"Set --metering-cluster (chart value metering.cluster) to a name unique among your clusters; this changes the ids from then on."
 
-// identifierPattern is the seed's rule for customer and project identifiers
-// (lowercase alphanumerics) joined by the one dash the replicator puts
-// between them. Neither part can contain a dash, so the split is unambiguous.
-var identifierPattern = regexp.MustCompile(`^([a-z0-9]+)-([a-z0-9]+)$`)
-
-// SplitIdentifiers returns the customer and project identifiers of a
-// namespace named <customer>-<project>, and ok=false for any other name.
-// The metering identity cannot read namespaces or MeshProjects, so the name
-// is all it has.
-func SplitIdentifiers(namespace string) (customer, project string, ok bool) {
-	m := identifierPattern.FindStringSubmatch(namespace)
-	if m == nil {
-		return "", "", false
-	}
-	return m[1], m[2], true
-}
-
 // WindowRecords turns the usage of one window into its records, sorted by
 // namespace, as the meter delivers them: each names the cluster (empty:
 // none) and has the id RecordID gives it.
@@ -177,7 +205,11 @@ func WindowRecords(cluster string, start, end time.Time, usage map[string]*Usage
 			WindowEnd:   end,
 			Usage:       *u,
 		}
-		r.CustomerIdentifier, r.ProjectIdentifier, _ = SplitIdentifiers(ns)
+		if a := u.Attribution; a != nil {
+			r.CustomerIdentifier, r.ProjectIdentifier, r.LandingZone, r.Tags, r.AttributedBy = a.Customer, a.Project, a.LandingZone, a.Tags, a.By
+		} else {
+			r.CustomerIdentifier, r.ProjectIdentifier, _ = SplitIdentifiers(ns)
+		}
 		records = append(records, r)
 	}
 	slices.SortFunc(records, func(a, b Record) int { return strings.Compare(a.Namespace, b.Namespace) })

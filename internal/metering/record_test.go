@@ -102,10 +102,10 @@ func TestWindowRecordsJSON(t *testing.T) {
 	}
 	want := `{"id":"` + RecordID("", "acme-shop", start, start.Add(time.Hour)) + `","namespace":"acme-shop","customerIdentifier":"acme","projectIdentifier":"shop",` +
 		`"windowStart":"2026-03-01T10:00:00Z","windowEnd":"2026-03-01T11:00:00Z","windowRecords":2,` +
-		`"podSeconds":3600,"cpuRequestCoreSeconds":1800,"memoryRequestByteSeconds":4611686018427388000,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":60,"storageByteSeconds":0}` + "\n" +
+		`"podSeconds":3600,"cpuRequestCoreSeconds":1800,"memoryRequestByteSeconds":4611686018427388000,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"ephemeralStorageRequestByteSeconds":0,"ephemeralStorageLimitByteSeconds":0,"samples":60,"storageByteSeconds":0}` + "\n" +
 		`{"id":"` + RecordID("", "zeta", start, start.Add(time.Hour)) + `","namespace":"zeta",` +
 		`"windowStart":"2026-03-01T10:00:00Z","windowEnd":"2026-03-01T11:00:00Z","windowRecords":2,` +
-		`"podSeconds":1,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":1,` +
+		`"podSeconds":1,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"ephemeralStorageRequestByteSeconds":0,"ephemeralStorageLimitByteSeconds":0,"samples":1,` +
 		`"storageByteSeconds":3221225472,"storageByteSecondsByClass":{"":1073741824,"fast":2147483648}}` + "\n"
 	if diff := cmp.Diff(want, string(data)); diff != "" {
 		t.Errorf("JSON Lines (-want +got):\n%s", diff)
@@ -123,10 +123,10 @@ func TestWindowRecordsWithCluster(t *testing.T) {
 	}
 	want := `{"id":"16559086b686a2eb69a6102433fdc587","cluster":"eu-1","namespace":"acme-shop","customerIdentifier":"acme","projectIdentifier":"shop",` +
 		`"windowStart":"2026-03-01T10:00:00Z","windowEnd":"2026-03-01T11:00:00Z","windowRecords":2,` +
-		`"podSeconds":3600,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":60,"storageByteSeconds":0}` + "\n" +
+		`"podSeconds":3600,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"ephemeralStorageRequestByteSeconds":0,"ephemeralStorageLimitByteSeconds":0,"samples":60,"storageByteSeconds":0}` + "\n" +
 		`{"id":"` + RecordID("eu-1", "zeta", start, start.Add(time.Hour)) + `","cluster":"eu-1","namespace":"zeta",` +
 		`"windowStart":"2026-03-01T10:00:00Z","windowEnd":"2026-03-01T11:00:00Z","windowRecords":2,` +
-		`"podSeconds":1,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"samples":1,"storageByteSeconds":0}` + "\n"
+		`"podSeconds":1,"cpuRequestCoreSeconds":0,"memoryRequestByteSeconds":0,"cpuLimitCoreSeconds":0,"memoryLimitByteSeconds":0,"ephemeralStorageRequestByteSeconds":0,"ephemeralStorageLimitByteSeconds":0,"samples":1,"storageByteSeconds":0}` + "\n"
 	if diff := cmp.Diff(want, string(data)); diff != "" {
 		t.Errorf("JSON Lines (-want +got):\n%s", diff)
 	}

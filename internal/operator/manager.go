@@ -114,17 +114,21 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// The metering identity may only get and list pods: it reads through
 		// the uncached APIReader, so this component starts no informer.
 		m := &metering.Meter{
-			Reader:    mgr.GetAPIReader(),
-			Interval:  o.MeteringInterval,
-			Window:    o.MeteringWindow,
-			PageSize:  o.MeteringPageSize,
-			Resources: o.MeteringResources,
-			Cluster:   o.MeteringCluster,
-			Output:    o.MeteringOutput,
-			HTTP:      o.MeteringHTTP,
-			Stdout:    o.MeteringStdout,
-			Log:       mgr.GetLogger().WithName("metering"),
+			Reader:      mgr.GetAPIReader(),
+			Interval:    o.MeteringInterval,
+			Window:      o.MeteringWindow,
+			PageSize:    o.MeteringPageSize,
+			Resources:   o.MeteringResources,
+			Cluster:     o.MeteringCluster,
+			Attribution: o.MeteringAttribution, UnmanagedNamespaces: o.MeteringUnmanagedNamespaces,
+			Output: o.MeteringOutput,
+			HTTP:   o.MeteringHTTP,
+			Stdout: o.MeteringStdout,
+			Log:    mgr.GetLogger().WithName("metering"),
 		}
+		// The operator's own namespace is never attributed by name; where
+		// it cannot be found, no namespace is so excepted.
+		m.ReleaseNamespace, _ = checkpointNamespace(o.LeaderElectionNS)
 		if o.MeteringCheckpoint != "" {
 			namespace, err := checkpointNamespace(o.LeaderElectionNS)
 			if err != nil {

@@ -71,7 +71,14 @@ type Options struct {
 	// MeteringCluster names the cluster in every usage record and is part
 	// of the records' ids; empty keeps the ids of earlier releases.
 	MeteringCluster string
-	MeteringHTTP    metering.HTTPSinkOptions
+	// MeteringAttribution (metering.AttributionProject or
+	// metering.AttributionNamespaceName) and MeteringUnmanagedNamespaces
+	// (metering.UnmanagedInclude or metering.UnmanagedExclude) say how
+	// records are attributed to projects and whether namespaces that are
+	// no project's get records.
+	MeteringAttribution         string
+	MeteringUnmanagedNamespaces string
+	MeteringHTTP                metering.HTTPSinkOptions
 	// MeteringStdout is where a "-" output writes; os.Stdout when nil. Tests
 	// give each meter its own.
 	MeteringStdout io.Writer
@@ -94,25 +101,27 @@ const GoMemLimitRatio = 0.65
 func DefaultOptions() Options {
 	mapping, _ := replicator.ParseRoleMapping(replicator.DefaultRoleMapping)
 	return Options{
-		Components:              slices.Clone(AllComponents),
-		MetricsBindAddress:      ":8443",
-		MetricsSecure:           true,
-		HealthProbeBindAddress:  ":8081",
-		KubeAPIQPS:              -1,
-		KubeAPIBurst:            1000,
-		RoleMapping:             mapping,
-		UsernamePrefix:          "mesh:",
-		GroupsPrefix:            "",
-		MaxConcurrentReconciles: 10,
-		ConflictRetryInterval:   replicator.DefaultConflictRetryInterval,
-		MeteringInterval:        metering.DefaultInterval,
-		MeteringWindow:          metering.DefaultWindow,
-		MeteringPageSize:        metering.DefaultPageSize,
-		MeteringOutput:          metering.StdoutOutput,
-		MeteringCheckpoint:      metering.DefaultCheckpointName,
-		MeteringCheckpointParts: metering.DefaultCheckpointParts,
-		MeteringResources:       []string{metering.ResourcePods},
-		MeteringHTTP:            metering.HTTPSinkOptions{BatchSize: metering.DefaultHTTPBatchSize},
+		Components:                  slices.Clone(AllComponents),
+		MetricsBindAddress:          ":8443",
+		MetricsSecure:               true,
+		HealthProbeBindAddress:      ":8081",
+		KubeAPIQPS:                  -1,
+		KubeAPIBurst:                1000,
+		RoleMapping:                 mapping,
+		UsernamePrefix:              "mesh:",
+		GroupsPrefix:                "",
+		MaxConcurrentReconciles:     10,
+		ConflictRetryInterval:       replicator.DefaultConflictRetryInterval,
+		MeteringInterval:            metering.DefaultInterval,
+		MeteringWindow:              metering.DefaultWindow,
+		MeteringPageSize:            metering.DefaultPageSize,
+		MeteringOutput:              metering.StdoutOutput,
+		MeteringCheckpoint:          metering.DefaultCheckpointName,
+		MeteringCheckpointParts:     metering.DefaultCheckpointParts,
+		MeteringResources:           []string{metering.ResourcePods},
+		MeteringAttribution:         metering.AttributionProject,
+		MeteringUnmanagedNamespaces: metering.UnmanagedInclude,
+		MeteringHTTP:                metering.HTTPSinkOptions{BatchSize: metering.DefaultHTTPBatchSize},
 
 		// controller-runtime's defaults.
 		LeaderElectionLeaseDuration: 15 * time.Second,
@@ -194,6 +203,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MeteringCluster, "metering-cluster", o.MeteringCluster,
 		"Name of this cluster in every usage record (field cluster) and in the records' ids and Idempotency-Keys, so that two clusters "+
 			"never share an id: a DNS label, unique among the clusters a receiver gets records from. Empty: no cluster, and the ids of earlier releases.")
+	fs.StringVar(&o.MeteringAttribution, "metering-attribution", o.MeteringAttribution,
+		fmt.Sprintf("How records name their customer and project: %q reads the labels the replicator puts on the namespaces it manages "+
+			"(needs list on namespaces; every other namespace is nobody's), %q splits names <customer>-<project> except kube-*, "+
+			"openshift-* and the operator's namespace (a guess, needs no role).", metering.AttributionProject, metering.AttributionNamespaceName))
+	fs.StringVar(&o.MeteringUnmanagedNamespaces, "metering-unmanaged-namespaces", o.MeteringUnmanagedNamespaces,
+		fmt.Sprintf("Whether namespaces that are no project's (see --metering-attribution) get usage records: %q or %q.",
+			metering.UnmanagedInclude, metering.UnmanagedExclude))
 	fs.IntVar(&o.MeteringHTTP.BatchSize, "metering-http-batch-size", o.MeteringHTTP.BatchSize,
 		"Records per POST of an http(s) --metering-output.")
 	fs.StringVar(&o.MeteringHTTP.BearerTokenFile, "metering-http-bearer-token-file", o.MeteringHTTP.BearerTokenFile,
@@ -269,6 +285,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := metering.ValidateCluster(o.MeteringCluster); err != nil {
+		return err
+	}
+	if err := metering.ValidateAttribution(o.MeteringAttribution, o.MeteringUnmanagedNamespaces); err != nil {
 		return err
 	}
 	if o.MeteringCheckpoint != "" && o.MeteringCheckpointParts < 1 {

@@ -86,7 +86,8 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 	return ns, nil
 }
 
-// zoneLabels returns the namespace labels of the pass's zone, or nil when
+// zoneLabels returns the namespace labels of the pass's zone, and the label
+// naming the zone, or nil when
 // the zone labels the namespace has are to be kept as they are.
 func (s *scope) zoneLabels() map[string]string {
 	if !s.baseline {
@@ -97,6 +98,8 @@ func (s *scope) zoneLabels() map[string]string {
 		for k, v := range s.zone.Spec.NamespaceLabels {
 			labels[k] = string(v)
 		}
+		// Metering attributes the namespace's usage to the zone by it.
+		labels[meshv1.LabelLandingZone] = s.zone.Name
 	}
 	return labels
 }

@@ -17,13 +17,14 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 // BenchmarkMeteringPass is part of `make bench-scale`: the metering binary,
-// under a token bound to the seed's meshfed-metering rules and its
-// checkpoint Role, meters 10,000 and then 50,000 Running pods in 1,000
+// under a token bound to the seed's meshfed-metering rules, its checkpoint
+// Role and the namespaces role of project attribution, meters 10,000 and then 50,000 Running pods in 1,000
 // namespaces through a real API server. The floor is a bare paged LIST of
 // the same pods under the same identity (pages of 500, protobuf, decoded
 // into a PodList). Reported: the mean pass time (from the binary's
@@ -37,7 +38,8 @@ func BenchmarkMeteringPass(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = fw.Stop() }()
-	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-metering", "config/rbac/metering/role.yaml")
+	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-metering", "config/rbac/metering/role.yaml",
+		"config/rbac/metering-namespaces/role.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +66,14 @@ func BenchmarkMeteringPass(b *testing.B) {
 
 	const namespaces = 1000
 	parallel(b, namespaces, func(i int) error {
-		return admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cust%d-proj", i)}})
+		// Namespaces as the replicator marks them, so that every pass
+		// attributes them to their project (the chart's default).
+		return admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("cust%d-proj", i),
+			Labels: map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue, meshv1.LabelCustomer: fmt.Sprintf("cust%d", i),
+				meshv1.LabelProject: "proj", meshv1.LabelLandingZone: "standard", meshv1.TagLabelPrefix + "env": "prod"},
+			Annotations: map[string]string{meshv1.AnnotationMeshProject: fmt.Sprintf("cust%d-proj", i)},
+		}})
 	})
 	created := 0
 	for b.Loop() {

@@ -363,7 +363,8 @@ func (r rendered) granted(t *testing.T, sa string) []permission {
 // TestRBACIsTheGeneratedOne: per ServiceAccount, the chart grants exactly
 // what controller-gen generates from the code's RBAC markers, no more and
 // no less, so neither the code nor the chart can drift from the other. The
-// landing-zone role is granted exactly when landingZones.enabled.
+// landing-zone role is granted exactly when landingZones.enabled, the
+// metering namespaces role exactly when metering.projectAttribution.enabled.
 func TestRBACIsTheGeneratedOne(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -373,7 +374,8 @@ func TestRBACIsTheGeneratedOne(t *testing.T) {
 	}{
 		{"meshfed-service", nil, "meshfed-service", []string{"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
 		{"meshfed-service without landing zones", []string{"--set", "landingZones.enabled=false"}, "meshfed-service", []string{"config/rbac/replicator/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
-		{"meshfed-metering", nil, "meshfed-metering", []string{"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-metering", nil, "meshfed-metering", []string{"config/rbac/metering/role.yaml", "config/rbac/metering-namespaces/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-metering without project attribution", []string{"--set", "metering.projectAttribution.enabled=false"}, "meshfed-metering", []string{"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.args...)

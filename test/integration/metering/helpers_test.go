@@ -228,10 +228,19 @@ func createClaim(namespace, name string, class *string, size string, phase corev
 // metering.persistentVolumeClaims.enabled grants, until the spec ends.
 func bindStorageRole() {
 	GinkgoHelper()
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "meshstack-operator-metering-storage"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}}},
-	}
+	bindClusterRole("meshstack-operator-metering-storage", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}})
+}
+
+// bindNamespacesRole grants the metering identity what the chart's
+// metering.projectAttribution.enabled grants, until the spec ends.
+func bindNamespacesRole() {
+	GinkgoHelper()
+	bindClusterRole("meshstack-operator-metering-namespaces", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})
+}
+
+func bindClusterRole(name string, rule rbacv1.PolicyRule) {
+	GinkgoHelper()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{rule}}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: identity.Name, Namespace: identity.Namespace}},

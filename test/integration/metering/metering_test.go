@@ -105,7 +105,7 @@ var _ = Describe("Metering", func() {
 			Expect(r.MemoryRequestByteSeconds / (pi * windowSeconds)).To(BeNumerically("~", 1, 1e-12))
 		}
 
-		By("ignoring pods that are Pending, Succeeded or Failed")
+		By("ignoring Pending pods, and ended ones that hold no trace of when they ended")
 		Expect(inNamespace(all, idle)).To(BeEmpty())
 
 		By("leaving out the identifiers of a namespace not named <customer>-<project>")

@@ -74,6 +74,9 @@ func meteringOptions(output string) operator.Options {
 	opts.MeteringWindow = window
 	opts.MeteringOutput = output
 	opts.LeaderElectionNS = operatorNamespace
+	// The seed's identity may not list namespaces; the specs that grant
+	// the optional role choose project attribution.
+	opts.MeteringAttribution = metering.AttributionNamespaceName
 	return opts
 }
 
@@ -84,9 +87,11 @@ func stdoutOptions(out *syncBuffer) operator.Options {
 	return opts
 }
 
-// Every spec starts without a checkpoint: they share the one name the
-// metering Role may write.
+// Every spec starts without a checkpoint (they share the one name the
+// metering Role may write) and with an empty log, so that what a spec reads
+// in the log is what its own meters wrote.
 var _ = BeforeEach(func() {
+	logs.Reset()
 	for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
 		err := fw.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}})
 		Expect(client.IgnoreNotFound(err)).To(Succeed())
@@ -146,4 +151,10 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }

@@ -264,6 +264,8 @@ var _ = Describe("A landing zone", func() {
 			expectMarked(g, getNetworkPolicy(g, p, "to-policy"), p, to.Name)
 			expectGone(g, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName("from-policy")}})
 			g.Expect(getNamespace(g, p.NamespaceName()).Labels).To(HaveKeyWithValue(psaEnforce, "restricted"))
+			// Metering attributes the namespace's usage to its zone by this label.
+			g.Expect(getNamespace(g, p.NamespaceName()).Labels).To(HaveKeyWithValue(meshv1.LabelLandingZone, to.Name))
 			zone := &meshv1.MeshLandingZone{}
 			g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(from), zone)).To(Succeed())
 			g.Expect(zone.Status.Projects).To(BeZero())

@@ -38,10 +38,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -203,6 +205,38 @@ func TestProjectConverges(t *testing.T) {
 		g.Expect(q.Spec.Hard.Pods().String()).To(Equal("50"))
 		g.Expect(q.Spec.Hard.Name("requests.cpu", resource.DecimalSI).String()).To(Equal("8"))
 	}).Should(Succeed())
+}
+
+// TestAdmissionRefusesTenantEdit: the chart's admission policies are in
+// force in the cluster: alice, admin of acme-webshop (RBAC lets her edit
+// RoleBindings there), may not edit or delete the operator's RoleBinding.
+func TestAdmissionRefusesTenantEdit(t *testing.T) {
+	e := cluster(t)
+	g := newG(t)
+	ctx := t.Context()
+	applySamples(ctx, g, e)
+	key := client.ObjectKey{Namespace: "acme-webshop", Name: replicator.RoleBindingName("admin")}
+	managed := &rbacv1.RoleBinding{}
+	g.Eventually(func() error { return e.c.Get(ctx, key, managed) }).Should(Succeed())
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	g.Expect(err).NotTo(HaveOccurred())
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "mesh:alice"}
+	alice, err := client.New(cfg, client.Options{Scheme: e.c.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	forbidden := ContainSubstring("managed by meshstack-operator from MeshProject acme-webshop; change the MeshProject instead")
+	edited := managed.DeepCopy()
+	edited.Subjects = append(edited.Subjects, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mesh:friend"})
+	g.Expect(alice.Update(ctx, edited)).To(MatchError(forbidden))
+	g.Expect(alice.Delete(ctx, managed.DeepCopy())).To(MatchError(forbidden))
+	// RBAC alone would have let her: the refusal is the policy's.
+	probe := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "acme-webshop", Name: "alices-own"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mesh:friend"}},
+	}
+	g.Expect(alice.Create(ctx, probe)).To(Succeed())
+	g.Expect(alice.Delete(ctx, probe)).To(Succeed())
 }
 
 // applySamples creates config/samples (the landing zone standard and two

@@ -81,7 +81,16 @@ write_configs() {
   for who in admin kubelet scheduler controller-manager; do
     local token
     token="$(openssl rand -hex 16)"
-    echo "${token},${who},${who},\"system:masters\"" >>"${s}/pki/tokens.csv"
+    # The user names a kubeadm cluster gives the components: the chart's
+    # admission policies let exactly system:kube-controller-manager (and
+    # kube-system's controller ServiceAccounts) write quota and namespace
+    # status, so the controller-manager must be that user.
+    local user="${who}"
+    case "${who}" in
+      controller-manager) user=system:kube-controller-manager ;;
+      scheduler) user=system:kube-scheduler ;;
+    esac
+    echo "${token},${user},${user},\"system:masters\"" >>"${s}/pki/tokens.csv"
     cat >"${s}/${who}.kubeconfig" <<KC
 apiVersion: v1
 kind: Config

@@ -204,7 +204,20 @@ func TestProjectConverges(t *testing.T) {
 		g.Expect(e.c.Get(ctx, client.ObjectKey{Namespace: "acme-analytics", Name: "meshproject-quota"}, &q)).To(Succeed())
 		g.Expect(q.Spec.Hard.Pods().String()).To(Equal("50"))
 		g.Expect(q.Spec.Hard.Name("requests.cpu", resource.DecimalSI).String()).To(Equal("8"))
+		// The cluster's resource quota controller computed it (the chart's
+		// policy lets it write the status), so the API server enforces it.
+		g.Expect(q.Status.Hard.Pods().String()).To(Equal("50"))
 	}).Should(Succeed())
+	// A pod asking for more CPU than the quota leaves is refused.
+	greedy := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "acme-analytics", Name: "greedy"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: pauseImage, ImagePullPolicy: corev1.PullNever,
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("9"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("9"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+			}}}},
+	}
+	g.Expect(e.c.Create(ctx, greedy)).To(MatchError(ContainSubstring("exceeded quota")))
 }
 
 // TestAdmissionRefusesTenantEdit: the chart's admission policies are in

@@ -40,7 +40,7 @@ manifests: ## Generate the CRD and RBAC manifests from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-landing-zones paths="./internal/replicator/landingzones" output:rbac:artifacts:config=config/rbac/landingzones
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering" output:rbac:artifacts:config=config/rbac/metering
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering-namespaces paths="./internal/metering/attribution" output:rbac:artifacts:config=config/rbac/metering-namespaces
-	$(CONTROLLER_GEN) rbac:roleName=meshstack-operator-metrics-auth paths="./internal/operator/..." output:rbac:artifacts:config=config/rbac/metrics-auth
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-operator-metrics-auth paths="./internal/metricsauth" output:rbac:artifacts:config=config/rbac/metrics-auth
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods from the Go markers.

@@ -4,15 +4,9 @@ import (
 	"crypto/tls"
 
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-)
 
-// Serving /metrics with authentication and authorization asks the API
-// server who the caller is (TokenReview) and whether it may get /metrics
-// (SubjectAccessReview). The chart grants these rights in a ClusterRole of
-// their own, meshstack-operator-metrics-auth, generated from these markers.
-//
-// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
-// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+	"github.com/meshcloud/meshstack-operator/internal/metricsauth"
+)
 
 // metricsServerOptions serves /metrics over HTTPS to callers that may get the
 // non-resource URL /metrics, or, with --metrics-secure=false, as plain HTTP
@@ -23,7 +17,7 @@ func metricsServerOptions(o Options) metricsserver.Options {
 		return opts
 	}
 	opts.SecureServing = true
-	opts.FilterProvider = authenticatedMetrics
+	opts.FilterProvider = metricsauth.Filter
 	// Without a certificate in the directory, controller-runtime serves a
 	// self-signed one.
 	opts.CertDir = o.MetricsCertDir

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/eventrecorder"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
@@ -92,7 +93,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		r := &replicator.MeshProjectReconciler{
 			Client:                mgr.GetClient(),
 			APIReader:             mgr.GetAPIReader(),
-			Recorder:              eventRecorder(cfg, mgr),
+			Recorder:              eventrecorder.For(cfg, mgr),
 			RoleMapping:           o.RoleMapping,
 			UsernamePrefix:        o.UsernamePrefix,
 			GroupsPrefix:          o.GroupsPrefix,
@@ -179,27 +180,4 @@ func cachesSynced(mgr ctrl.Manager) healthz.Checker {
 		}
 		return nil
 	}
-}
-
-// landingZonesPermitted asks, once at start, whether the replicator's
-// identity may use landing zones, and logs what is missing when not. It
-// waits up to 30 s for an API server that cannot be reached.
-func landingZonesPermitted(cfg *rest.Config) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var ok bool
-	var missing []string
-	err := untilAnswered(ctx, "the landing-zone rights", func(ctx context.Context) error {
-		var err error
-		ok, missing, err = LandingZonesPermitted(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	if !ok {
-		ctrl.Log.WithName("setup").Info("Landing zones are not permitted: the identity lacks the ClusterRole meshstack-operator-landing-zones "+
-			"(chart value landingZones.enabled); projects that name a zone report LandingZonesNotPermitted", "missing", missing)
-	}
-	return ok, nil
 }

@@ -6,12 +6,12 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/internal/eventrecorder"
 )
 
 var _ = Describe("The events API the operator writes to", func() {
 	It("is events.k8s.io when the identity may use it", func() {
-		Expect(operator.EventsAPIGroup(ctx, identity.Config)).To(Equal("events.k8s.io"))
+		Expect(eventrecorder.APIGroup(ctx, identity.Config)).To(Equal("events.k8s.io"))
 	})
 
 	It("is core/v1 when the identity's role grants only that one", func() {
@@ -26,6 +26,6 @@ var _ = Describe("The events API the operator writes to", func() {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "test-core-events-only"},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: operatorNamespace, Name: "core-events-only"}},
 		})).To(Succeed())
-		Eventually(func() (string, error) { return operator.EventsAPIGroup(ctx, sa.Config) }, timeout, interval).Should(Equal(""))
+		Eventually(func() (string, error) { return eventrecorder.APIGroup(ctx, sa.Config) }, timeout, interval).Should(Equal(""))
 	})
 })

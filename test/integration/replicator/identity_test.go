@@ -8,6 +8,7 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
+	"github.com/meshcloud/meshstack-operator/internal/permissions"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -34,11 +35,11 @@ var _ = Describe("The operator under the seed's roles alone", Serial, func() {
 	It("serves projects without a zone, asks for no landing-zone kind and reports LandingZonesNotPermitted for the others", func() {
 		sa, err := fw.CreateServiceAccount(ctx, operatorNamespace, "meshfed-service-seed-only", seedRoles...)
 		Expect(err).NotTo(HaveOccurred())
-		permitted, missing, err := operator.LandingZonesPermitted(ctx, sa.Config)
+		permitted, missing, err := permissions.LandingZonesPermitted(ctx, sa.Config)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(permitted).To(BeFalse())
 		Expect(missing).To(ContainElements("create /resourcequotas", "watch networking.k8s.io/networkpolicies", "list meshcloud.io/meshlandingzones"))
-		Expect(operator.LandingZonesPermitted(ctx, identity.Config)).To(BeTrue())
+		Expect(permissions.LandingZonesPermitted(ctx, identity.Config)).To(BeTrue())
 
 		seedOnly := replaceOperator(sa, replicatorOptions())
 		z := aZone().hard("pods", "50").create()

@@ -1,4 +1,4 @@
-package operator
+package permissions
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func LandingZonesPermitted(ctx context.Context, cfg *rest.Config) (bool, []strin
 		for _, verb := range landingZoneVerbs(right) {
 			attrs := right
 			attrs.Verb = verb
-			ok, err := selfAllowed(ctx, cs, attrs)
+			ok, err := SelfAllowed(ctx, cs, attrs)
 			if err != nil {
 				return false, nil, fmt.Errorf("asking whether landing zones are permitted: %w", err)
 			}

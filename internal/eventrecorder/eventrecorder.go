@@ -1,4 +1,8 @@
-package operator
+// Package eventrecorder chooses the events API the operator writes its
+// Events through: events.k8s.io, or core/v1 where the identity may only
+// create those. Both store the same Events; least-privilege roles in the
+// wild grant either.
+package eventrecorder
 
 import (
 	"context"
@@ -13,22 +17,23 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/meshcloud/meshstack-operator/internal/permissions"
 )
 
 // eventsReporter names the operator in the Events it writes.
 const eventsReporter = "meshstack-operator"
 
-// EventsAPIGroup asks the API server, with SelfSubjectAccessReviews, which
-// events API cfg's identity may create Events in: "events.k8s.io", or ""
-// (core/v1) when only that one is allowed. Both store the same Events;
-// least-privilege roles in the wild grant either.
-func EventsAPIGroup(ctx context.Context, cfg *rest.Config) (string, error) {
+// APIGroup asks the API server, with SelfSubjectAccessReviews, which events
+// API cfg's identity may create Events in: "events.k8s.io", or "" (core/v1)
+// when only that one is allowed.
+func APIGroup(ctx context.Context, cfg *rest.Config) (string, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return "", err
 	}
 	allowed := func(group string) (bool, error) {
-		ok, err := selfAllowed(ctx, cs, authorizationv1.ResourceAttributes{
+		ok, err := permissions.SelfAllowed(ctx, cs, authorizationv1.ResourceAttributes{
 			Namespace: metav1.NamespaceDefault, Verb: "create", Group: group, Resource: "events",
 		})
 		if err != nil {
@@ -45,30 +50,18 @@ func EventsAPIGroup(ctx context.Context, cfg *rest.Config) (string, error) {
 	return "events.k8s.io", nil
 }
 
-// selfAllowed asks the API server whether the client's own identity may do
-// what attrs say (a SelfSubjectAccessReview, which every identity may make).
-func selfAllowed(ctx context.Context, cs kubernetes.Interface, attrs authorizationv1.ResourceAttributes) (bool, error) {
-	review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return false, err
-	}
-	return review.Status.Allowed, nil
-}
-
-// eventRecorder returns a recorder for the events API the identity may
-// write to, the events.k8s.io one when in doubt.
-func eventRecorder(cfg *rest.Config, mgr ctrl.Manager) events.EventRecorder {
+// For returns mgr's recorder for the events API cfg's identity may write
+// to, the events.k8s.io one when in doubt.
+func For(cfg *rest.Config, mgr ctrl.Manager) events.EventRecorder {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	group, err := EventsAPIGroup(ctx, cfg)
+	group, err := APIGroup(ctx, cfg)
 	if err != nil {
 		mgr.GetLogger().Error(err, "Assuming Events may be written through events.k8s.io")
 	}
 	if group == "" {
 		mgr.GetLogger().Info("Writing Events through the core/v1 API: the identity may not create events.k8s.io Events")
-		return coreEventRecorder{mgr.GetEventRecorderFor(eventsReporter)} //nolint:staticcheck // chosen for RBAC, see EventsAPIGroup
+		return coreEventRecorder{mgr.GetEventRecorderFor(eventsReporter)} //nolint:staticcheck // chosen for RBAC, see APIGroup
 	}
 	return mgr.GetEventRecorder(eventsReporter)
 }

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/replicator/ownwrites"
 )
 
 // The rules below are the seed's meshfed-service ClusterRole, verb for verb,
@@ -108,9 +109,9 @@ func (r *MeshProjectReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	r.projects = projects
 	projectStateCollector.projects.Store(projects)
 	// The watch events of the operator's own writes start no pass.
-	writes := newOwnWrites()
-	r.Client = recordingClient{Client: r.Client, writes: writes}
-	owned := builder.WithPredicates(writes.notEchoes())
+	writes := ownwrites.New()
+	r.Client = writes.Recording(r.Client)
+	owned := builder.WithPredicates(writes.NotEchoes())
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("meshproject").
 		// Status updates do not change the generation; the operator's own

@@ -1,4 +1,6 @@
-package replicator
+// Package ownwrites keeps the watch events of the replicator's own writes
+// from starting another pass over the project the write was for.
+package ownwrites
 
 import (
 	"context"
@@ -13,25 +15,33 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
 
-// ownWrites remembers the resourceVersion of each object the operator
+// Pending remembers the resourceVersion of each object the operator
 // created or updated until the watch event of that write arrives, so that
 // the event does not start another pass over a project the write has just
 // made as it wants it: a zone edit reaching 10,000 projects would
 // otherwise cost 20,000 passes. Events of anyone else's change (another
 // resourceVersion) start a pass as always. An entry lives until the next
 // event of its object, so there is at most one per managed object.
-type ownWrites struct {
+type Pending struct {
 	mu      sync.Mutex
 	pending map[types.UID]string
 }
 
-func newOwnWrites() *ownWrites {
-	return &ownWrites{pending: map[types.UID]string{}}
+// New returns an empty record of writes.
+func New() *Pending {
+	return &Pending{pending: map[types.UID]string{}}
+}
+
+// Recording returns c, recording its creates and updates of the kinds whose
+// watch events map to their project: Namespaces, RoleBindings,
+// ResourceQuotas, LimitRanges and NetworkPolicies.
+func (w *Pending) Recording(c client.Client) client.Client {
+	return recordingClient{Client: c, writes: w}
 }
 
 // wrote records obj as the operator's own write, as the API server
 // returned it.
-func (w *ownWrites) wrote(obj client.Object) {
+func (w *Pending) wrote(obj client.Object) {
 	if obj.GetUID() == "" || obj.GetResourceVersion() == "" {
 		return
 	}
@@ -42,7 +52,7 @@ func (w *ownWrites) wrote(obj client.Object) {
 
 // echo reports whether obj, from a watch event, is exactly the operator's
 // last write of it, and forgets that write either way.
-func (w *ownWrites) echo(obj client.Object) bool {
+func (w *Pending) echo(obj client.Object) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rv, ok := w.pending[obj.GetUID()]
@@ -50,9 +60,9 @@ func (w *ownWrites) echo(obj client.Object) bool {
 	return ok && rv == obj.GetResourceVersion()
 }
 
-// notEchoes lets through every event but those of the operator's own
+// NotEchoes lets through every event but those of the operator's own
 // writes.
-func (w *ownWrites) notEchoes() predicate.Predicate {
+func (w *Pending) NotEchoes() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return !w.echo(e.Object) },
 		UpdateFunc: func(e event.UpdateEvent) bool { return !w.echo(e.ObjectNew) },
@@ -64,10 +74,10 @@ func (w *ownWrites) notEchoes() predicate.Predicate {
 }
 
 // recordingClient records the creates and updates of the kinds whose
-// events map to their project (see ownerOf) in writes.
+// events map to their project (see Recording) in writes.
 type recordingClient struct {
 	client.Client
-	writes *ownWrites
+	writes *Pending
 }
 
 func (c recordingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {

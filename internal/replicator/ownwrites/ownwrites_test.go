@@ -1,4 +1,4 @@
-package replicator
+package ownwrites
 
 import (
 	"testing"
@@ -34,11 +34,11 @@ func TestOwnWritesStartNoPass(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newOwnWrites()
+			w := New()
 			if tc.written != nil {
 				recordingClient{writes: w}.record(tc.written, nil)
 			}
-			p := w.notEchoes()
+			p := w.NotEchoes()
 			for i, e := range tc.events {
 				if got := p.Update(e); got != tc.want[i] {
 					t.Errorf("event %d (%s %s): starts a pass %v, want %v", i, e.ObjectNew.GetUID(), e.ObjectNew.GetResourceVersion(), got, tc.want[i])
@@ -49,7 +49,7 @@ func TestOwnWritesStartNoPass(t *testing.T) {
 }
 
 func TestOwnWritesKeepNothingOnceSeen(t *testing.T) {
-	w := newOwnWrites()
+	w := New()
 	c := recordingClient{writes: w}
 	created := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{UID: "ns", ResourceVersion: "1"}}
 	c.record(created, nil)
@@ -57,7 +57,7 @@ func TestOwnWritesKeepNothingOnceSeen(t *testing.T) {
 	// A failed write and a kind no event maps to a project are not kept.
 	c.record(&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{UID: "l", ResourceVersion: "3"}}, errConflictForTest)
 	c.record(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{UID: "c", ResourceVersion: "4"}}, nil)
-	p := w.notEchoes()
+	p := w.NotEchoes()
 	if p.Create(event.CreateEvent{Object: created}) {
 		t.Error("the event of the operator's own create starts a pass")
 	}

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/meshcloud/meshstack-operator/internal/eventrecorder"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"github.com/meshcloud/meshstack-operator/internal/replicator/informercache"
 )
 
 // Scheme knows the built-in types and the meshcloud.io API.
@@ -70,7 +70,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	landingZones := false
 	var err error
 	if o.Runs(ComponentReplicator) {
-		mgrOpts.Cache = cache.Options{ByObject: replicator.ManagedObjectsCacheOptions(), DefaultTransform: replicator.CacheTransform()}
+		mgrOpts.Cache = informercache.Options()
 		if landingZones, err = landingZonesPermitted(cfg); err != nil {
 			return nil, err
 		}

@@ -12,14 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -80,20 +76,6 @@ type MeshProjectReconciler struct {
 	DefaultLandingZone string
 
 	projects *cachedProjects
-}
-
-// ManagedObjectsCacheOptions restricts the manager's cache to the objects
-// the operator created, so that its memory grows with the number of
-// projects and not with the cluster.
-func ManagedObjectsCacheOptions() map[client.Object]cache.ByObject {
-	managed := labels.SelectorFromSet(labels.Set{meshv1.LabelManagedBy: meshv1.ManagedByValue})
-	return map[client.Object]cache.ByObject{
-		&corev1.Namespace{}:           {Label: managed},
-		&rbacv1.RoleBinding{}:         {Label: managed},
-		&corev1.ResourceQuota{}:       {Label: managed},
-		&corev1.LimitRange{}:          {Label: managed},
-		&networkingv1.NetworkPolicy{}: {Label: managed},
-	}
 }
 
 // SetupWithManager registers the reconciler and its watches. Landing-zone
@@ -343,54 +325,4 @@ func (r *MeshProjectReconciler) reconcileDelete(ctx context.Context, project *me
 		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	return nil
-}
-
-// CacheTransform drops from cached objects what the operator never reads
-// there, which is most of what they weigh: managedFields (which the API
-// server keeps when an update leaves them out), the copy of the whole
-// object that `kubectl apply` keeps in an annotation (of the kinds it only
-// patches, see patchedOnly), a ResourceQuota's
-// status, and the specs of ResourceQuotas, LimitRanges and
-// NetworkPolicies, which it keeps as a digest (see
-// labelCachedSpecDigest) and writes whole from the wanted spec, so
-// those three keep every annotation. Equal strings and label maps are
-// shared between objects (see sharedMetadata).
-func CacheTransform() toolscache.TransformFunc {
-	stripManagedFields := cache.TransformStripManagedFields()
-	shared := newSharedMetadata()
-	return func(in any) (any, error) {
-		obj, err := stripManagedFields(in)
-		if err != nil {
-			return obj, err
-		}
-		o, ok := obj.(metav1.Object)
-		if !ok {
-			return obj, nil
-		}
-		keepSpecDigest(obj)
-		// Only MeshProjects and MeshLandingZones lose kubectl's copy: the
-		// operator writes them with merge patches computed between two
-		// cached copies, which leave the annotation on the server alone.
-		// Namespaces and RoleBindings (and the baseline objects) are
-		// written with updates from their cached metadata, which would
-		// delete it on the server.
-		if patchedOnly(obj) {
-			if annotations := o.GetAnnotations(); annotations[corev1.LastAppliedConfigAnnotation] != "" {
-				delete(annotations, corev1.LastAppliedConfigAnnotation)
-				o.SetAnnotations(annotations)
-			}
-		}
-		shared.share(o)
-		return obj, nil
-	}
-}
-
-// patchedOnly reports whether obj is of a kind the operator writes only
-// with merge patches, never with an update from the cache.
-func patchedOnly(obj any) bool {
-	switch obj.(type) {
-	case *meshv1.MeshProject, *meshv1.MeshLandingZone:
-		return true
-	}
-	return false
 }

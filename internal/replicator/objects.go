@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
+	"github.com/meshcloud/meshstack-operator/internal/replicator/informercache"
 )
 
 // kind describes a namespaced kind of the landing zone baseline
@@ -125,14 +126,14 @@ func convergeOne[T client.Object](ctx context.Context, r *MeshProjectReconciler,
 		}
 		return nil
 	}
-	if cachedAsWanted(have, want, k.spec(want)) && len(have.GetFinalizers()) == 0 && len(have.GetOwnerReferences()) == 0 {
+	if informercache.CachedAsWanted(have, want, k.spec(want)) && len(have.GetFinalizers()) == 0 && len(have.GetOwnerReferences()) == 0 {
 		return nil
 	}
 	updated := have.DeepCopyObject().(T)
 	// A cached object without its spec is written from its cached metadata
 	// (all of it but managedFields, which the API server keeps) and the
 	// wanted spec; its resourceVersion fences the update.
-	digested := dropCachedDigest(updated)
+	digested := informercache.DropSpecDigest(updated)
 	k.setSpec(updated, want)
 	mergeMarks(updated, want)
 	dropForeignMetadata(updated)

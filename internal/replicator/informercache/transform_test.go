@@ -1,4 +1,4 @@
-package replicator
+package informercache
 
 import (
 	"maps"
@@ -24,7 +24,7 @@ func TestCacheTransform(t *testing.T) {
 	project := &meshv1.MeshProject{ObjectMeta: metav1.ObjectMeta{Name: "p",
 		Annotations:   map[string]string{corev1.LastAppliedConfigAnnotation: `{"big":"copy"}`, "keep": "me"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
-	transform := CacheTransform()
+	transform := Transform()
 	if _, err := transform(project); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestCacheKeepsLastAppliedOfWhatItUpdates(t *testing.T) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Annotations: maps.Clone(applied)}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "rb", Namespace: "ns", Annotations: maps.Clone(applied)}},
 	} {
-		if _, err := CacheTransform()(obj); err != nil {
+		if _, err := Transform()(obj); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(applied, obj.GetAnnotations()); diff != "" {
@@ -88,7 +88,7 @@ func TestCacheKeepsBaselineSpecsAsDigests(t *testing.T) {
 		{"policy drifted", policy(networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress), policy(networkingv1.PolicyTypeIngress),
 			func(o client.Object) any { return &o.(*networkingv1.NetworkPolicy).Spec }, false},
 	}
-	transform := CacheTransform()
+	transform := Transform()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			// Informers may transform an object they already hold: twice
@@ -106,8 +106,8 @@ func TestCacheKeepsBaselineSpecsAsDigests(t *testing.T) {
 			if diff := cmp.Diff(tc.wantSpec(empty), tc.wantSpec(tc.cached)); diff != "" {
 				t.Errorf("the cache kept the spec or status (-want +got):\n%s", diff)
 			}
-			if got := cachedAsWanted(tc.cached, tc.want, tc.wantSpec(tc.want)); got != tc.asWanted {
-				t.Errorf("cachedAsWanted = %v, want %v", got, tc.asWanted)
+			if got := CachedAsWanted(tc.cached, tc.want, tc.wantSpec(tc.want)); got != tc.asWanted {
+				t.Errorf("CachedAsWanted = %v, want %v", got, tc.asWanted)
 			}
 		})
 	}
@@ -135,7 +135,7 @@ func TestCacheSharesMetadata(t *testing.T) {
 	}
 	quota := func(namespace string) *corev1.ResourceQuota {
 		return &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{
-			Name: strings.Clone(ResourceQuotaName), Namespace: namespace,
+			Name: strings.Clone("meshproject-quota"), Namespace: namespace,
 			Labels:      map[string]string{strings.Clone(meshv1.LabelManagedBy): strings.Clone(meshv1.ManagedByValue), meshv1.LabelLandingZone: "z"},
 			Annotations: map[string]string{meshv1.AnnotationMeshProject: strings.Clone(namespace)},
 		}, Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}}}
@@ -148,7 +148,7 @@ func TestCacheSharesMetadata(t *testing.T) {
 	quotaA, quotaB := quota("a"), quota("b")
 	foreign := quota("a")
 	foreign.Annotations["note"] = "a tenant's"
-	transform := CacheTransform()
+	transform := Transform()
 	for _, obj := range []client.Object{a, b, other, ns, quotaA, quotaB, foreign} {
 		if _, err := transform(obj); err != nil {
 			t.Fatal(err)
@@ -195,11 +195,11 @@ func TestCacheInternsProjects(t *testing.T) {
 			Spec: meshv1.MeshProjectSpec{LandingZone: strings.Clone("z"), RoleBindings: []meshv1.ProjectRoleBinding{{
 				Role: strings.Clone("admin"), Users: []meshv1.SubjectName{meshv1.SubjectName(strings.Clone("alice"))},
 				Groups: []meshv1.SubjectName{meshv1.SubjectName(strings.Clone("devs"))}}}},
-			Status: meshv1.MeshProjectStatus{Conditions: []metav1.Condition{{Type: strings.Clone(ConditionReady),
-				Status: metav1.ConditionStatus(strings.Clone("True")), Reason: strings.Clone(ReasonReconciled), Message: "namespace " + name}}}}
+			Status: meshv1.MeshProjectStatus{Conditions: []metav1.Condition{{Type: strings.Clone("Ready"),
+				Status: metav1.ConditionStatus(strings.Clone("True")), Reason: strings.Clone("Reconciled"), Message: "namespace " + name}}}}
 	}
 	a, b := project("a"), project("b")
-	transform := CacheTransform()
+	transform := Transform()
 	for _, p := range []*meshv1.MeshProject{a, b} {
 		if _, err := transform(p); err != nil {
 			t.Fatal(err)
@@ -237,5 +237,37 @@ func TestSharedLabelSetsAreBounded(t *testing.T) {
 	}
 	if len(s.labels) != maxSharedLabelSets {
 		t.Errorf("%d shared label sets, want the bound %d", len(s.labels), maxSharedLabelSets)
+	}
+}
+
+// Informers may transform again an object they already hold (client-go
+// documents it): that must write into none of the maps the objects share.
+func TestTransformingAgainWritesNoSharedMap(t *testing.T) {
+	meta := func(namespace string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: "o", Namespace: namespace,
+			Labels:      map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue},
+			Annotations: map[string]string{meshv1.AnnotationMeshProject: "p"}}
+	}
+	quotaA := &corev1.ResourceQuota{ObjectMeta: meta("a"), Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}}}
+	quotaB := &corev1.ResourceQuota{ObjectMeta: meta("b"), Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: meta("a")}
+	transform := Transform()
+	objs := []client.Object{quotaA, quotaB, binding}
+	for _, obj := range objs {
+		if _, err := transform(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	labels, annotations := maps.Clone(quotaA.Labels), maps.Clone(quotaA.Annotations)
+	for _, obj := range objs {
+		if _, err := transform(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff(labels, quotaB.Labels); diff != "" {
+		t.Errorf("the shared labels changed (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(annotations, binding.Annotations); diff != "" {
+		t.Errorf("the shared ownership mark changed (-before +after):\n%s", diff)
 	}
 }

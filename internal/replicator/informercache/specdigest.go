@@ -1,4 +1,4 @@
-package replicator
+package informercache
 
 import (
 	"crypto/sha256"
@@ -78,9 +78,9 @@ func setCachedDigest(obj metav1.Object, digest string) {
 	obj.SetLabels(labels)
 }
 
-// cachedAsWanted reports whether have, an object from the cache that holds
+// CachedAsWanted reports whether have, an object from the cache that holds
 // only its spec's digest, already has want's spec and marks.
-func cachedAsWanted(have, want metav1.Object, wantSpec any) bool {
+func CachedAsWanted(have, want metav1.Object, wantSpec any) bool {
 	digest, ok := have.GetLabels()[labelCachedSpecDigest]
 	return ok && digest == specDigest(wantSpec) &&
 		hasAll(have.GetLabels(), want.GetLabels()) && hasAll(have.GetAnnotations(), want.GetAnnotations())
@@ -96,9 +96,10 @@ func hasAll(m, sub map[string]string) bool {
 	return true
 }
 
-// dropCachedDigest removes the digest from a copy of a cached object that
-// is about to be written, and reports whether it had one.
-func dropCachedDigest(obj metav1.Object) bool {
+// DropSpecDigest removes the digest from a copy of a cached object that is
+// about to be written, and reports whether it had one. The copy's labels
+// are its own (the cache hands out deep copies), never the shared map.
+func DropSpecDigest(obj metav1.Object) bool {
 	labels := obj.GetLabels()
 	if _, ok := labels[labelCachedSpecDigest]; !ok {
 		return false

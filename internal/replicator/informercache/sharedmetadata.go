@@ -1,4 +1,4 @@
-package replicator
+package informercache
 
 import (
 	"maps"
@@ -30,12 +30,12 @@ const maxSharedOwnerMarks = 1 << 16
 // namespace, uid and resourceVersion. Strings that repeat (names such as
 // meshproject-admin, namespaces, label and annotation keys and values,
 // RoleBinding subjects and ClusterRoles) are interned with package unique,
-// which forgets those no longer used; equal label maps of namespaced
-// objects are one map; and the objects of one project, whose only
-// annotation is their owner, share one annotation map (a map weighs about
-// 340 bytes, and there were eight of them for each project). Sharing is
-// safe because the cache hands out deep copies and event handlers only
-// read.
+// which forgets those no longer used; equal label maps of
+// namespaced objects are one map; and the objects of one project, whose
+// only annotation is their owner, share one annotation map (a map weighs
+// about 340 bytes, and there were eight of them for each project). Sharing
+// is safe because the cache hands out deep copies and event handlers only
+// read (see the package comment).
 type sharedMetadata struct {
 	mu     sync.Mutex
 	labels map[string]map[string]string
@@ -52,24 +52,24 @@ func newSharedMetadata() *sharedMetadata {
 // maps.
 func (s *sharedMetadata) share(obj metav1.Object) {
 	if project, ok := obj.(*meshv1.MeshProject); ok {
-		internProject(project)
+		s.internProject(project)
 	}
 	if rb, ok := obj.(*rbacv1.RoleBinding); ok {
-		rb.RoleRef = rbacv1.RoleRef{APIGroup: intern(rb.RoleRef.APIGroup), Kind: intern(rb.RoleRef.Kind), Name: intern(rb.RoleRef.Name)}
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: s.intern(rb.RoleRef.APIGroup), Kind: s.intern(rb.RoleRef.Kind), Name: s.intern(rb.RoleRef.Name)}
 		for i := range rb.Subjects {
 			subject := &rb.Subjects[i]
-			subject.APIGroup, subject.Kind = intern(subject.APIGroup), intern(subject.Kind)
-			subject.Name, subject.Namespace = intern(subject.Name), intern(subject.Namespace)
+			subject.APIGroup, subject.Kind = s.intern(subject.APIGroup), s.intern(subject.Kind)
+			subject.Name, subject.Namespace = s.intern(subject.Name), s.intern(subject.Namespace)
 		}
 	}
-	obj.SetName(intern(obj.GetName()))
+	obj.SetName(s.intern(obj.GetName()))
 	obj.SetAnnotations(s.annotationSet(obj.GetAnnotations()))
 	if obj.GetNamespace() == "" {
 		// A namespace's labels include its own name: nothing to share.
-		obj.SetLabels(internMap(obj.GetLabels()))
+		obj.SetLabels(s.internMap(obj.GetLabels()))
 		return
 	}
-	obj.SetNamespace(intern(obj.GetNamespace()))
+	obj.SetNamespace(s.intern(obj.GetNamespace()))
 	obj.SetLabels(s.labelSet(obj.GetLabels()))
 }
 
@@ -91,7 +91,7 @@ func (s *sharedMetadata) labelSet(labels map[string]string) map[string]string {
 	if shared, ok := s.labels[key.String()]; ok {
 		return shared
 	}
-	labels = internMap(labels)
+	labels = s.internMap(labels)
 	if len(s.labels) < maxSharedLabelSets {
 		s.labels[key.String()] = labels
 	}
@@ -102,23 +102,23 @@ func (s *sharedMetadata) labelSet(labels map[string]string) map[string]string {
 // names, the zone, the condition types and reasons; and the namespace,
 // which the namespace's objects name too. Messages name the namespace, so
 // they would only fill the intern table.
-func internProject(p *meshv1.MeshProject) {
-	p.Spec.LandingZone = intern(p.Spec.LandingZone)
+func (s *sharedMetadata) internProject(p *meshv1.MeshProject) {
+	p.Spec.LandingZone = s.intern(p.Spec.LandingZone)
 	for i := range p.Spec.RoleBindings {
 		rb := &p.Spec.RoleBindings[i]
-		rb.Role = intern(rb.Role)
+		rb.Role = s.intern(rb.Role)
 		for j := range rb.Users {
-			rb.Users[j] = meshv1.SubjectName(intern(string(rb.Users[j])))
+			rb.Users[j] = meshv1.SubjectName(s.intern(string(rb.Users[j])))
 		}
 		for j := range rb.Groups {
-			rb.Groups[j] = meshv1.SubjectName(intern(string(rb.Groups[j])))
+			rb.Groups[j] = meshv1.SubjectName(s.intern(string(rb.Groups[j])))
 		}
 	}
-	p.Status.Namespace, p.Status.LandingZone = intern(p.Status.Namespace), intern(p.Status.LandingZone)
+	p.Status.Namespace, p.Status.LandingZone = s.intern(p.Status.Namespace), s.intern(p.Status.LandingZone)
 	for i := range p.Status.Conditions {
 		c := &p.Status.Conditions[i]
-		c.Type, c.Reason = intern(c.Type), intern(c.Reason)
-		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
+		c.Type, c.Reason = s.intern(c.Type), s.intern(c.Reason)
+		c.Status = metav1.ConditionStatus(s.intern(string(c.Status)))
 	}
 }
 
@@ -127,7 +127,7 @@ func internProject(p *meshv1.MeshProject) {
 func (s *sharedMetadata) annotationSet(annotations map[string]string) map[string]string {
 	owner, marked := annotations[meshv1.AnnotationMeshProject]
 	if len(annotations) != 1 || !marked {
-		return internMap(annotations)
+		return s.internMap(annotations)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,26 +137,26 @@ func (s *sharedMetadata) annotationSet(annotations map[string]string) map[string
 	if len(s.owners) >= maxSharedOwnerMarks {
 		clear(s.owners)
 	}
-	shared := internMap(annotations)
+	shared := s.internMap(annotations)
 	s.owners[shared[meshv1.AnnotationMeshProject]] = shared
 	return shared
 }
 
 // internMap returns a copy of m with interned keys and values.
-func internMap(m map[string]string) map[string]string {
+func (s *sharedMetadata) internMap(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return m
 	}
 	interned := make(map[string]string, len(m))
 	for k, v := range m {
-		interned[intern(k)] = intern(v)
+		interned[s.intern(k)] = s.intern(v)
 	}
 	return interned
 }
 
-func intern(s string) string {
-	if s == "" {
-		return s
+func (s *sharedMetadata) intern(v string) string {
+	if v == "" {
+		return v
 	}
-	return unique.Make(s).Value()
+	return unique.Make(v).Value()
 }

@@ -2,7 +2,9 @@ package informercache
 
 import (
 	"maps"
+	"os"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,5 +271,29 @@ func TestTransformingAgainWritesNoSharedMap(t *testing.T) {
 	}
 	if diff := cmp.Diff(annotations, binding.Annotations); diff != "" {
 		t.Errorf("the shared ownership mark changed (-before +after):\n%s", diff)
+	}
+}
+
+// The cache keeps a handle on what it interned, so that objects decoded
+// after a garbage collection still get the same copy of a string.
+func TestInternedStringsOutliveACollection(t *testing.T) {
+	s := newSharedMetadata()
+	name := "mesh:carol-" + strconv.Itoa(os.Getpid())
+	first := s.intern(strings.Clone(name))
+	runtime.GC()
+	runtime.GC()
+	if again := s.intern(strings.Clone(name)); unsafe.StringData(again) != unsafe.StringData(first) {
+		t.Error("a string interned before a garbage collection is copied again after it")
+	}
+	runtime.KeepAlive(first)
+}
+
+func TestInternedStringsAreBounded(t *testing.T) {
+	s := newSharedMetadata()
+	for i := range maxInternedStrings + 10 {
+		s.intern(strconv.Itoa(i))
+	}
+	if len(s.handles) > maxInternedStrings {
+		t.Errorf("%d interned strings kept, more than the bound %d", len(s.handles), maxInternedStrings)
 	}
 }

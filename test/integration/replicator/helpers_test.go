@@ -122,7 +122,7 @@ func updateObject[T client.Object](obj T, mutate func(T)) {
 func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
 	current := &meshv1.MeshProject{}
 	g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
-	cond := meta.FindStatusCondition(current.Status.Conditions, replicator.ConditionReady)
+	cond := meta.FindStatusCondition(current.Status.Conditions, meshv1.ReadyCondition)
 	g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
 	g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "Ready condition is for an older generation")
 	return cond

@@ -366,12 +366,20 @@ var _ = Describe("A landing zone", func() {
 		message := expectNotReady(p, meshv1.ReasonLandingZoneNotFound)
 		Expect(message).To(ContainSubstring(`landing zone "` + z.Name + `" does not exist`))
 		Expect(message).To(ContainSubstring("no namespace is created"))
+		expectConditions(p, map[string]stepState{
+			meshv1.LandingZoneReadyCondition:  {metav1.ConditionFalse, meshv1.ReasonLandingZoneNotFound},
+			meshv1.NamespaceReadyCondition:    {metav1.ConditionUnknown, meshv1.ReasonWaitingForLandingZone},
+			meshv1.RoleBindingsReadyCondition: {metav1.ConditionUnknown, meshv1.ReasonWaitingForNamespace},
+			meshv1.BaselineReadyCondition:     {metav1.ConditionUnknown, meshv1.ReasonWaitingForLandingZone},
+			meshv1.ReadyCondition:             {metav1.ConditionFalse, meshv1.ReasonLandingZoneNotFound},
+		})
 		Consistently(func(g Gomega) {
 			expectGone(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})
 		}, "1s", interval).Should(Succeed())
 
 		Expect(fw.Client.Create(ctx, z)).To(Succeed())
 		expectReady(p)
+		expectConditions(p, allStepsTrue)
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))

@@ -22,6 +22,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			tag("costcenter", "cc-42").
 			create()
 		expectReady(p)
+		expectConditions(p, allStepsTrue)
 
 		Eventually(func(g Gomega) {
 			ns := getNamespace(g, p.NamespaceName())
@@ -248,6 +249,13 @@ var _ = Describe("Objects the operator does not own", func() {
 
 		message := expectNotReady(p, meshv1.ReasonNamespaceConflict)
 		Expect(message).To(ContainSubstring("was not created by this operator"))
+		expectConditions(p, map[string]stepState{
+			meshv1.LandingZoneReadyCondition:  {metav1.ConditionTrue, meshv1.ReasonLandingZoneResolved},
+			meshv1.NamespaceReadyCondition:    {metav1.ConditionFalse, meshv1.ReasonNamespaceConflict},
+			meshv1.RoleBindingsReadyCondition: {metav1.ConditionUnknown, meshv1.ReasonWaitingForNamespace},
+			meshv1.BaselineReadyCondition:     {metav1.ConditionUnknown, meshv1.ReasonWaitingForNamespace},
+			meshv1.ReadyCondition:             {metav1.ConditionFalse, meshv1.ReasonNamespaceConflict},
+		})
 		ns := &corev1.Namespace{}
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(existing), ns)).To(Succeed())
 		Expect(ns.ResourceVersion).To(Equal(existing.ResourceVersion))

@@ -148,8 +148,9 @@ type MeshProjectStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions describe the project's state. Ready is True when the
-	// namespace and every RoleBinding match the spec.
+	// conditions describe the project's state: one per step of a pass
+	// (LandingZoneReady, NamespaceReady, RoleBindingsReady, BaselineReady)
+	// and Ready, True when all of them are; see meshproject_conditions.go.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -169,6 +170,7 @@ type MeshProjectStatus struct {
 // +kubebuilder:printcolumn:name="Landing Zone",type=string,JSONPath=`.status.landingZone`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type MeshProject struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -55,13 +55,14 @@ func (r *MeshProjectReconciler) projectsInZone(ctx context.Context, zone client.
 func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *scope) error {
 	s.mapping = r.RoleMapping.mapping()
 	if invalid := s.project.Spec.InvalidQuantities; len(invalid) > 0 {
-		s.out.block(ReasonInvalidQuantity, "values that are not quantities are left out until they are fixed (the landing zone's own values apply): %s",
+		s.out.block(meshv1.ReasonInvalidQuantity, "values that are not quantities are left out until they are fixed (the landing zone's own values apply): %s",
 			strings.Join(invalid, ", "))
 	}
 	name := EffectiveLandingZone(s.project, r.DefaultLandingZone)
 	if !r.LandingZonesPermitted {
 		if name != "" || len(s.project.Spec.Quota) > 0 {
-			s.out.block(ReasonLandingZonesNotPermitted, "landing zones are not permitted: the operator's identity lacks the landing-zone rights "+
+			s.zoneHeld = true
+			s.out.block(meshv1.ReasonLandingZonesNotPermitted, "landing zones are not permitted: the operator's identity lacks the landing-zone rights "+
 				"(ClusterRole meshstack-operator-landing-zones, chart value landingZones.enabled), so landing zone %q and spec.quota are not applied", name)
 		}
 		if name == "" {
@@ -73,7 +74,8 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 		if previous := s.project.Status.LandingZone; previous != "" {
 			// Leaving a zone for none would drop its quota, limits and
 			// network policies: the objects stay as they are.
-			s.out.block(ReasonLandingZoneRequired, "spec.landingZone is empty and there is no default landing zone: the namespace keeps "+
+			s.zoneHeld = true
+			s.out.block(meshv1.ReasonLandingZoneRequired, "spec.landingZone is empty and there is no default landing zone: the namespace keeps "+
 				"the baseline of landing zone %q as it is until the project names another zone", previous)
 			return r.keepPreviousMapping(ctx, s)
 		}
@@ -84,17 +86,17 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 	zone := &meshv1.MeshLandingZone{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, zone); err != nil {
 		if apierrors.IsNotFound(err) {
-			s.out.block(ReasonLandingZoneNotFound, "landing zone %q does not exist; the project gets its baseline once it is created%s", name, s.waitForZone())
+			s.out.block(meshv1.ReasonLandingZoneNotFound, "landing zone %q does not exist; the project gets its baseline once it is created%s", name, s.waitForZone())
 			return r.keepPreviousMapping(ctx, s)
 		}
 		return fmt.Errorf("reading MeshLandingZone %s: %w", name, err)
 	}
 	if zone.Spec.Disabled && s.project.Status.LandingZone != zone.Name {
-		s.out.block(ReasonLandingZoneDisabled, "landing zone %q is disabled: it keeps its projects but takes no new ones; choose another zone%s", name, s.waitForZone())
+		s.out.block(meshv1.ReasonLandingZoneDisabled, "landing zone %q is disabled: it keeps its projects but takes no new ones; choose another zone%s", name, s.waitForZone())
 		return r.keepPreviousMapping(ctx, s)
 	}
 	if invalid := zone.Spec.InvalidQuantities; len(invalid) > 0 {
-		s.out.block(ReasonInvalidQuantity, "landing zone %q holds values that are not quantities, left out until it is fixed: %s", zone.Name, strings.Join(invalid, ", "))
+		s.out.block(meshv1.ReasonInvalidQuantity, "landing zone %q holds values that are not quantities, left out until it is fixed: %s", zone.Name, strings.Join(invalid, ", "))
 	}
 	s.zone, s.baseline = zone, true
 	s.out.landingZone = &zone.Name
@@ -107,6 +109,7 @@ func (r *MeshProjectReconciler) reconcileLandingZone(ctx context.Context, s *sco
 // waitForZone holds back the namespace of a project that has none yet,
 // while its zone cannot be applied, and says so for the message.
 func (s *scope) waitForZone() string {
+	s.zoneHeld = true
 	if s.project.Status.NamespaceUID != "" || s.project.Status.Namespace != "" {
 		return ""
 	}

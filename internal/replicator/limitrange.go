@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
 // LimitRangeName is the name of the project's LimitRange.
@@ -12,7 +14,7 @@ const LimitRangeName = "meshproject-limits"
 
 var limitRanges = kind[*corev1.LimitRange]{
 	name:    "LimitRange",
-	invalid: ReasonLimitRangeInvalid,
+	invalid: meshv1.ReasonLimitRangeInvalid,
 	source:  "the landing zone's limitRange",
 	newObj:  func() *corev1.LimitRange { return &corev1.LimitRange{} },
 	list: func(ctx context.Context, c client.Reader, namespace string) ([]*corev1.LimitRange, error) {

@@ -252,39 +252,80 @@ type scope struct {
 	// withoutNamespace holds back the namespace of a project that has
 	// none yet (its zone cannot be applied).
 	withoutNamespace bool
+	// zoneHeld holds back the zone's objects: the zone named cannot be
+	// applied now, so the namespace keeps the ones it has.
+	zoneHeld bool
+	// zoneFailed holds back every later step: the zone could not be read.
+	zoneFailed bool
 }
 
 // step is one named part of a pass. A step that cannot proceed because of
 // the spec or of objects the operator does not own reports it in the
-// outcome; only transient failures are errors.
+// outcome; only transient failures are errors. Its condition reports it
+// in the status; several steps may share one.
 type step struct {
-	name string
-	run  func(context.Context, *scope) error
-	// needsNamespace skips the step until the namespace is usable.
-	needsNamespace bool
+	name      string
+	condition string
+	run       func(context.Context, *scope) error
+	// waitsFor returns why an earlier step holds this one back (a reason
+	// of the Unknown condition), or "" to run it.
+	waitsFor func(*scope) string
+}
+
+// waitsForZone holds back the namespace of a project that has none yet
+// while its zone cannot be applied, and everything when the zone could
+// not be read.
+func waitsForZone(s *scope) string {
+	if s.withoutNamespace || s.zoneFailed {
+		return meshv1.ReasonWaitingForLandingZone
+	}
+	return ""
+}
+
+// waitsForNamespace holds back the steps that work in the namespace.
+func waitsForNamespace(s *scope) string {
+	if s.ns == nil {
+		return meshv1.ReasonWaitingForNamespace
+	}
+	return ""
+}
+
+// waitsForBaseline holds back the zone's objects while the zone named
+// cannot be applied: the namespace keeps the ones it has.
+func waitsForBaseline(s *scope) string {
+	if s.zoneHeld {
+		return meshv1.ReasonWaitingForLandingZone
+	}
+	return waitsForNamespace(s)
 }
 
 // reconcileNormal runs the steps that converge a live project.
 func (r *MeshProjectReconciler) reconcileNormal(ctx context.Context, project *meshv1.MeshProject) (*outcome, error) {
 	s := &scope{project: project, out: &outcome{}}
 	steps := []step{
-		{name: "landing zone", run: r.reconcileLandingZone},
-		{name: "namespace", run: r.reconcileNamespace},
-		{name: "role bindings", run: r.reconcileRoleBindings, needsNamespace: true},
-		{name: "resource quota", run: r.reconcileQuota, needsNamespace: true},
-		{name: "limit range", run: r.reconcileLimitRange, needsNamespace: true},
-		{name: "network policies", run: r.reconcileNetworkPolicies, needsNamespace: true},
+		{name: "landing zone", condition: meshv1.LandingZoneReadyCondition, run: r.reconcileLandingZone},
+		{name: "namespace", condition: meshv1.NamespaceReadyCondition, run: r.reconcileNamespace, waitsFor: waitsForZone},
+		{name: "role bindings", condition: meshv1.RoleBindingsReadyCondition, run: r.reconcileRoleBindings, waitsFor: waitsForNamespace},
+		{name: "resource quota", condition: meshv1.BaselineReadyCondition, run: r.reconcileQuota, waitsFor: waitsForBaseline},
+		{name: "limit range", condition: meshv1.BaselineReadyCondition, run: r.reconcileLimitRange, waitsFor: waitsForBaseline},
+		{name: "network policies", condition: meshv1.BaselineReadyCondition, run: r.reconcileNetworkPolicies, waitsFor: waitsForBaseline},
 	}
 	var errs []error
 	for _, st := range steps {
-		if st.needsNamespace && s.ns == nil {
-			break
+		if st.waitsFor != nil {
+			if reason := st.waitsFor(s); reason != "" {
+				s.out.wait(st.condition, reason)
+				continue
+			}
 		}
-		if err := st.run(ctx, s); err != nil {
+		s.out.start(st.condition)
+		err := st.run(ctx, s)
+		s.out.finish(st.condition, err)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
-			if !st.needsNamespace {
-				// Later steps depend on this one.
-				break
+			if st.condition == meshv1.LandingZoneReadyCondition {
+				// Every later step depends on the zone.
+				s.zoneFailed = true
 			}
 		}
 	}

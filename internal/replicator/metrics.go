@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
 var projectsDesc = prometheus.NewDesc("meshstack_meshprojects",
@@ -36,7 +38,7 @@ func (c *projectStates) Collect(ch chan<- prometheus.Metric) {
 	counts := map[state]float64{}
 	for _, project := range projects.all() {
 		s := state{ready: "Unknown"}
-		if c := meta.FindStatusCondition(project.Status.Conditions, ConditionReady); c != nil {
+		if c := meta.FindStatusCondition(project.Status.Conditions, meshv1.ReadyCondition); c != nil {
 			s = state{ready: string(c.Status), reason: c.Reason}
 		}
 		counts[s]++

@@ -36,7 +36,7 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 	key := client.ObjectKey{Name: project.NamespaceName()}
 	ns := &corev1.Namespace{}
 	err := r.Client.Get(ctx, key, ns)
-	if apierrors.IsNotFound(err) && blockedBy(project, ReasonNamespaceConflict) {
+	if apierrors.IsNotFound(err) && blockedBy(project, meshv1.NamespaceReadyCondition, meshv1.ReasonNamespaceConflict) {
 		// Known conflict: look, rather than send a create bound to fail.
 		err = r.APIReader.Get(ctx, key, ns)
 	}
@@ -64,9 +64,9 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 	if !ownsNamespace(project, ns) {
 		out.retry = true
 		if owner := ns.Annotations[meshv1.AnnotationMeshProject]; owner != "" && owner != project.Name {
-			out.block(ReasonNamespaceConflict, "namespace %s belongs to MeshProject %s", ns.Name, owner)
+			out.block(meshv1.ReasonNamespaceConflict, "namespace %s belongs to MeshProject %s", ns.Name, owner)
 		} else {
-			out.block(ReasonNamespaceConflict, "namespace %s "+notCreatedByOperator+" for this MeshProject; it is left untouched "+
+			out.block(meshv1.ReasonNamespaceConflict, "namespace %s already exists and was not created by this operator for this MeshProject; it is left untouched "+
 				"whatever labels or annotations it carries (delete or rename it, or change the identifiers)", ns.Name)
 		}
 		return nil, nil
@@ -74,7 +74,7 @@ func (r *MeshProjectReconciler) namespace(ctx context.Context, s *scope) (*corev
 	out.namespaceUID = ns.UID
 	out.namespace = ns.Name
 	if !ns.DeletionTimestamp.IsZero() {
-		out.block(ReasonNamespaceTerminating, "namespace %s is being deleted; it is created again once it is gone", ns.Name)
+		out.block(meshv1.ReasonNamespaceTerminating, "namespace %s is being deleted; it is created again once it is gone", ns.Name)
 		return nil, nil
 	}
 	if markNamespace(ns, project, s.zoneLabels()) || dropForeignMetadata(ns) {

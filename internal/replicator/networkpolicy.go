@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
 // NetworkPolicyName is the name of the NetworkPolicy of a zone's policy.
@@ -13,7 +15,7 @@ func NetworkPolicyName(policy string) string { return "meshproject-" + policy }
 
 var networkPolicies = kind[*networkingv1.NetworkPolicy]{
 	name:    "NetworkPolicy",
-	invalid: ReasonNetworkPolicyInvalid,
+	invalid: meshv1.ReasonNetworkPolicyInvalid,
 	source:  "the landing zone's networkPolicies",
 	newObj:  func() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} },
 	list: func(ctx context.Context, c client.Reader, namespace string) ([]*networkingv1.NetworkPolicy, error) {

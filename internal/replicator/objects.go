@@ -167,7 +167,7 @@ func (r *MeshProjectReconciler) removeForeign(ctx context.Context, project *mesh
 		return fmt.Errorf("deleting %s %s/%s, which the operator did not create: %w", kind, obj.GetNamespace(), obj.GetName(), err)
 	}
 	log.FromContext(ctx).Info("Deleted an object with the operator's name that it did not create", "kind", kind, "name", obj.GetName())
-	r.Recorder.Eventf(project, obj, corev1.EventTypeWarning, ReasonForeignObjectReplaced, "Replace",
+	r.Recorder.Eventf(project, obj, corev1.EventTypeWarning, meshv1.ReasonForeignObjectReplaced, "Replace",
 		"Replaced %s %s/%s, which the operator did not create, with the project's own", kind, obj.GetNamespace(), obj.GetName())
 	return nil
 }

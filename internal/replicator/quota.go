@@ -18,7 +18,7 @@ const ResourceQuotaName = "meshproject-quota"
 
 var resourceQuotas = kind[*corev1.ResourceQuota]{
 	name:    "ResourceQuota",
-	invalid: ReasonResourceQuotaInvalid,
+	invalid: meshv1.ReasonResourceQuotaInvalid,
 	source:  "spec.quota or the landing zone's resourceQuota",
 	newObj:  func() *corev1.ResourceQuota { return &corev1.ResourceQuota{} },
 	list: func(ctx context.Context, c client.Reader, namespace string) ([]*corev1.ResourceQuota, error) {
@@ -45,7 +45,7 @@ func (r *MeshProjectReconciler) reconcileQuota(ctx context.Context, s *scope) er
 		zoneSpec = s.zone.Spec.ResourceQuota.CoreV1()
 	}
 	if above := s.quotaAboveMaximum(); len(above) > 0 {
-		s.out.block(ReasonQuotaAboveMaximum, "spec.quota raises limits beyond what landing zone %q allows: %s; the last accepted quota stays in force",
+		s.out.block(meshv1.ReasonQuotaAboveMaximum, "spec.quota raises limits beyond what landing zone %q allows: %s; the last accepted quota stays in force",
 			s.zone.Name, strings.Join(above, ", "))
 		existing := &corev1.ResourceQuota{}
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.ns.Name, Name: ResourceQuotaName}, existing)
@@ -68,7 +68,7 @@ func (r *MeshProjectReconciler) reconcileQuota(ctx context.Context, s *scope) er
 		spec.Hard[k] = v.DeepCopy()
 	}
 	problems := len(s.out.problems)
-	if err := converge(ctx, r, s, resourceQuotas, s.quotaWants(spec)); err != nil || !s.out.blockedSince(problems, ReasonResourceQuotaInvalid) {
+	if err := converge(ctx, r, s, resourceQuotas, s.quotaWants(spec)); err != nil || !s.out.blockedSince(problems, meshv1.ReasonResourceQuotaInvalid) {
 		return err
 	}
 	refused := s.out.problems[problems:]

@@ -65,7 +65,7 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, s *sc
 	unfinished, missing := map[string]bool{}, map[string]bool{}
 	for _, plan := range r.desiredRoleBindings(project, ns.Name, s.mapping) {
 		if !plan.mapped {
-			out.block(ReasonUnknownRole, "role %q is not mapped to a ClusterRole by %s (mapped roles: %s)", plan.role, s.mapping.source, s.mapping)
+			out.block(meshv1.ReasonUnknownRole, "role %q is not mapped to a ClusterRole by %s (mapped roles: %s)", plan.role, s.mapping.source, s.mapping)
 			continue
 		}
 		for _, p := range plan.problems {
@@ -80,7 +80,7 @@ func (r *MeshProjectReconciler) reconcileRoleBindings(ctx context.Context, s *sc
 				continue
 			}
 			if !exists {
-				out.block(ReasonClusterRoleNotFound, "role %q maps to ClusterRole %q, which does not exist", plan.role, clusterRole)
+				out.block(meshv1.ReasonClusterRoleNotFound, "role %q maps to ClusterRole %q, which does not exist", plan.role, clusterRole)
 				missing[clusterRole], unfinished[plan.role] = true, true
 				continue
 			}
@@ -120,19 +120,16 @@ func bindRefused(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held")
 }
 
-// bindRefusedMessage starts the message of ReasonClusterRoleNotBindable.
-const bindRefusedMessage = "the operator may not bind ClusterRole"
-
 // createRoleBinding creates rb. A refused bind is reported in the outcome
 // (created false, no error): it needs a cluster admin, not a retry.
 func (r *MeshProjectReconciler) createRoleBinding(ctx context.Context, project *meshv1.MeshProject, rb *rbacv1.RoleBinding, out *outcome) (created bool, err error) {
 	refused := func() (bool, error) {
 		out.retry = true
-		out.block(ReasonClusterRoleNotBindable, bindRefusedMessage+" %q (role %q): add %q to the resourceNames of the bind rule of "+
+		out.block(meshv1.ReasonClusterRoleNotBindable, "the operator may not bind ClusterRole %q (role %q): add %q to the resourceNames of the bind rule of "+
 			"ClusterRole meshfed-service (chart values roleMapping or landingZones.bindableClusterRoles)", rb.RoleRef.Name, rb.Labels[meshv1.LabelRole], rb.RoleRef.Name)
 		return false, nil
 	}
-	if blockedBy(project, ReasonClusterRoleNotBindable) {
+	if blockedBy(project, meshv1.RoleBindingsReadyCondition, meshv1.ReasonClusterRoleNotBindable) {
 		// Known refusal: ask, rather than send a create bound to fail. (A
 		// ClusterRole whose every permission the operator holds could be
 		// bound without the bind right; such a role is never refused.)
@@ -299,7 +296,7 @@ func (r *MeshProjectReconciler) desiredRoleBindings(project *meshv1.MeshProject,
 		users, refusedUsers := subjects(rbacv1.UserKind, r.UsernamePrefix, binding.Users)
 		groups, refusedGroups := subjects(rbacv1.GroupKind, r.GroupsPrefix, binding.Groups)
 		if refused := append(refusedUsers, refusedGroups...); mapped && len(refused) > 0 {
-			plan.problems = append(plan.problems, problem{reason: ReasonInvalidSubject, message: fmt.Sprintf(
+			plan.problems = append(plan.problems, problem{reason: meshv1.ReasonInvalidSubject, message: fmt.Sprintf(
 				"role %q: %s left out: no RoleBinding may name an empty subject or one that starts with \"system:\", "+
 					"which Kubernetes reserves for its own users and groups", binding.Role, strings.Join(refused, ", "))})
 		}
@@ -310,7 +307,7 @@ func (r *MeshProjectReconciler) desiredRoleBindings(project *meshv1.MeshProject,
 			}
 			what := fmt.Sprintf("role %q (ClusterRole %q)", binding.Role, clusterRole)
 			if other, ok := taken[name]; ok {
-				plan.problems = append(plan.problems, problem{reason: ReasonRoleBindingNameClash, message: fmt.Sprintf(
+				plan.problems = append(plan.problems, problem{reason: meshv1.ReasonRoleBindingNameClash, message: fmt.Sprintf(
 					"%s needs RoleBinding %s, which %s has; it is left out: rename one of the roles in %s", what, name, other, mapping.source)})
 				continue
 			}

@@ -128,11 +128,11 @@ func FuzzDesiredRoleBindings(f *testing.F) {
 				}
 			}
 			// Each ClusterRole gets its binding, or is reported as a clash.
-			if len(plan.wants)+reasons[ReasonRoleBindingNameClash] != len(clusterRoles) {
-				t.Fatalf("role %q: %d bindings and %d clashes for %d ClusterRoles", binding.Role, len(plan.wants), reasons[ReasonRoleBindingNameClash], len(clusterRoles))
+			if len(plan.wants)+reasons[meshv1.ReasonRoleBindingNameClash] != len(clusterRoles) {
+				t.Fatalf("role %q: %d bindings and %d clashes for %d ClusterRoles", binding.Role, len(plan.wants), reasons[meshv1.ReasonRoleBindingNameClash], len(clusterRoles))
 			}
-			if mapped && refusesSubjects(r, binding) != (reasons[ReasonInvalidSubject] == 1) {
-				t.Errorf("role %q: %d InvalidSubject problems (%v)", binding.Role, reasons[ReasonInvalidSubject], plan.problems)
+			if mapped && refusesSubjects(r, binding) != (reasons[meshv1.ReasonInvalidSubject] == 1) {
+				t.Errorf("role %q: %d InvalidSubject problems (%v)", binding.Role, reasons[meshv1.ReasonInvalidSubject], plan.problems)
 			}
 			for _, rb := range plan.wants {
 				if !slices.Contains(clusterRoles, rb.RoleRef.Name) {
@@ -222,7 +222,7 @@ func TestDesiredRoleBindingsLeaveOut(t *testing.T) {
 	plans := r.desiredRoleBindings(project, "acme-shop", fuzzMapping("admin=admin+view,admin-view=view"))
 
 	admin, adminView := plans[0], plans[1]
-	if len(admin.wants) != 2 || len(admin.problems) != 1 || admin.problems[0].reason != ReasonInvalidSubject ||
+	if len(admin.wants) != 2 || len(admin.problems) != 1 || admin.problems[0].reason != meshv1.ReasonInvalidSubject ||
 		admin.problems[0].message != `role "admin": group "system:masters" left out: no RoleBinding may name an empty subject or one that `+
 			`starts with "system:", which Kubernetes reserves for its own users and groups` {
 		t.Errorf("role admin: %+v", admin)
@@ -231,7 +231,7 @@ func TestDesiredRoleBindingsLeaveOut(t *testing.T) {
 	if diff := cmp.Diff(want, admin.wants[0].Subjects); diff != "" {
 		t.Errorf("subjects of role admin (-want +got):\n%s", diff)
 	}
-	if len(adminView.wants) != 0 || len(adminView.problems) != 1 || adminView.problems[0].reason != ReasonRoleBindingNameClash ||
+	if len(adminView.wants) != 0 || len(adminView.problems) != 1 || adminView.problems[0].reason != meshv1.ReasonRoleBindingNameClash ||
 		adminView.problems[0].message != `role "admin-view" (ClusterRole "view") needs RoleBinding meshproject-admin-view, `+
 			`which role "admin" (ClusterRole "view") has; it is left out: rename one of the roles in fuzz` {
 		t.Errorf("role admin-view: %+v", adminView)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,59 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-)
-
-// ConditionReady is True when the namespace and every RoleBinding match the spec.
-const ConditionReady = "Ready"
-
-// Reasons of the Ready condition.
-const (
-	ReasonReconciled           = "Reconciled"
-	ReasonNamespaceConflict    = "NamespaceConflict"
-	ReasonNamespaceTerminating = "NamespaceTerminating"
-	ReasonUnknownRole          = "UnknownRole"
-	ReasonClusterRoleNotFound  = "ClusterRoleNotFound"
-	ReasonReconcileFailed      = "ReconcileFailed"
-
-	// ReasonInvalidSubject: a user or group is empty or would be bound as
-	// a "system:" name; it is left out of the RoleBinding.
-	ReasonInvalidSubject = "InvalidSubject"
-	// ReasonRoleBindingNameClash: two roles of the mapping need the same
-	// RoleBinding name; the later one's binding is left out.
-	ReasonRoleBindingNameClash = "RoleBindingNameClash"
-
-	// ReasonClusterRoleNotBindable: the API server refused a RoleBinding
-	// because the operator may not bind its ClusterRole.
-	ReasonClusterRoleNotBindable = "ClusterRoleNotBindable"
-	// ReasonLandingZoneNotFound: the project's landing zone does not exist.
-	ReasonLandingZoneNotFound = "LandingZoneNotFound"
-	// ReasonLandingZoneDisabled: the project names a disabled zone it is not in yet.
-	ReasonLandingZoneDisabled = "LandingZoneDisabled"
-	// ReasonLandingZonesNotPermitted: the operator's identity lacks the
-	// landing-zone rights, and the project names a zone or a quota.
-	ReasonLandingZonesNotPermitted = "LandingZonesNotPermitted"
-	// ReasonQuotaAboveMaximum: spec.quota exceeds the zone's maxQuota.
-	ReasonQuotaAboveMaximum = "QuotaAboveMaximum"
-	// ReasonResourceQuotaInvalid, ReasonLimitRangeInvalid and
-	// ReasonNetworkPolicyInvalid: the API server refuses the object the
-	// spec and the zone make, for example a spec.quota the schema accepts
-	// but a ResourceQuota may not have.
-	ReasonResourceQuotaInvalid = "ResourceQuotaInvalid"
-	ReasonLimitRangeInvalid    = "LimitRangeInvalid"
-	ReasonNetworkPolicyInvalid = "NetworkPolicyInvalid"
-
-	// ReasonForeignObjectReplaced is the reason of the Warning Event when
-	// an object with one of the operator's names in a project's own
-	// namespace, not created by the operator, is deleted and replaced.
-	ReasonForeignObjectReplaced = "ForeignObjectReplaced"
-	// ReasonInvalidQuantity: the project's spec.quota or its zone holds a
-	// stored value that is not a quantity; it is left out (the zone's own
-	// value applies) until the object is fixed.
-	ReasonInvalidQuantity = "InvalidQuantity"
-	// ReasonLandingZoneRequired: the project left its landing zone without
-	// naming another and there is no default zone; it keeps the baseline
-	// of the zone it was in.
-	ReasonLandingZoneRequired = "LandingZoneRequired"
 )
 
 // ReadyMessage is the Ready condition's message of a converged project.
@@ -91,15 +37,50 @@ type outcome struct {
 	landingZone *string
 	access      accessChanges
 	problems    []problem
+	// step is the condition type of the step running: block files its
+	// problems under it.
+	step string
+	// ran holds the steps that ran, by condition type, with their errors;
+	// waiting the ones an earlier step held back, with the reason.
+	ran     map[string][]error
+	waiting map[string]string
 	// retry asks for another pass later: the blocking object is not one the
 	// operator watches.
 	retry bool
 }
 
-type problem struct{ reason, message string }
+// problem is one thing a step found that keeps the project from being
+// Ready; condition is the step's condition type.
+type problem struct{ condition, reason, message string }
 
 func (o *outcome) block(reason, format string, args ...any) {
-	o.problems = append(o.problems, problem{reason: reason, message: fmt.Sprintf(format, args...)})
+	o.problems = append(o.problems, problem{condition: o.step, reason: reason, message: fmt.Sprintf(format, args...)})
+}
+
+// start files what follows under the step of condition.
+func (o *outcome) start(condition string) {
+	o.step = condition
+	if o.ran == nil {
+		o.ran = map[string][]error{}
+	}
+	if _, ok := o.ran[condition]; !ok {
+		o.ran[condition] = nil
+	}
+}
+
+// finish records a step's error (nil for none).
+func (o *outcome) finish(condition string, err error) {
+	if err != nil {
+		o.ran[condition] = append(o.ran[condition], err)
+	}
+}
+
+// wait records that an earlier step held back the step of condition.
+func (o *outcome) wait(condition, reason string) {
+	if o.waiting == nil {
+		o.waiting = map[string]string{}
+	}
+	o.waiting[condition] = reason
 }
 
 // blockedSince reports whether a problem with reason was found after the
@@ -126,7 +107,68 @@ func truncated(s string, limit int) string {
 	return s[:cut] + mark
 }
 
-// setStatus writes the pass's result into project.Status.
+// stepConditions are the condition types of the steps of a pass, in the
+// order they run, with the reason each has when its step converged.
+var stepConditions = []struct{ condition, converged string }{
+	{meshv1.LandingZoneReadyCondition, meshv1.ReasonLandingZoneResolved},
+	{meshv1.NamespaceReadyCondition, meshv1.ReasonNamespaceReconciled},
+	{meshv1.RoleBindingsReadyCondition, meshv1.ReasonRoleBindingsReconciled},
+	{meshv1.BaselineReadyCondition, meshv1.ReasonBaselineReconciled},
+}
+
+// actedOn are the problem reasons the next pass decides from (see
+// blockedBy). They outrank the other problems of their step as its
+// condition's reason, so that an earlier problem of the same step cannot
+// hide them.
+var actedOn = []string{meshv1.ReasonNamespaceConflict, meshv1.ReasonClusterRoleNotBindable}
+
+// waitingMessages say, for a person, what a waiting step waits for.
+var waitingMessages = map[string]string{
+	meshv1.ReasonWaitingForLandingZone: "waiting for the landing zone to be applicable (see condition " + meshv1.LandingZoneReadyCondition + ")",
+	meshv1.ReasonWaitingForNamespace:   "waiting for the namespace to be usable (see condition " + meshv1.NamespaceReadyCondition + ")",
+}
+
+// stepCondition is the condition of the step of condition after a pass:
+// Unknown when it waited, False with its problems and errors, else True.
+func stepCondition(out *outcome, condition, converged string, generation int64) metav1.Condition {
+	c := metav1.Condition{Type: condition, ObservedGeneration: generation}
+	errs, ran := out.ran[condition]
+	if !ran {
+		reason, ok := out.waiting[condition]
+		if !ok {
+			// A pass that stopped before the step reports it as waiting
+			// for the step that holds everything: the landing zone.
+			reason = meshv1.ReasonWaitingForLandingZone
+		}
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, reason, waitingMessages[reason]
+		return c
+	}
+	var messages []string
+	for _, p := range out.problems {
+		if p.condition != condition {
+			continue
+		}
+		if c.Reason == "" || slices.Contains(actedOn, p.reason) && !slices.Contains(actedOn, c.Reason) {
+			c.Reason = p.reason
+		}
+		messages = append(messages, p.message)
+	}
+	for _, err := range errs {
+		messages = append(messages, err.Error())
+	}
+	switch {
+	case len(messages) == 0:
+		c.Status, c.Reason = metav1.ConditionTrue, converged
+	case c.Reason == "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, meshv1.ReasonReconcileFailed, joinCapped(messages, maxConditionMessage)
+	default:
+		c.Status, c.Message = metav1.ConditionFalse, joinCapped(messages, maxConditionMessage)
+	}
+	return c
+}
+
+// setStatus writes the pass's result into project.Status: a condition per
+// step, and Ready, which summarises them in one line.
 func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outcome, err error) {
 	project.Status.Namespace = out.namespace
 	if out.namespaceUID != "" {
@@ -135,21 +177,35 @@ func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outc
 	if out.landingZone != nil {
 		project.Status.LandingZone = *out.landingZone
 	}
-	ready := metav1.Condition{Type: ConditionReady, ObservedGeneration: project.Generation}
+	var notReady *metav1.Condition
+	for _, step := range stepConditions {
+		c := stepCondition(out, step.condition, step.converged, project.Generation)
+		if notReady == nil && c.Status != metav1.ConditionTrue {
+			notReady = &c
+		}
+		meta.SetStatusCondition(&project.Status.Conditions, c)
+	}
+	ready := metav1.Condition{Type: meshv1.ReadyCondition, ObservedGeneration: project.Generation}
 	switch {
 	case err != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonReconcileFailed, truncated(err.Error(), maxConditionMessage)
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, meshv1.ReasonReconcileFailed, truncated(err.Error(), maxConditionMessage)
 	case len(out.problems) > 0:
+		// The first problem's reason, as before there were step
+		// conditions, and all problems in one line.
 		messages := make([]string, len(out.problems))
 		for i, p := range out.problems {
 			messages[i] = p.message
 		}
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, out.problems[0].reason, joinCapped(messages, maxConditionMessage)
+	case notReady != nil:
+		// No step holds back another without a problem or an error; should
+		// one ever, Ready still does not claim what a step does not.
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, notReady.Reason, notReady.Message
 	default:
-		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonReconciled
+		ready.Status, ready.Reason = metav1.ConditionTrue, meshv1.ReasonReconciled
 		ready.Message = ReadyMessage(out.namespace, project.Status.LandingZone)
 	}
-	previous := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
+	previous := meta.FindStatusCondition(project.Status.Conditions, meshv1.ReadyCondition)
 	if ready.Status == metav1.ConditionFalse && (previous == nil || previous.Message != ready.Message) {
 		r.Recorder.Eventf(project, nil, corev1.EventTypeWarning, ready.Reason, "Reconcile", "%s", truncated(ready.Message, maxNoteLength))
 	}
@@ -159,30 +215,14 @@ func (r *MeshProjectReconciler) setStatus(project *meshv1.MeshProject, out *outc
 	}
 }
 
-// notCreatedByOperator is in the message of every conflict with an object
-// that has the operator's name but not its marks.
-const notCreatedByOperator = "already exists and was not created by this operator"
-
-// blockedMarkers are parts of the messages of the reasons that blockedBy
-// also finds behind another reason.
-var blockedMarkers = map[string]string{
-	ReasonNamespaceConflict:      notCreatedByOperator,
-	ReasonClusterRoleNotBindable: bindRefusedMessage,
-}
-
-// blockedBy reports whether the last pass left the project not Ready for
-// reason: as the condition's reason (its first problem), or, for the
-// reasons in blockedMarkers, as a later one. A pass that knows of a
-// conflict or a refused bind looks before it writes; were only the first
-// reason known, a project with another problem first would send a create
-// bound to fail on every retry.
-func blockedBy(project *meshv1.MeshProject, reason string) bool {
-	ready := meta.FindStatusCondition(project.Status.Conditions, ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionFalse {
-		return false
-	}
-	marker, ok := blockedMarkers[reason]
-	return ready.Reason == reason || (ok && strings.Contains(ready.Message, marker))
+// blockedBy reports whether the last pass left the step of condition False
+// for reason. A pass that knows of a conflict or a refused bind looks
+// before it writes, rather than send a create bound to fail on every
+// retry; the step's condition keeps these reasons even when Ready shows
+// another, earlier problem (see actedOn).
+func blockedBy(project *meshv1.MeshProject, condition, reason string) bool {
+	c := meta.FindStatusCondition(project.Status.Conditions, condition)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == reason
 }
 
 // patchStatus writes the status if it changed since before.

@@ -133,9 +133,21 @@ func convergeByHand(ctx context.Context, user, operatorClient client.Client, cus
 	}
 	original = p.DeepCopy()
 	p.Status.Namespace, p.Status.ObservedGeneration = ns.Name, p.Generation
+	// A converged project's status, step conditions included, so that the
+	// operator has nothing to write.
+	for _, step := range [][2]string{
+		{meshv1.LandingZoneReadyCondition, meshv1.ReasonLandingZoneResolved},
+		{meshv1.NamespaceReadyCondition, meshv1.ReasonNamespaceReconciled},
+		{meshv1.RoleBindingsReadyCondition, meshv1.ReasonRoleBindingsReconciled},
+		{meshv1.BaselineReadyCondition, meshv1.ReasonBaselineReconciled},
+	} {
+		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+			Type: step[0], Status: metav1.ConditionTrue, ObservedGeneration: p.Generation, Reason: step[1],
+		})
+	}
 	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
-		Type: replicator.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
-		Reason: replicator.ReasonReconciled, Message: "Namespace " + ns.Name + " and its RoleBindings match the spec",
+		Type: meshv1.ReadyCondition, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
+		Reason: meshv1.ReasonReconciled, Message: "Namespace " + ns.Name + " and its RoleBindings match the spec",
 	})
 	return operatorClient.Status().Patch(ctx, p, client.MergeFrom(original))
 }
@@ -216,7 +228,7 @@ func watchReady(b *testing.B, ctx context.Context, c client.WithWatch, prefix st
 			if !ok || !strings.HasPrefix(p.Name, prefix) {
 				return "", false, false
 			}
-			return p.Name, true, meta.IsStatusConditionTrue(p.Status.Conditions, replicator.ConditionReady)
+			return p.Name, true, meta.IsStatusConditionTrue(p.Status.Conditions, meshv1.ReadyCondition)
 		})
 }
 

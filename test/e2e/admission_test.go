@@ -159,9 +159,9 @@ func TestAdmissionPolicies(t *testing.T) {
 		})
 		g.Eventually(func(g Gomega) {
 			g.Expect(c.Get(ctx, client.ObjectKeyFromObject(ok), ok)).To(Succeed())
-			cond := meta.FindStatusCondition(ok.Status.Conditions, replicator.ConditionReady)
+			cond := meta.FindStatusCondition(ok.Status.Conditions, meshv1.ReadyCondition)
 			g.Expect(cond).NotTo(BeNil())
-			g.Expect(cond.Reason).To(Equal(replicator.ReasonUnknownRole), "the operator's status write went through")
+			g.Expect(cond.Reason).To(Equal(meshv1.ReasonUnknownRole), "the operator's status write went through")
 		}).Should(Succeed())
 		g.Eventually(func() error {
 			if err := c.Get(ctx, client.ObjectKeyFromObject(ok), ok); err != nil {
@@ -363,7 +363,7 @@ func TestAdmissionPolicies(t *testing.T) {
 			g.Expect(c.Create(ctx, p)).To(Succeed())
 			g.Eventually(func(g Gomega) {
 				g.Expect(c.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
-				cond := meta.FindStatusCondition(p.Status.Conditions, replicator.ConditionReady)
+				cond := meta.FindStatusCondition(p.Status.Conditions, meshv1.ReadyCondition)
 				g.Expect(cond).NotTo(BeNil())
 				g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), "%s: %s", cond.Reason, cond.Message)
 			}, 30*time.Second).Should(Succeed())

@@ -66,7 +66,7 @@ func addViewer(g Gomega, name, user string) {
 // converged reports whether the project is Ready for its current
 // generation.
 func converged(p *meshv1.MeshProject) bool {
-	cond := meta.FindStatusCondition(p.Status.Conditions, replicator.ConditionReady)
+	cond := meta.FindStatusCondition(p.Status.Conditions, meshv1.ReadyCondition)
 	return cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == p.Generation &&
 		p.Status.ObservedGeneration == p.Generation
 }

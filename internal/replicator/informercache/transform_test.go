@@ -197,8 +197,8 @@ func TestCacheInternsProjects(t *testing.T) {
 			Spec: meshv1.MeshProjectSpec{LandingZone: strings.Clone("z"), RoleBindings: []meshv1.ProjectRoleBinding{{
 				Role: strings.Clone("admin"), Users: []meshv1.SubjectName{meshv1.SubjectName(strings.Clone("alice"))},
 				Groups: []meshv1.SubjectName{meshv1.SubjectName(strings.Clone("devs"))}}}},
-			Status: meshv1.MeshProjectStatus{Conditions: []metav1.Condition{{Type: strings.Clone("Ready"),
-				Status: metav1.ConditionStatus(strings.Clone("True")), Reason: strings.Clone("Reconciled"), Message: "namespace " + name}}}}
+			Status: meshv1.MeshProjectStatus{Conditions: []metav1.Condition{{Type: strings.Clone(meshv1.ReadyCondition),
+				Status: metav1.ConditionStatus(strings.Clone("True")), Reason: strings.Clone(meshv1.ReasonReconciled), Message: "namespace " + name}}}}
 	}
 	a, b := project("a"), project("b")
 	transform := Transform()

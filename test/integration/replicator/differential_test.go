@@ -393,32 +393,32 @@ func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 	switch z := p.Spec.LandingZone; z {
 	case "", o.zone.Name:
 	case o.closed:
-		return append(want, expected{replicator.ReasonLandingZoneDisabled, fmt.Sprintf("landing zone %q is disabled", z)})
+		return append(want, expected{meshv1.ReasonLandingZoneDisabled, fmt.Sprintf("landing zone %q is disabled", z)})
 	default:
-		return append(want, expected{replicator.ReasonLandingZoneNotFound, fmt.Sprintf("landing zone %q does not exist", z)})
+		return append(want, expected{meshv1.ReasonLandingZoneNotFound, fmt.Sprintf("landing zone %q does not exist", z)})
 	}
 	if !owner {
-		return append(want, expected{replicator.ReasonNamespaceConflict, "namespace " + p.NamespaceName() + " "})
+		return append(want, expected{meshv1.ReasonNamespaceConflict, "namespace " + p.NamespaceName() + " "})
 	}
 	mapping, baseline := o.mappingOf(p)
 	taken := map[string]bool{}
 	for _, b := range p.Spec.RoleBindings {
 		crs, ok := mapping[b.Role]
 		if !ok {
-			want = append(want, expected{replicator.ReasonUnknownRole, fmt.Sprintf("role %q is not mapped", b.Role)})
+			want = append(want, expected{meshv1.ReasonUnknownRole, fmt.Sprintf("role %q is not mapped", b.Role)})
 			continue
 		}
 		var bound []string
 		for _, cr := range crs {
 			if name := bindingName(b.Role, crs, cr); taken[name] {
-				want = append(want, expected{replicator.ReasonRoleBindingNameClash, fmt.Sprintf("role %q (ClusterRole %q) needs RoleBinding %s", b.Role, cr, name)})
+				want = append(want, expected{meshv1.ReasonRoleBindingNameClash, fmt.Sprintf("role %q (ClusterRole %q) needs RoleBinding %s", b.Role, cr, name)})
 			} else {
 				taken[name], bound = true, append(bound, cr)
 			}
 		}
 		for _, cr := range bound {
 			if cr == customClusterRole && !o.auditorExists {
-				want = append(want, expected{replicator.ReasonClusterRoleNotFound, fmt.Sprintf("maps to ClusterRole %q, which does not exist", cr)})
+				want = append(want, expected{meshv1.ReasonClusterRoleNotFound, fmt.Sprintf("maps to ClusterRole %q, which does not exist", cr)})
 			}
 		}
 	}
@@ -437,7 +437,7 @@ func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 			}
 			if limit, ok := o.zone.Spec.MaxQuota[k]; (ok && v.Cmp(limit) > 0) || (!ok && limited) {
 				// The zone's own quota is applied instead.
-				return append(want, expected{replicator.ReasonQuotaAboveMaximum, "spec.quota raises limits beyond what landing zone"})
+				return append(want, expected{meshv1.ReasonQuotaAboveMaximum, "spec.quota raises limits beyond what landing zone"})
 			}
 		}
 	}
@@ -446,7 +446,7 @@ func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 	}
 	for k, v := range hard {
 		if !quotaAccepts(k, v) {
-			return append(want, expected{replicator.ReasonResourceQuotaInvalid, "ResourceQuota " + p.NamespaceName() + "/" + replicator.ResourceQuotaName})
+			return append(want, expected{meshv1.ReasonResourceQuotaInvalid, "ResourceQuota " + p.NamespaceName() + "/" + replicator.ResourceQuotaName})
 		}
 	}
 	return want

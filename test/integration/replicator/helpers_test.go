@@ -122,7 +122,7 @@ func updateObject[T client.Object](obj T, mutate func(T)) {
 func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
 	current := &meshv1.MeshProject{}
 	g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
-	cond := meta.FindStatusCondition(current.Status.Conditions, replicator.ConditionReady)
+	cond := meta.FindStatusCondition(current.Status.Conditions, meshv1.ReadyCondition)
 	g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
 	g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "Ready condition is for an older generation")
 	return cond
@@ -226,4 +226,35 @@ func projectsGauge(g Gomega, ready, reason string) float64 {
 		}
 	}
 	return 0
+}
+
+// stepState is what a spec expects of one condition: its status and reason.
+type stepState struct {
+	status metav1.ConditionStatus
+	reason string
+}
+
+// allStepsTrue are the conditions of a converged project.
+var allStepsTrue = map[string]stepState{
+	meshv1.LandingZoneReadyCondition:  {metav1.ConditionTrue, meshv1.ReasonLandingZoneResolved},
+	meshv1.NamespaceReadyCondition:    {metav1.ConditionTrue, meshv1.ReasonNamespaceReconciled},
+	meshv1.RoleBindingsReadyCondition: {metav1.ConditionTrue, meshv1.ReasonRoleBindingsReconciled},
+	meshv1.BaselineReadyCondition:     {metav1.ConditionTrue, meshv1.ReasonBaselineReconciled},
+	meshv1.ReadyCondition:             {metav1.ConditionTrue, meshv1.ReasonReconciled},
+}
+
+// expectConditions waits until p's conditions of the types in want have
+// the status and reason wanted, for p's current generation.
+func expectConditions(p *meshv1.MeshProject, want map[string]stepState) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		current := &meshv1.MeshProject{}
+		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
+		for typ, state := range want {
+			cond := meta.FindStatusCondition(current.Status.Conditions, typ)
+			g.Expect(cond).NotTo(BeNil(), "no %s condition", typ)
+			g.Expect(stepState{cond.Status, cond.Reason}).To(Equal(state), "%s: %s", typ, cond.Message)
+			g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "%s is for an older generation", typ)
+		}
+	}, timeout, interval).Should(Succeed())
 }

@@ -35,7 +35,7 @@ var _ = Describe("Hostile input", func() {
 		Expect(fw.Client.Create(ctx, plantedBinding)).To(Succeed())
 
 		Expect(fw.Client.Create(ctx, p)).To(Succeed())
-		message := expectNotReady(p, replicator.ReasonNamespaceConflict)
+		message := expectNotReady(p, meshv1.ReasonNamespaceConflict)
 		Expect(message).To(ContainSubstring("was not created by this operator"))
 		Consistently(func(g Gomega) {
 			ns := getNamespace(g, planted.Name)
@@ -81,7 +81,7 @@ var _ = Describe("Hostile input", func() {
 		})
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(fw.Client.Delete(ctx, bad))).To(Succeed()) })
 
-		message := expectNotReady(bad, replicator.ReasonInvalidQuantity)
+		message := expectNotReady(bad, meshv1.ReasonInvalidQuantity)
 		Expect(message).To(ContainSubstring(`spec.quota[requests.cpu]: "1e1.5"`))
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, bad, "admin").Subjects).To(ConsistOf(user("mesh:bob")))
@@ -101,7 +101,7 @@ var _ = Describe("Hostile input", func() {
 		z := aZone().hard("pods", "10", "requests.cpu", "4").maxQuota("requests.cpu", "8").create()
 		// 500m pods is lower than the zone's 10, but no ResourceQuota may have it.
 		p := aProject().zone(z.Name).users("admin", "alice").quota("pods", "500m").create()
-		message := expectNotReady(p, replicator.ReasonResourceQuotaInvalid)
+		message := expectNotReady(p, meshv1.ReasonResourceQuotaInvalid)
 		Expect(message).To(ContainSubstring("the landing zone's own quota applies instead"))
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "10", "requests.cpu": "4"}))
@@ -109,7 +109,7 @@ var _ = Describe("Hostile input", func() {
 
 		// pods has no maximum: it may be lowered and not raised.
 		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("pods", "20") })
-		Expect(expectNotReady(p, replicator.ReasonQuotaAboveMaximum)).To(ContainSubstring("pods 20 is above the zone's 10, and the zone sets no maximum for it"))
+		Expect(expectNotReady(p, meshv1.ReasonQuotaAboveMaximum)).To(ContainSubstring("pods 20 is above the zone's 10, and the zone sets no maximum for it"))
 		update(p, func(p *meshv1.MeshProject) {
 			p.Spec.Quota = resources("pods", "5", "requests.cpu", "8", "services", "3")
 		})

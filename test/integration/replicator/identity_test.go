@@ -9,7 +9,6 @@ import (
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/internal/permissions"
-	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -46,7 +45,7 @@ var _ = Describe("The operator under the seed's roles alone", Serial, func() {
 		plain := aProject().users("admin", "alice").create()
 		zoned := aProject().zone(z.Name).users("admin", "alice").create()
 		expectReady(plain)
-		message := expectNotReady(zoned, replicator.ReasonLandingZonesNotPermitted)
+		message := expectNotReady(zoned, meshv1.ReasonLandingZonesNotPermitted)
 		Expect(message).To(ContainSubstring("meshstack-operator-landing-zones"))
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, zoned, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
@@ -69,7 +68,7 @@ var _ = Describe("--default-landing-zone", Serial, func() {
 		// that names no zone may not leave the one it is in, and keeps
 		// its quota.
 		DeferCleanup(func() {
-			expectNotReady(p, replicator.ReasonLandingZoneRequired)
+			expectNotReady(p, meshv1.ReasonLandingZoneRequired)
 			Consistently(func(g Gomega) {
 				g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "7"}))
 			}, "1s", interval).Should(Succeed())

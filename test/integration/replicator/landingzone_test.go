@@ -85,7 +85,7 @@ var _ = Describe("A landing zone", func() {
 		}, timeout, interval).Should(Succeed())
 
 		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("requests.cpu", "32", "pods", "60") })
-		message := expectNotReady(p, replicator.ReasonQuotaAboveMaximum)
+		message := expectNotReady(p, meshv1.ReasonQuotaAboveMaximum)
 		Expect(message).To(ContainSubstring("requests.cpu 32 is above the maximum 16"))
 		Expect(message).To(ContainSubstring(z.Name))
 		Consistently(func(g Gomega) {
@@ -127,7 +127,7 @@ var _ = Describe("A landing zone", func() {
 	It("reports a role its zone does not map, although --role-mapping does", func() {
 		z := aZone().mapping("admin", "admin").create()
 		p := aProject().zone(z.Name).users("admin", "alice").users("view", "bob").create()
-		message := expectNotReady(p, replicator.ReasonUnknownRole)
+		message := expectNotReady(p, meshv1.ReasonUnknownRole)
 		Expect(message).To(ContainSubstring(`role "view" is not mapped to a ClusterRole by landing zone "` + z.Name + `"`))
 		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }, timeout, interval).Should(Succeed())
 	})
@@ -204,7 +204,7 @@ var _ = Describe("A landing zone", func() {
 		updateZone(z, func(z *meshv1.MeshLandingZone) {
 			z.Spec.RoleMappings[0].ClusterRoles = []meshv1.ClusterRoleName{"lz-not-yet"}
 		})
-		message := expectNotReady(p, replicator.ReasonClusterRoleNotFound)
+		message := expectNotReady(p, meshv1.ReasonClusterRoleNotFound)
 		Expect(message).To(ContainSubstring(`ClusterRole "lz-not-yet"`))
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("view"))
@@ -363,15 +363,23 @@ var _ = Describe("A landing zone", func() {
 	It("gives a new project whose zone does not exist no namespace until the zone appears", func() {
 		z := aZone().hard("pods", "50").build()
 		p := aProject().zone(z.Name).users("admin", "alice").create()
-		message := expectNotReady(p, replicator.ReasonLandingZoneNotFound)
+		message := expectNotReady(p, meshv1.ReasonLandingZoneNotFound)
 		Expect(message).To(ContainSubstring(`landing zone "` + z.Name + `" does not exist`))
 		Expect(message).To(ContainSubstring("no namespace is created"))
+		expectConditions(p, map[string]stepState{
+			meshv1.LandingZoneReadyCondition:  {metav1.ConditionFalse, meshv1.ReasonLandingZoneNotFound},
+			meshv1.NamespaceReadyCondition:    {metav1.ConditionUnknown, meshv1.ReasonWaitingForLandingZone},
+			meshv1.RoleBindingsReadyCondition: {metav1.ConditionUnknown, meshv1.ReasonWaitingForNamespace},
+			meshv1.BaselineReadyCondition:     {metav1.ConditionUnknown, meshv1.ReasonWaitingForLandingZone},
+			meshv1.ReadyCondition:             {metav1.ConditionFalse, meshv1.ReasonLandingZoneNotFound},
+		})
 		Consistently(func(g Gomega) {
 			expectGone(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})
 		}, "1s", interval).Should(Succeed())
 
 		Expect(fw.Client.Create(ctx, z)).To(Succeed())
 		expectReady(p)
+		expectConditions(p, allStepsTrue)
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
@@ -383,7 +391,7 @@ var _ = Describe("A landing zone", func() {
 		p := aProject().zone(z.Name).users("reader", "bob").create()
 		expectReady(p)
 		update(p, func(p *meshv1.MeshProject) { p.Spec.LandingZone = z.Name + "-typo" })
-		expectNotReady(p, replicator.ReasonLandingZoneNotFound)
+		expectNotReady(p, meshv1.ReasonLandingZoneNotFound)
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "reader").Subjects).To(ConsistOf(user("mesh:bob")))
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
@@ -402,7 +410,7 @@ var _ = Describe("A landing zone", func() {
 		expectReady(member)
 
 		newcomer := aProject().zone(z.Name).users("admin", "alice").create()
-		message := expectNotReady(newcomer, replicator.ReasonLandingZoneDisabled)
+		message := expectNotReady(newcomer, meshv1.ReasonLandingZoneDisabled)
 		Expect(message).To(ContainSubstring(`landing zone "` + z.Name + `" is disabled`))
 		Consistently(func(g Gomega) {
 			q := &corev1.ResourceQuota{}
@@ -437,7 +445,7 @@ var _ = Describe("A landing zone", func() {
 		Eventually(func(g Gomega) {
 			expectGone(g, &meshv1.MeshLandingZone{ObjectMeta: metav1.ObjectMeta{Name: z.Name}})
 		}, timeout, interval).Should(Succeed())
-		Expect(expectNotReady(p, replicator.ReasonLandingZoneRequired)).To(ContainSubstring(`keeps the baseline of landing zone "` + z.Name + `"`))
+		Expect(expectNotReady(p, meshv1.ReasonLandingZoneRequired)).To(ContainSubstring(`keeps the baseline of landing zone "` + z.Name + `"`))
 		Consistently(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
 		}, "1s", interval).Should(Succeed())
@@ -447,7 +455,7 @@ var _ = Describe("A landing zone", func() {
 		ensureClusterRole("lz-unbindable", readSecrets)
 		z := aZone().mapping("admin", "admin").mapping("reader", "lz-unbindable").create()
 		p := aProject().zone(z.Name).users("admin", "alice").users("reader", "bob").create()
-		message := expectNotReady(p, replicator.ReasonClusterRoleNotBindable)
+		message := expectNotReady(p, meshv1.ReasonClusterRoleNotBindable)
 		Expect(message).To(ContainSubstring(`may not bind ClusterRole "lz-unbindable"`))
 		Expect(message).To(ContainSubstring(`add "lz-unbindable" to the resourceNames of the bind rule of ClusterRole meshfed-service`))
 		Eventually(func(g Gomega) {

@@ -22,6 +22,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			tag("costcenter", "cc-42").
 			create()
 		expectReady(p)
+		expectConditions(p, allStepsTrue)
 
 		Eventually(func(g Gomega) {
 			ns := getNamespace(g, p.NamespaceName())
@@ -117,7 +118,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 		p := aProject().users("admin", "alice").create()
 		expectReady(p)
 		Expect(fw.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})).To(Succeed())
-		message := expectNotReady(p, replicator.ReasonNamespaceTerminating)
+		message := expectNotReady(p, meshv1.ReasonNamespaceTerminating)
 		Expect(message).To(ContainSubstring("namespace " + p.NamespaceName() + " is being deleted"))
 	})
 
@@ -195,31 +196,31 @@ var _ = Describe("Replicating a MeshProject", func() {
 
 	It("reports a role that is not mapped, and still converges the other roles", func() {
 		p := aProject().users("admin", "alice").users("owner", "bob").create()
-		message := expectNotReady(p, replicator.ReasonUnknownRole)
+		message := expectNotReady(p, meshv1.ReasonUnknownRole)
 		Expect(message).To(ContainSubstring(`role "owner" is not mapped`))
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-			g.Expect(eventNotes(g, p, replicator.ReasonUnknownRole)).NotTo(BeEmpty())
+			g.Expect(eventNotes(g, p, meshv1.ReasonUnknownRole)).NotTo(BeEmpty())
 		}, timeout, interval).Should(Succeed())
 
 		By("counting it in meshstack_meshprojects by Ready status and reason, from the cache")
 		Eventually(func(g Gomega) {
-			g.Expect(projectsGauge(g, "False", replicator.ReasonUnknownRole)).To(BeNumerically(">=", 1))
+			g.Expect(projectsGauge(g, "False", meshv1.ReasonUnknownRole)).To(BeNumerically(">=", 1))
 		}, timeout, interval).Should(Succeed())
-		unknownBefore := projectsGauge(Default, "False", replicator.ReasonUnknownRole)
-		readyBefore := projectsGauge(Default, "True", replicator.ReasonReconciled)
+		unknownBefore := projectsGauge(Default, "False", meshv1.ReasonUnknownRole)
+		readyBefore := projectsGauge(Default, "True", meshv1.ReasonReconciled)
 
 		update(p, func(p *meshv1.MeshProject) { p.Spec.RoleBindings = p.Spec.RoleBindings[:1] })
 		expectReady(p)
 		Eventually(func(g Gomega) {
-			g.Expect(projectsGauge(g, "False", replicator.ReasonUnknownRole)).To(BeNumerically("<=", unknownBefore-1))
-			g.Expect(projectsGauge(g, "True", replicator.ReasonReconciled)).To(BeNumerically(">=", readyBefore+1))
+			g.Expect(projectsGauge(g, "False", meshv1.ReasonUnknownRole)).To(BeNumerically("<=", unknownBefore-1))
+			g.Expect(projectsGauge(g, "True", meshv1.ReasonReconciled)).To(BeNumerically(">=", readyBefore+1))
 		}, timeout, interval).Should(Succeed())
 	})
 
 	It("waits for a missing ClusterRole and converges as soon as it is created", func() {
 		p := aProject().users("admin", "alice").users("auditor", "erin").create()
-		message := expectNotReady(p, replicator.ReasonClusterRoleNotFound)
+		message := expectNotReady(p, meshv1.ReasonClusterRoleNotFound)
 		Expect(message).To(ContainSubstring(`ClusterRole "` + customClusterRole + `"`))
 		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }, timeout, interval).Should(Succeed())
 
@@ -246,8 +247,15 @@ var _ = Describe("Objects the operator does not own", func() {
 		Expect(fw.Client.Create(ctx, existing)).To(Succeed())
 		p = b.create()
 
-		message := expectNotReady(p, replicator.ReasonNamespaceConflict)
+		message := expectNotReady(p, meshv1.ReasonNamespaceConflict)
 		Expect(message).To(ContainSubstring("was not created by this operator"))
+		expectConditions(p, map[string]stepState{
+			meshv1.LandingZoneReadyCondition:  {metav1.ConditionTrue, meshv1.ReasonLandingZoneResolved},
+			meshv1.NamespaceReadyCondition:    {metav1.ConditionFalse, meshv1.ReasonNamespaceConflict},
+			meshv1.RoleBindingsReadyCondition: {metav1.ConditionUnknown, meshv1.ReasonWaitingForNamespace},
+			meshv1.BaselineReadyCondition:     {metav1.ConditionUnknown, meshv1.ReasonWaitingForNamespace},
+			meshv1.ReadyCondition:             {metav1.ConditionFalse, meshv1.ReasonNamespaceConflict},
+		})
 		ns := &corev1.Namespace{}
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(existing), ns)).To(Succeed())
 		Expect(ns.ResourceVersion).To(Equal(existing.ResourceVersion))
@@ -288,7 +296,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		}, timeout, interval).Should(Succeed())
 		Expect(getRoleBinding(Default, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
 		Eventually(func(g Gomega) {
-			g.Expect(eventNotes(g, p, replicator.ReasonForeignObjectReplaced)).To(ContainElement(
+			g.Expect(eventNotes(g, p, meshv1.ReasonForeignObjectReplaced)).To(ContainElement(
 				ContainSubstring("Replaced RoleBinding " + p.NamespaceName() + "/" + replicator.RoleBindingName("view"))))
 		}, timeout, interval).Should(Succeed())
 	})
@@ -299,7 +307,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		second := aProject().named(first.Name+"-copy").
 			identifiers(string(first.Spec.CustomerIdentifier), string(first.Spec.ProjectIdentifier)).
 			users("admin", "mallory").create()
-		message := expectNotReady(second, replicator.ReasonNamespaceConflict)
+		message := expectNotReady(second, meshv1.ReasonNamespaceConflict)
 		Expect(message).To(ContainSubstring("belongs to MeshProject " + first.Name))
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, first, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
@@ -349,6 +357,6 @@ var _ = Describe("Deleting a MeshProject", func() {
 
 		// A project created again under the same name does not adopt it.
 		again := aProject().named(p.Name).identifiers(string(p.Spec.CustomerIdentifier), string(p.Spec.ProjectIdentifier)).create()
-		expectNotReady(again, replicator.ReasonNamespaceConflict)
+		expectNotReady(again, meshv1.ReasonNamespaceConflict)
 	})
 })

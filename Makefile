@@ -33,9 +33,10 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC manifests from the Go markers.
+manifests: ## Generate the CRD and RBAC manifests and docs/reference/api.md from the Go markers.
 	$(CRDGEN) ./api/... config/crd/bases
 	rm -f config/helm/meshstack-operator/crds/*.yaml && cp config/crd/bases/*.yaml config/helm/meshstack-operator/crds/
+	go run ./hack/apidocs -crds config/crd/bases -out docs/reference/api.md
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/replicator" output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-landing-zones paths="./internal/replicator/landingzones" output:rbac:artifacts:config=config/rbac/landingzones
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering" output:rbac:artifacts:config=config/rbac/metering
@@ -48,9 +49,9 @@ generate: ## Generate DeepCopy methods from the Go markers.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files differ from what is committed.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config docs/reference)" ]; then \
 		echo "Generated files are stale; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config; git --no-pager diff -- api config | head -50; exit 1; \
+		git status --porcelain -- api config docs/reference; git --no-pager diff -- api config docs/reference | head -50; exit 1; \
 	fi
 
 .PHONY: fmt

@@ -12,7 +12,7 @@
 //
 // or with --tls-cert-file and --tls-key-file behind an https:// URL.
 //
-// It de-duplicates twice, as the README's "HTTP output" advises:
+// It de-duplicates twice, as docs/usage-records.md ("HTTP output") advises:
 //
 //   - by Idempotency-Key: a retried POST (the meter did not see the answer,
 //     or a new leader delivers the window again) is answered 200 and not
@@ -51,7 +51,7 @@ import (
 // --metering-http-batch-size records (1000 by default, well under 1 MiB).
 const maxBody = 32 << 20
 
-// record holds the fields of a usage record (README, "Usage records") that
+// record holds the fields of a usage record (docs/usage-records.md) that
 // this receiver uses.
 type record struct {
 	ID                       string    `json:"id"`

@@ -25,7 +25,7 @@ func TestSplitIdentifiers(t *testing.T) {
 		{"acme_x-shop", "", "", false},
 		{"-shop", "", "", false},
 		{"acme-", "", "", false},
-		{"kube-system", "kube", "system", true}, // the name rule cannot tell; see the README
+		{"kube-system", "kube", "system", true}, // the name rule cannot tell; see docs/usage-records.md
 		{"", "", "", false},
 	}
 	for _, tt := range tests {
@@ -42,7 +42,7 @@ func TestRecordID(t *testing.T) {
 	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	id := RecordID("", "acme-shop", start, start.Add(time.Hour))
 	// Without a cluster the id is the one of every release before
-	// --metering-cluster (the README's example), so that an upgrade does
+	// --metering-cluster (the example in docs/usage-records.md), so that an upgrade does
 	// not deliver the window in flight under a new id.
 	old := sha256.Sum256([]byte("acme-shop/2026-03-01T10:00:00Z/2026-03-01T11:00:00Z"))
 	if want := hex.EncodeToString(old[:])[:32]; id != want || id != "fb548e2c616de743b0c4e6aecc0d7aeb" {

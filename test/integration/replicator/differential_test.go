@@ -29,7 +29,7 @@ import (
 // The differential test sends MeshProjects made at random, valid and
 // invalid, to the API server, whose schema and CEL decide which exist. For
 // each one that exists, an oracle written from the documented behaviour
-// (the README's table of Ready reasons) says how it must end up, and the
+// (the table of Ready reasons in docs/replicator.md) says how it must end up, and the
 // test compares that with what the operator makes of it:
 //
 //   - Ready=True, or Ready=False with the reason of the first problem the

@@ -300,7 +300,11 @@ The alert's severity wins over prometheusRule.additionalRuleLabels.
 {{- $labels := merge (dict "severity" .values.severity) $p.additionalRuleLabels -}}
 {{- $annotations := dict "summary" .summary "description" .description -}}
 {{- with $p.runbookUrl }}
+{{- if contains "{alert}" . }}
+{{- $_ := set $annotations "runbook_url" (replace "{alert}" (lower $.alert) .) }}
+{{- else }}
 {{- $_ := set $annotations "runbook_url" (printf "%s#%s" . (lower $.alert)) }}
+{{- end }}
 {{- end }}
 {{- $annotations = merge $annotations $p.additionalRuleAnnotations -}}
 labels:

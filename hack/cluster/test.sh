@@ -24,5 +24,5 @@ hack/cluster/node.sh import "${archive}"
 echo "cluster up in $((SECONDS - start))s" >&2
 # Run from the package directory, as go test does.
 hack/cluster/node.sh exec env -C test/cluster \
-  MESHSTACK_CLUSTER_KUBECONFIG="${kubeconfig}" MESHSTACK_CLUSTER_IMAGE="${tag}" HELM="${helm}" \
+  MESHSTACK_CLUSTER_REQUIRED=1 MESHSTACK_CLUSTER_KUBECONFIG="${kubeconfig}" MESHSTACK_CLUSTER_IMAGE="${tag}" HELM="${helm}" \
   ../../bin/cluster.test -test.timeout 20m -test.count 1 "$@"

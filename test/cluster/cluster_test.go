@@ -73,6 +73,12 @@ func cluster(t *testing.T) *env {
 	t.Helper()
 	kubeconfig := os.Getenv("MESHSTACK_CLUSTER_KUBECONFIG")
 	if kubeconfig == "" {
+		// make test (go test ./...) runs this package without a cluster; the
+		// cluster run is make test-cluster, whose script sets
+		// MESHSTACK_CLUSTER_REQUIRED so that a lost kubeconfig fails there.
+		if os.Getenv("MESHSTACK_CLUSTER_REQUIRED") != "" {
+			t.Fatal("MESHSTACK_CLUSTER_REQUIRED is set but MESHSTACK_CLUSTER_KUBECONFIG is empty")
+		}
 		t.Skip("needs a real cluster: run make test-cluster")
 	}
 	setupOnce.Do(func() { shared, setupErr = install(kubeconfig) })

@@ -52,9 +52,7 @@ func startControlPlane(t *testing.T, dir string, options ...func(*envtest.Enviro
 // installed, the sample projects converged with the access their
 // RoleBindings give, and a usage record of the demo pod.
 func TestDemo(t *testing.T) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skip("kubectl is not on PATH; the demo drives the cluster with it")
-	}
+	framework.RequireTool(t, "kubectl", "the demo drives the cluster with it")
 	bin := buildOperator(t)
 	cmd := exec.Command("go", "run", "./hack/demo", "-once", "-operator", bin)
 	cmd.Dir = framework.RepoRoot()

@@ -46,9 +46,7 @@ const (
 // applies the samples, and checks namespaces, bindings, usage records and
 // what users signed in with ID tokens may do; then uninstalls the chart.
 func TestHelmInstallEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skip("kubectl is not on PATH; this test applies config/samples with it, as the README does")
-	}
+	framework.RequireTool(t, "kubectl", "this test applies config/samples with it, as the README does")
 	g := newG(t)
 	ctx := t.Context()
 	dir := t.TempDir()

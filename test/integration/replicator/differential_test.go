@@ -181,11 +181,19 @@ var _ = Describe("Random MeshProjects", Serial, func() {
 
 		// Quiet soon after: nothing left that writes again and again (the
 		// landing zones' status may still count the last projects).
+		// The writes stop: one polling interval passes without any...
+		previous := mgr.WritesByPath()
 		Eventually(func() map[string]int {
-			before := mgr.WritesByPath()
-			time.Sleep(2 * time.Second)
-			return writesSince(before, mgr.WritesByPath())
-		}, 30*time.Second, time.Millisecond).Should(BeEmpty(), "%s: the operator keeps writing", replay)
+			current := mgr.WritesByPath()
+			since := writesSince(previous, current)
+			previous = current
+			return since
+		}, 30*time.Second, 500*time.Millisecond).Should(BeEmpty(), "%s: the operator keeps writing", replay)
+		// ...and stay stopped over a window (2s, the window the check always had).
+		quiet := mgr.WritesByPath()
+		Consistently(func() map[string]int {
+			return writesSince(quiet, mgr.WritesByPath())
+		}, 2*time.Second, 100*time.Millisecond).Should(BeEmpty(), "%s: the operator writes again after a quiet spell", replay)
 
 		// Alive, and no reconcile panicked.
 		Expect(mgr.Exited()).NotTo(BeClosed(), replay)

@@ -7,6 +7,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
@@ -120,6 +121,31 @@ var _ = Describe("Replicating a MeshProject", func() {
 		Expect(fw.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})).To(Succeed())
 		message := expectNotReady(p, meshv1.ReasonNamespaceTerminating)
 		Expect(message).To(ContainSubstring("namespace " + p.NamespaceName() + " is being deleted"))
+		old := getNamespace(Default, p.NamespaceName())
+		oldBinding := getRoleBinding(Default, p, "admin")
+
+		By("finishing the deletion as the namespace controller would, which envtest does not run")
+		// Objects left inside would come back with a namespace of the same
+		// name, so they go first, then the kubernetes finalizer.
+		Expect(fw.Client.DeleteAllOf(ctx, &rbacv1.RoleBinding{}, client.InNamespace(p.NamespaceName()))).To(Succeed())
+		cs, err := kubernetes.NewForConfig(fw.Config)
+		Expect(err).NotTo(HaveOccurred())
+		old.Spec.Finalizers = nil
+		_, err = cs.CoreV1().Namespaces().Finalize(ctx, old, metav1.UpdateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		By("creating the namespace again, with its labels and RoleBindings, once the old one is gone")
+		Eventually(func(g Gomega) {
+			ns := getNamespace(g, p.NamespaceName())
+			g.Expect(ns.UID).NotTo(Equal(old.UID), "still the deleted namespace")
+			g.Expect(ns.DeletionTimestamp).To(BeNil())
+			g.Expect(ns.Labels).To(HaveKeyWithValue(meshv1.LabelCustomer, string(p.Spec.CustomerIdentifier)))
+			g.Expect(ns.Labels).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue))
+			rb := getRoleBinding(g, p, "admin")
+			g.Expect(rb.UID).NotTo(Equal(oldBinding.UID))
+			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:alice")))
+		}, timeout, interval).Should(Succeed())
+		expectReady(p)
 	})
 
 	It("restores its namespace labels, keeps labels of others and drops removed tags", func() {

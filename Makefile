@@ -63,6 +63,14 @@ vet: ## Run go vet (also on the scale benchmark, which builds only with the tag 
 	go vet ./...
 	go vet -tags scale ./test/benchmark/
 
+.PHONY: lint
+lint: ## Run golangci-lint (built once per machine from the Go module proxy) with hack/golangci.yml, also on the files of the tag scale.
+	"$$(hack/setup-golangci-lint.sh)" run --config hack/golangci.yml ./...
+
+.PHONY: lint-fix
+lint-fix: ## Run golangci-lint and let it fix what it can (formatting, imports, and the linters that offer fixes).
+	"$$(hack/setup-golangci-lint.sh)" run --config hack/golangci.yml --fix ./...
+
 .PHONY: envtest
 envtest: ## Build (once per machine) and cache kube-apiserver and etcd for envtest.
 	@hack/setup-envtest.sh >/dev/null
@@ -76,7 +84,7 @@ promtool: ## Build (once per machine) and cache promtool from the Go module prox
 	@mkdir -p bin && ln -sf "$$(hack/setup-promtool.sh)" bin/promtool
 
 .PHONY: test
-test: verify-generated vet envtest helm promtool ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
+test: verify-generated vet lint envtest helm promtool ## Run every test (unit, envtest integration, chart, e2e) against a real API server.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" HELM="$$(hack/setup-helm.sh)" PROMTOOL="$$(hack/setup-promtool.sh)" go test ./... -p 1 -count=1 -timeout 40m $(TEST_ARGS)
 
 .PHONY: test-cluster

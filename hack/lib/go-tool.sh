@@ -1,8 +1,8 @@
-# Sourced by hack/setup-helm.sh and hack/setup-promtool.sh: builds a Go
-# command from the Go module proxy, never downloading a prebuilt binary, and
-# caches it outside the clone so that every checkout on the machine shares
-# one build. A build only happens when the binary for the pinned version is
-# missing.
+# Sourced by hack/setup-helm.sh, hack/setup-promtool.sh and
+# hack/setup-golangci-lint.sh: builds a Go command from the Go module proxy,
+# never downloading a prebuilt binary, and caches it outside the clone so that
+# every checkout on the machine shares one build. A build only happens when
+# the binary for the pinned version is missing.
 
 # go_tool NAME OVERRIDE MODULE PACKAGE LDFLAGS_FUNC prints the path of the
 # binary NAME, building it first when it is missing:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
 )
 

@@ -367,7 +367,7 @@ func testSSO(t *testing.T, fw *framework.Framework, issuer *framework.OIDCIssuer
 			if apierrors.IsForbidden(err) {
 				return nil
 			}
-			return fmt.Errorf("alice can still create ConfigMaps in acme-webshop (err %v)", err)
+			return fmt.Errorf("alice can still create ConfigMaps in acme-webshop (err %w)", err)
 		}).Should(Succeed())
 		_, err := alice.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
 		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)

@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +23,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -142,6 +144,9 @@ type HTTPSinkOptions struct {
 	// it doubles with every failure up to MaxBackoff (default 5m).
 	// RequestTimeout (default 30s) bounds one request.
 	InitialBackoff, MaxBackoff, RequestTimeout time.Duration
+	// Clock times the waits between attempts and reads Retry-After dates;
+	// the real clock when nil. Tests pass a fake clock and step it.
+	Clock clock.Clock
 }
 
 // HTTPSink POSTs each window to a URL as JSON Lines (Content-Type
@@ -187,6 +192,7 @@ type HTTPSink struct {
 	log       logr.Logger
 
 	initialBackoff, maxBackoff, requestTimeout time.Duration
+	clock                                      clock.Clock
 }
 
 var _ Sink = &HTTPSink{}
@@ -207,6 +213,10 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 		initialBackoff: cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
 		maxBackoff:     cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
 		requestTimeout: cmp.Or(o.RequestTimeout, defaultHTTPRequestTimeout),
+		clock:          o.Clock,
+	}
+	if s.clock == nil {
+		s.clock = clock.RealClock{}
 	}
 	switch {
 	case o.BatchSize < 0:
@@ -291,7 +301,7 @@ func (s *HTTPSink) Deliver(ctx context.Context, records []Record) error {
 // deliverBatch sends one batch until it is acknowledged or ctx is done.
 func (s *HTTPSink) deliverBatch(ctx context.Context, log logr.Logger, body []byte, key string) error {
 	log = log.WithValues("idempotencyKey", key)
-	backoff := s.initialBackoff
+	backoff := s.backoff()
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -308,16 +318,15 @@ func (s *HTTPSink) deliverBatch(ctx context.Context, log logr.Logger, body []byt
 		}
 		deliveryFailures.WithLabelValues(res.code).Inc()
 
-		var wait time.Duration
+		var delay time.Duration
 		if res.transient {
-			wait = max(jitter(backoff), res.retryAfter)
-			backoff = min(2*backoff, s.maxBackoff)
+			delay = max(jitterDown(backoff.Step()), res.retryAfter)
 		} else {
-			wait = jitter(s.maxBackoff)
+			delay = jitterDown(s.maxBackoff)
 		}
-		wait = min(wait, s.maxBackoff)
+		delay = min(delay, s.maxBackoff)
 
-		kv := []any{"code", res.code, "attempt", attempt, "retryIn", wait.Round(time.Millisecond).String()}
+		kv := []any{"code", res.code, "attempt", attempt, "retryIn", delay.Round(time.Millisecond).String()}
 		switch {
 		case res.err != nil:
 			log.Info("Delivering metering records failed; retrying", append(kv, "error", res.err.Error())...)
@@ -328,12 +337,12 @@ func (s *HTTPSink) deliverBatch(ctx context.Context, log logr.Logger, body []byt
 				"The metering receiver rejected records; retrying at the longest interval until it accepts them", append(kv, "body", res.body)...)
 		}
 
-		t := time.NewTimer(wait)
+		t := s.clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -392,7 +401,7 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 		code:       strconv.Itoa(c),
 		status:     resp.Status,
 		body:       readLoggedBody(resp.Body),
-		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now()),
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return r
@@ -427,13 +436,23 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// jitter spreads a wait over (0.8d, d], so that many senders do not retry in
-// step and d is never exceeded.
-func jitter(d time.Duration) time.Duration {
-	if d/5 <= 0 {
-		return d
+// jitterDown spreads a wait over [0.8d, d], so that many senders do not
+// retry in step and d, at most MaxBackoff, is never exceeded (wait.Jitter
+// only lengthens a wait, so it starts from 0.8d).
+func jitterDown(d time.Duration) time.Duration {
+	return wait.Jitter(d*4/5, 0.25)
+}
+
+// backoff is a batch's sequence of waits after transient failures:
+// InitialBackoff doubling up to MaxBackoff, unjittered (see jitterDown).
+// Its Steps never run out, so the wait stays at the cap once there.
+func (s *HTTPSink) backoff() *wait.Backoff {
+	return &wait.Backoff{
+		Duration: s.initialBackoff,
+		Factor:   2,
+		Steps:    math.MaxInt32,
+		Cap:      s.maxBackoff,
 	}
-	return d - rand.N(d/5)
 }
 
 // readToken reads a bearer token file.

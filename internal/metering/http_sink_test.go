@@ -34,6 +34,8 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // httpT0 is the start of the first window the HTTP tests deliver.
@@ -483,47 +485,65 @@ func TestHTTPSinkWaitsForTheReceiverToComeBack(t *testing.T) {
 }
 
 func TestHTTPSinkHonoursRetryAfter(t *testing.T) {
+	// The fake clock is on a whole second, as HTTP dates are.
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name           string
-		code           int
-		retryAfter     func() string
-		maxBackoff     time.Duration
-		minGap, maxGap time.Duration
+		name       string
+		code       int
+		retryAfter string
+		maxBackoff time.Duration
+		// The retry waits from minWait to maxWait on the sink's clock.
+		minWait, maxWait time.Duration
 	}{
-		{name: "429 with seconds", code: 429, retryAfter: func() string { return "1" },
-			maxBackoff: 5 * time.Second, minGap: time.Second, maxGap: 3 * time.Second},
-		{name: "503 with an HTTP date", code: 503,
-			retryAfter: func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) },
-			maxBackoff: 5 * time.Second, minGap: time.Second, maxGap: 3 * time.Second},
-		{name: "capped by the max backoff", code: 429, retryAfter: func() string { return "3600" },
-			maxBackoff: 200 * time.Millisecond, minGap: 200 * time.Millisecond, maxGap: 2 * time.Second},
-		{name: "a date in the past is the usual backoff", code: 429,
-			retryAfter: func() string { return time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat) },
-			maxBackoff: 5 * time.Second, minGap: 0, maxGap: 900 * time.Millisecond},
+		{name: "429 with seconds", code: 429, retryAfter: "1",
+			maxBackoff: 5 * time.Second, minWait: time.Second, maxWait: time.Second},
+		{name: "503 with an HTTP date", code: 503, retryAfter: now.Add(2 * time.Second).Format(http.TimeFormat),
+			maxBackoff: 5 * time.Second, minWait: 2 * time.Second, maxWait: 2 * time.Second},
+		{name: "capped by the max backoff", code: 429, retryAfter: "3600",
+			maxBackoff: 200 * time.Millisecond, minWait: 200 * time.Millisecond, maxWait: 200 * time.Millisecond},
+		{name: "a date in the past is the usual jittered backoff", code: 429,
+			retryAfter: now.Add(-time.Hour).Format(http.TimeFormat),
+			maxBackoff: 5 * time.Second, minWait: 8 * time.Millisecond, maxWait: 10 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newHTTPReceiver(func(i int, _ *http.Request, h http.Header) (int, string) {
 				if i == 0 {
-					h.Set("Retry-After", tt.retryAfter())
+					h.Set("Retry-After", tt.retryAfter)
 					return tt.code, ""
 				}
 				return http.StatusOK, ""
 			})
 			srv, caFile := startHTTPReceiver(t, rc)
+			clk := clocktesting.NewFakeClock(now)
 			o := httpTestOptions(srv.URL, caFile, logr.Discard())
 			o.MaxBackoff = tt.maxBackoff
-			if err := newTestHTTPSink(t, o).Deliver(context.Background(), httpWindow(0, 1)); err != nil {
+			o.Clock = clk
+			done := deliverAsync(context.Background(), newTestHTTPSink(t, o), httpWindow(0, 1))
+
+			waitForTimer(t, clk)
+			clk.Step(tt.minWait - time.Nanosecond)
+			if !clk.HasWaiters() {
+				t.Fatalf("retried before %s", tt.minWait)
+			}
+			clk.Step(tt.maxWait - tt.minWait + time.Nanosecond)
+			if err := waitDelivered(t, done, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			all := rc.all()
-			if len(all) != 2 {
+			if all := rc.all(); len(all) != 2 {
 				t.Fatalf("%d requests, want 2", len(all))
 			}
-			if gap := all[1].at.Sub(all[0].at); gap < tt.minGap || gap > tt.maxGap {
-				t.Errorf("retried after %s, want %s to %s", gap, tt.minGap, tt.maxGap)
-			}
 		})
+	}
+}
+
+// waitForTimer waits until the sink waits on clk to retry.
+func waitForTimer(t *testing.T, clk *clocktesting.FakeClock) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) { return clk.HasWaiters(), nil })
+	if err != nil {
+		t.Fatalf("the sink did not wait to retry: %v", err)
 	}
 }
 

@@ -165,7 +165,3 @@ type MeshLandingZoneList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MeshLandingZone `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&MeshLandingZone{}, &MeshLandingZoneList{})
-}

@@ -195,7 +195,3 @@ type MeshProjectList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []MeshProject `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&MeshProject{}, &MeshProjectList{})
-}

@@ -30,13 +30,19 @@ var (
 	zoneQuantities    = []quantityPath{
 		{"resourceQuota", "hard"},
 		{"maxQuota"},
-		{"limitRange", "limits", "[]", "max"},
-		{"limitRange", "limits", "[]", "min"},
-		{"limitRange", "limits", "[]", "default"},
-		{"limitRange", "limits", "[]", "defaultRequest"},
-		{"limitRange", "limits", "[]", "maxLimitRequestRatio"},
+		limitRangeItem("max"),
+		limitRangeItem("min"),
+		limitRangeItem("default"),
+		limitRangeItem("defaultRequest"),
+		limitRangeItem("maxLimitRequestRatio"),
 	}
 )
+
+// limitRangeItem is the path of the quantities under field in every item of
+// a landing zone's limitRange.limits.
+func limitRangeItem(field string) quantityPath {
+	return quantityPath{"limitRange", "limits", "[]", field}
+}
 
 // UnmarshalJSON decodes the spec; quota entries that are not quantities
 // are left out and listed in InvalidQuantities.

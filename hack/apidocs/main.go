@@ -137,7 +137,7 @@ func typeOf(s apiextensionsv1.JSONSchemaProps) string {
 func validation(s apiextensionsv1.JSONSchemaProps) string {
 	var v []string
 	if len(s.Enum) > 0 {
-		var vals []string
+		vals := make([]string, 0, len(s.Enum))
 		for _, e := range s.Enum {
 			vals = append(vals, "`"+string(e.Raw)+"`")
 		}

@@ -67,7 +67,12 @@ func run(ctx context.Context, binary string, once bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		// Best effort: the control plane is stopped by then, and a
+		// directory left under $TMPDIR harms nothing; the demo's own
+		// error is what the caller needs to see.
+		_ = os.RemoveAll(dir)
+	}()
 
 	step("Starting a local control plane (kube-apiserver and etcd from KUBEBUILDER_ASSETS)")
 	fw, err := framework.Start(framework.WithoutCRDs())
@@ -148,18 +153,23 @@ func run(ctx context.Context, binary string, once bool) error {
 	step("MeshProjects")
 	_ = kubectl(ctx, adminKubeconfig, "get", "meshprojects", "-o", "wide")
 	step("Namespaces the operator created")
-	_ = kubectl(ctx, adminKubeconfig, "get", "namespaces", "-l", "app.kubernetes.io/managed-by=meshstack-operator", "--show-labels")
+	_ = kubectl(ctx, adminKubeconfig, "get", "namespaces",
+		"-l", "app.kubernetes.io/managed-by=meshstack-operator", "--show-labels")
 	step("RoleBindings the operator created")
 	_ = kubectl(ctx, adminKubeconfig, "get", "rolebindings", "-A", "-l", "app.kubernetes.io/managed-by=meshstack-operator",
 		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,CLUSTERROLE:.roleRef.name,SUBJECTS:.subjects[*].name")
-	step("The landing zone \"standard\" and what it gave acme-analytics: its ResourceQuota (the zone's, with the project's requests.cpu on top), LimitRange and NetworkPolicy")
-	_ = kubectlQuiet(ctx, adminKubeconfig, "wait", "--for=jsonpath={.status.projects}=1", "meshlandingzone/standard", "--timeout=30s")
+	step("The landing zone \"standard\" and what it gave acme-analytics: its ResourceQuota (the zone's, " +
+		"with the project's requests.cpu on top), LimitRange and NetworkPolicy")
+	_ = kubectlQuiet(ctx, adminKubeconfig, "wait", "--for=jsonpath={.status.projects}=1",
+		"meshlandingzone/standard", "--timeout=30s")
 	_ = kubectl(ctx, adminKubeconfig, "get", "meshlandingzones")
 	_ = kubectl(ctx, adminKubeconfig, "get", "resourcequota/meshproject-quota", "-n", "acme-analytics",
 		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,HARD:.spec.hard")
 	_ = kubectl(ctx, adminKubeconfig, "get", "limitrange/meshproject-limits", "-n", "acme-analytics",
-		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,TYPE:.spec.limits[*].type,DEFAULT:.spec.limits[*].default,DEFAULT-REQUEST:.spec.limits[*].defaultRequest")
-	_ = kubectl(ctx, adminKubeconfig, "get", "networkpolicies", "-n", "acme-analytics", "-l", "app.kubernetes.io/managed-by=meshstack-operator")
+		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,TYPE:.spec.limits[*].type,"+
+			"DEFAULT:.spec.limits[*].default,DEFAULT-REQUEST:.spec.limits[*].defaultRequest")
+	_ = kubectl(ctx, adminKubeconfig, "get", "networkpolicies", "-n", "acme-analytics",
+		"-l", "app.kubernetes.io/managed-by=meshstack-operator")
 	step("What mesh:alice may do (kubectl auth can-i --as mesh:alice)")
 	for _, ns := range []string{"acme-webshop", "acme-analytics"} {
 		for _, verb := range []string{"create", "get"} {
@@ -168,7 +178,8 @@ func run(ctx context.Context, binary string, once bool) error {
 		}
 	}
 
-	step(fmt.Sprintf("Metering: a pod requesting 250m CPU and 64Mi runs in acme-webshop; the meter lists pods every %s and writes a record per namespace and %s window to %s",
+	step(fmt.Sprintf("Metering: a pod requesting 250m CPU and 64Mi runs in acme-webshop; "+
+		"the meter lists pods every %s and writes a record per namespace and %s window to %s",
 		meteringInterval, meteringWindow, usageFile))
 	if err := startDemoPod(ctx, fw); err != nil {
 		return err
@@ -183,10 +194,12 @@ func run(ctx context.Context, binary string, once bool) error {
 		releaseNamespace, metering.DefaultCheckpointName))
 	_ = kubectl(ctx, adminKubeconfig, "get", "configmap", "-n", releaseNamespace, metering.DefaultCheckpointName)
 	_ = kubectl(ctx, adminKubeconfig, "get", "configmap", "-n", releaseNamespace, metering.DefaultCheckpointName,
-		"-o", `go-template={{range $k, $v := .data}}  {{$k}}: {{$v}}{{"\n"}}{{end}}{{range $k, $v := .binaryData}}  {{$k}}: (gzipped JSON, {{len $v}} characters of base64){{"\n"}}{{end}}`)
+		"-o", `go-template={{range $k, $v := .data}}  {{$k}}: {{$v}}{{"\n"}}{{end}}`+
+			`{{range $k, $v := .binaryData}}  {{$k}}: (gzipped JSON, {{len $v}} characters of base64){{"\n"}}{{end}}`)
 
 	fmt.Printf("\nTry it yourself:\n  export KUBECONFIG=%s\n  kubectl get meshprojects\n  kubectl edit meshproject acme-webshop\n"+
-		"  kubectl auth can-i create deployments -n acme-webshop --as mesh:alice\n  kubectl edit meshlandingzone standard\n  %s list -n %s\n  tail -f %s\n",
+		"  kubectl auth can-i create deployments -n acme-webshop --as mesh:alice\n"+
+		"  kubectl edit meshlandingzone standard\n  %s list -n %s\n  tail -f %s\n",
 		adminKubeconfig, helm, releaseNamespace, usageFile)
 	if once {
 		return nil

@@ -17,6 +17,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -52,14 +53,15 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 
-	root, err := repoRoot()
+	ctx := context.Background()
+	root, err := repoRoot(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	if *binary != "" {
 		err = Write(*binary, *tag, *arch, *out)
 	} else {
-		err = Build(root, *tag, *arch, *out)
+		err = Build(ctx, root, *tag, *arch, *out)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -68,15 +70,19 @@ func main() {
 }
 
 // Build compiles the operator with the Dockerfile's build line and writes
-// the image, tagged tag, to the archive out.
-func Build(root, tag, arch, out string) error {
+// the image, tagged tag, to the archive out. ctx ends the go build.
+func Build(ctx context.Context, root, tag, arch, out string) error {
 	dir, err := os.MkdirTemp("", "meshstack-image-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		// Best effort: the archive is written (or the build failed) by
+		// then, and a binary left under $TMPDIR harms nothing.
+		_ = os.RemoveAll(dir)
+	}()
 	bin := filepath.Join(dir, "meshstack-operator")
-	if err := buildBinary(root, arch, bin); err != nil {
+	if err := buildBinary(ctx, root, arch, bin); err != nil {
 		return err
 	}
 	return Write(bin, tag, arch, out)
@@ -106,7 +112,7 @@ func Write(bin, tag, arch, out string) error {
 // buildBinary runs the Dockerfile's `go build` line (read from the
 // Dockerfile, not copied, so the two cannot drift) with its output
 // redirected to bin.
-func buildBinary(root, arch, bin string) error {
+func buildBinary(ctx context.Context, root, arch, bin string) error {
 	line, err := DockerfileBuildLine(root)
 	if err != nil {
 		return err
@@ -115,7 +121,7 @@ func buildBinary(root, arch, bin string) error {
 	if out == "" {
 		return fmt.Errorf("the Dockerfile's build line %q names no -o output", line)
 	}
-	cmd := exec.Command("bash", "-c", strings.Replace(line, out, "-o "+bin, 1))
+	cmd := exec.CommandContext(ctx, "bash", "-c", strings.Replace(line, out, "-o "+bin, 1))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "TARGETOS=linux", "TARGETARCH="+arch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -179,11 +185,15 @@ func layerTar(bin string) ([]byte, error) {
 	epoch := time.Unix(0, 0)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dir := func(name string, mode int64) error {
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, ModTime: epoch})
+	dir := func(entry string, mode int64) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: entry + "/", Mode: mode, ModTime: epoch})
 	}
-	file := func(name string, mode int64, owner int, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), Uid: owner, Gid: owner, ModTime: epoch}); err != nil {
+	file := func(entry string, mode int64, owner int, data []byte) error {
+		h := &tar.Header{
+			Typeflag: tar.TypeReg, Name: entry, Mode: mode, Size: int64(len(data)),
+			Uid: owner, Gid: owner, ModTime: epoch,
+		}
+		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
 		_, err := tw.Write(data)
@@ -223,8 +233,8 @@ func layerTar(bin string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+func repoRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {
 		return "", fmt.Errorf("go list -m: %w", err)
 	}

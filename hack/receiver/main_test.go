@@ -178,7 +178,7 @@ func TestReceiverRefusals(t *testing.T) {
 	t.Cleanup(srv.Close)
 	post := func(key, token, body string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, srv.URL+"/usage", strings.NewReader(body))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/usage", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

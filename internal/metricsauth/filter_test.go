@@ -1,6 +1,7 @@
 package metricsauth
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -126,7 +127,7 @@ func filtered(t *testing.T, cs *fake.Clientset) http.Handler {
 }
 
 func serve(h http.Handler, method, path, authorization string) int {
-	req := httptest.NewRequest(method, path, nil)
+	req := httptest.NewRequestWithContext(context.Background(), method, path, nil)
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}

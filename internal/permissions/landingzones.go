@@ -3,10 +3,13 @@ package permissions
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 )
 
 // landingZoneRights is what the replicator needs for landing zones: the
@@ -15,22 +18,32 @@ var landingZoneRights = []authorizationv1.ResourceAttributes{
 	{Group: "", Resource: "resourcequotas"},
 	{Group: "", Resource: "limitranges"},
 	{Group: "networking.k8s.io", Resource: "networkpolicies"},
-	{Group: "meshcloud.io", Resource: "meshlandingzones"},
-	{Group: "meshcloud.io", Resource: "meshlandingzones", Subresource: "status"},
-	{Group: "meshcloud.io", Resource: "meshlandingzones", Subresource: "finalizers"},
+	{Group: meshv1.GroupVersion.Group, Resource: landingZoneResource},
+	{Group: meshv1.GroupVersion.Group, Resource: landingZoneResource, Subresource: "status"},
+	{Group: meshv1.GroupVersion.Group, Resource: landingZoneResource, Subresource: "finalizers"},
 }
+
+const (
+	// landingZoneResource is the resource of MeshLandingZones.
+	landingZoneResource = "meshlandingzones"
+	// verbUpdate is needed on every landing-zone resource.
+	verbUpdate = "update"
+)
+
+// informerVerbs are the verbs an informer needs for a resource.
+var informerVerbs = []string{"get", "list", "watch"}
 
 // landingZoneVerbs are the verbs needed per resource of landingZoneRights.
 func landingZoneVerbs(a authorizationv1.ResourceAttributes) []string {
 	switch {
 	case a.Subresource == "status":
-		return []string{"get", "update", "patch"}
+		return []string{"get", verbUpdate, "patch"}
 	case a.Subresource == "finalizers":
-		return []string{"update"}
-	case a.Group == "meshcloud.io":
-		return []string{"get", "list", "watch", "update", "patch"}
+		return []string{verbUpdate}
+	case a.Group == meshv1.GroupVersion.Group:
+		return slices.Concat(informerVerbs, []string{verbUpdate, "patch"})
 	default:
-		return []string{"get", "list", "watch", "create", "update", "delete"}
+		return slices.Concat(informerVerbs, []string{"create", verbUpdate, "delete"})
 	}
 }
 

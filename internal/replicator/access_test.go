@@ -41,7 +41,7 @@ func TestJoinCapped(t *testing.T) {
 	if got, want := joinCapped([]string{"a", "b"}, maxNoteLength), "a; b"; got != want {
 		t.Errorf("joinCapped = %q, want %q", got, want)
 	}
-	var many []string
+	many := make([]string, 0, 100)
 	for i := range 100 {
 		many = append(many, fmt.Sprintf("User mesh:user%03d gained role admin (ClusterRole admin)", i))
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -57,7 +57,7 @@ func fuzzMapping(s string) roleMapping {
 		}
 		var list []string
 		for _, cr := range strings.Split(crs, "+") {
-			if len(path.IsValidPathSegmentName(cr)) == 0 && cr != "" && len(cr) <= 253 && !slices.Contains(list, cr) {
+			if len(content.IsPathSegmentName(cr)) == 0 && cr != "" && len(cr) <= 253 && !slices.Contains(list, cr) {
 				list = append(list, cr)
 			}
 		}
@@ -176,7 +176,7 @@ func checkDesiredRoleBinding(t *testing.T, r *MeshProjectReconciler, project *me
 	}
 	// Roles that the schema accepts give RoleBinding names the API accepts.
 	if len(validation.IsDNS1123Label(binding.Role)) == 0 {
-		if errs := path.IsValidPathSegmentName(rb.Name); len(errs) > 0 || len(rb.Name) > validation.DNS1123SubdomainMaxLength {
+		if errs := content.IsPathSegmentName(rb.Name); len(errs) > 0 || len(rb.Name) > validation.DNS1123SubdomainMaxLength {
 			t.Errorf("RoleBinding name %q (role %q, ClusterRole %q) is not a valid name: %v", rb.Name, binding.Role, clusterRole, errs)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
@@ -36,7 +36,7 @@ func ParseRoleMapping(s string) (RoleMapping, error) {
 		if errs := validation.IsDNS1123Label(role); len(errs) > 0 {
 			return nil, fmt.Errorf("role mapping entry %q: role %q: %s", pair, role, strings.Join(errs, "; "))
 		}
-		if errs := path.IsValidPathSegmentName(clusterRole); len(errs) > 0 {
+		if errs := content.IsPathSegmentName(clusterRole); len(errs) > 0 {
 			return nil, fmt.Errorf("role mapping entry %q: ClusterRole %q: %s", pair, clusterRole, strings.Join(errs, "; "))
 		}
 		if _, dup := m[role]; dup {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -56,7 +56,7 @@ func FuzzParseRoleMapping(f *testing.F) {
 			if errs := validation.IsDNS1123Label(role); len(errs) > 0 {
 				t.Errorf("ParseRoleMapping(%q) accepted role %q: %v", s, role, errs)
 			}
-			if errs := path.IsValidPathSegmentName(clusterRole); len(errs) > 0 || clusterRole == "" {
+			if errs := content.IsPathSegmentName(clusterRole); len(errs) > 0 || clusterRole == "" {
 				t.Errorf("ParseRoleMapping(%q) accepted ClusterRole %q: %v", s, clusterRole, errs)
 			}
 			if strings.TrimSpace(clusterRole) != clusterRole || strings.Contains(clusterRole, ",") {
@@ -64,7 +64,7 @@ func FuzzParseRoleMapping(f *testing.F) {
 			}
 			// The binding of a role with one ClusterRole is named after
 			// the role alone; it must be a valid RoleBinding name.
-			if errs := path.IsValidPathSegmentName(RoleBindingName(role)); len(errs) > 0 {
+			if errs := content.IsPathSegmentName(RoleBindingName(role)); len(errs) > 0 {
 				t.Errorf("RoleBinding name %q of role %q: %v", RoleBindingName(role), role, errs)
 			}
 		}

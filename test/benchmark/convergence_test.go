@@ -60,7 +60,11 @@ func BenchmarkConvergence(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer running.Stop()
+	defer func() {
+		if err := running.Stop(); err != nil {
+			b.Errorf("the manager stopped with %v", err)
+		}
+	}()
 	if err := running.Manager.GetCache().WaitForCacheSync(ctx); !err {
 		b.Fatal("cache did not sync")
 	}
@@ -200,7 +204,8 @@ func startEnv(b *testing.B, ctx context.Context) *env {
 	if err := fw.FillAggregatedClusterRoles(ctx); err != nil {
 		b.Fatal(err)
 	}
-	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-service", "config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml")
+	sa, err := fw.CreateServiceAccount(ctx, "meshcloud", "meshfed-service",
+		"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,7 +72,11 @@ func BenchmarkZoneEdit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer running.Stop()
+	defer func() {
+		if err := running.Stop(); err != nil {
+			b.Errorf("the manager stopped with %v", err)
+		}
+	}()
 	zone := &meshv1.MeshLandingZone{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
 		Spec: meshv1.MeshLandingZoneSpec{

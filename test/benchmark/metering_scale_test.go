@@ -114,8 +114,8 @@ func BenchmarkMeteringPass(b *testing.B) {
 					b.Fatal("the meter made fewer than 5 passes in 10 minutes")
 				}
 				time.Sleep(time.Second)
-				count, _ = scrapeGauge(url, "meshstack_metering_pass_duration_seconds_count")
-				sum, _ = scrapeGauge(url, "meshstack_metering_pass_duration_seconds_sum")
+				count, _ = scrapeGauge(ctx, url, "meshstack_metering_pass_duration_seconds_count")
+				sum, _ = scrapeGauge(ctx, url, "meshstack_metering_pass_duration_seconds_sum")
 			}
 			rss, _ := peakRSS(b, proc.Pid())
 			_ = proc.Stop()
@@ -124,7 +124,8 @@ func BenchmarkMeteringPass(b *testing.B) {
 			b.ReportMetric(floor.Seconds(), fmt.Sprintf("list-s@%dk", pods/1000))
 			b.ReportMetric(pass/floor.Seconds(), fmt.Sprintf("pass/list@%dk", pods/1000))
 			b.ReportMetric(float64(rss)/(1<<20), fmt.Sprintf("peak-RSS-MiB@%dk", pods/1000))
-			fmt.Printf("Metering %d pods in %d namespaces: pass %.2f s (mean of %.0f), bare paged LIST %.2f s, ratio %.2f (goal <= 1.2), peak RSS %.0f MiB\n",
+			fmt.Printf("Metering %d pods in %d namespaces: pass %.2f s (mean of %.0f), bare paged LIST %.2f s, "+
+				"ratio %.2f (goal <= 1.2), peak RSS %.0f MiB\n",
 				pods, namespaces, pass, count, floor.Seconds(), pass/floor.Seconds(), float64(rss)/(1<<20))
 		}
 	}

@@ -107,7 +107,11 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer proc.Stop()
+	defer func() {
+		if err := proc.Stop(); err != nil {
+			b.Errorf("the operator exited with %v on SIGTERM", err)
+		}
+	}()
 	heap := sampleHeap(ctx, "http://"+metricsAddr+"/metrics")
 	defer heap.stop()
 
@@ -144,7 +148,7 @@ func BenchmarkScale(b *testing.B) {
 	}
 	rss, rssFile := peakRSS(b, proc.Pid())
 	peakHeap := heap.stop()
-	profile := heapProfileTop(b, "http://"+pprofAddr+"/debug/pprof/heap")
+	profile := heapProfileTop(b, ctx, "http://"+pprofAddr+"/debug/pprof/heap")
 
 	slices.Sort(latencies)
 	p50, p99 := latencies[len(latencies)/2], latencies[len(latencies)*99/100]
@@ -164,13 +168,15 @@ func BenchmarkScale(b *testing.B) {
 		"  convergence      %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
 		"  single change    p50 %5.1f ms   p99 %5.1f ms over %d changes   (goal p99 < 100 ms)\n"+
 		"  zone edit        %7.1f s   floor %7.1f s   ratio %.2f   (goal <= 1.5)\n"+
-		"  operator memory  peak RSS %.0f MiB   peak heap in use %.0f MiB   (goal RSS <= 200 MiB); mapped from the binary at the end %.0f MiB\n"+
+		"  operator memory  peak RSS %.0f MiB   peak heap in use %.0f MiB   (goal RSS <= 200 MiB); "+
+		"mapped from the binary at the end %.0f MiB\n"+
 		"                   chart limit %.0f MiB (GOMEMLIMIT %.0f %% of it): headroom %.0f %%   (goal >= 25 %%)\n"+
 		"Top of the heap profile at the end (inuse_space):\n%s\n",
 		n, converge.Seconds(), floor.Seconds(), converge.Seconds()/floor.Seconds(),
 		float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, len(latencies),
 		zoneEdit.Seconds(), zoneFloor.Seconds(), zoneEdit.Seconds()/zoneFloor.Seconds(),
-		float64(rss)/(1<<20), peakHeap/(1<<20), float64(rssFile)/(1<<20), float64(memoryLimit)/(1<<20), 100*operator.GoMemLimitRatio, 100*(1-float64(rss)/float64(memoryLimit)), profile)
+		float64(rss)/(1<<20), peakHeap/(1<<20), float64(rssFile)/(1<<20),
+		float64(memoryLimit)/(1<<20), 100*operator.GoMemLimitRatio, 100*(1-float64(rss)/float64(memoryLimit)), profile)
 }
 
 // scaleFloor makes, on an API server of its own, the writes that
@@ -193,16 +199,18 @@ func scaleFloor(b *testing.B, ctx context.Context, n int) (converge, zoneEdit ti
 		ns := customer + "-bench"
 		labels := map[string]string{meshv1.LabelManagedBy: meshv1.ManagedByValue}
 		owned := map[string]string{meshv1.AnnotationMeshProject: ns}
-		quotas[i] = &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: replicator.ResourceQuotaName, Namespace: ns, Labels: labels, Annotations: owned},
-			Spec: zone.Spec.ResourceQuota.CoreV1()}
+		meta := func(name string) metav1.ObjectMeta {
+			return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: owned}
+		}
+		quotas[i] = &corev1.ResourceQuota{ObjectMeta: meta(replicator.ResourceQuotaName), Spec: zone.Spec.ResourceQuota.CoreV1()}
 		if err := env.direct.Create(ctx, quotas[i]); err != nil {
 			return err
 		}
-		if err := env.direct.Create(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: replicator.LimitRangeName, Namespace: ns, Labels: labels, Annotations: owned},
+		if err := env.direct.Create(ctx, &corev1.LimitRange{ObjectMeta: meta(replicator.LimitRangeName),
 			Spec: zone.Spec.LimitRange.CoreV1()}); err != nil {
 			return err
 		}
-		return env.direct.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "meshproject-default-deny-ingress", Namespace: ns, Labels: labels, Annotations: owned},
+		return env.direct.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: meta("meshproject-default-deny-ingress"),
 			Spec: zone.Spec.NetworkPolicies[0].Spec})
 	})
 	converge = time.Since(start)
@@ -222,7 +230,7 @@ func singleChangeLatencies(b *testing.B, ctx context.Context, c client.WithWatch
 		b.Fatal(err)
 	}
 	defer w.Stop()
-	var latencies []time.Duration
+	latencies := make([]time.Duration, 0, singleChanges)
 	for i := range singleChanges {
 		target := fmt.Sprintf("s%d", (i*7919)%n)
 		user := fmt.Sprintf("change-%d", i)
@@ -280,7 +288,7 @@ func sampleHeap(ctx context.Context, url string) *heapSampler {
 	go func() {
 		defer close(s.done)
 		for ctx.Err() == nil {
-			if v, ok := scrapeGauge(url, "go_memstats_heap_inuse_bytes"); ok && v > s.peak {
+			if v, ok := scrapeGauge(ctx, url, "go_memstats_heap_inuse_bytes"); ok && v > s.peak {
 				s.peak = v
 			}
 			select {
@@ -301,12 +309,19 @@ func (s *heapSampler) stop() float64 {
 	return s.peak
 }
 
-func scrapeGauge(url, name string) (float64, bool) {
-	resp, err := http.Get(url)
+// scrapeGauge reads the gauge name from the metrics at url; false when it
+// cannot (the operator may not serve metrics yet).
+func scrapeGauge(ctx context.Context, url, name string) (float64, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, false
 	}
-	defer resp.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	// Only read: an error closing the body loses nothing.
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
@@ -343,12 +358,17 @@ func peakRSS(b *testing.B, pid int) (peak, file int64) {
 
 // heapProfileTop fetches a heap profile and returns `go tool pprof -top`'s
 // first lines. SCALE_HEAP_PROFILE=<file> keeps the whole profile there.
-func heapProfileTop(b *testing.B, url string) string {
-	resp, err := http.Get(url)
+func heapProfileTop(b *testing.B, ctx context.Context, url string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer resp.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Only read: an error closing the body loses nothing.
+	defer func() { _ = resp.Body.Close() }()
 	file := os.Getenv("SCALE_HEAP_PROFILE")
 	if file == "" {
 		file = filepath.Join(b.TempDir(), "heap.pprof")
@@ -361,7 +381,7 @@ func heapProfileTop(b *testing.B, url string) string {
 		b.Fatal(err)
 	}
 	_ = f.Close()
-	out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", file).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", file).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("(pprof failed: %v)", err)
 	}
@@ -390,7 +410,7 @@ func chartReplicatorMemoryLimit(b *testing.B) int64 {
 // buildBinary builds the operator as `make build` does.
 func buildBinary(b *testing.B) string {
 	bin := filepath.Join(b.TempDir(), "meshstack-operator")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd")
+	build := exec.CommandContext(b.Context(), "go", "build", "-trimpath", "-o", bin, "./cmd")
 	build.Dir = framework.RepoRoot()
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -400,10 +420,14 @@ func buildBinary(b *testing.B) string {
 }
 
 func freeAddr(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return addr
 }

@@ -149,7 +149,7 @@ func TestCRDIsTheGeneratedOne(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
+		out := make([]string, 0, len(entries))
 		for _, e := range entries {
 			out = append(out, e.Name())
 		}
@@ -372,17 +372,22 @@ func TestRBACIsTheGeneratedOne(t *testing.T) {
 		sa    string
 		files []string
 	}{
-		{"meshfed-service", nil, "meshfed-service", []string{"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
-		{"meshfed-service without landing zones", []string{"--set", "landingZones.enabled=false"}, "meshfed-service", []string{"config/rbac/replicator/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
-		{"meshfed-metering", nil, "meshfed-metering", []string{"config/rbac/metering/role.yaml", "config/rbac/metering-namespaces/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
-		{"meshfed-metering without project attribution", []string{"--set", "metering.projectAttribution.enabled=false"}, "meshfed-metering", []string{"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-service", nil, "meshfed-service",
+			[]string{"config/rbac/replicator/role.yaml", "config/rbac/landingzones/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-service without landing zones", []string{"--set", "landingZones.enabled=false"}, "meshfed-service",
+			[]string{"config/rbac/replicator/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-metering", nil, "meshfed-metering",
+			[]string{"config/rbac/metering/role.yaml", "config/rbac/metering-namespaces/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
+		{"meshfed-metering without project attribution", []string{"--set", "metering.projectAttribution.enabled=false"}, "meshfed-metering",
+			[]string{"config/rbac/metering/role.yaml", "config/rbac/metrics-auth/role.yaml"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.args...)
 			want := generatedPermissions(t, c.files...)
 			got, wantEff := effective(r.granted(t, c.sa)), effective(want)
 			if !slices.Equal(got, wantEff) {
-				t.Errorf("the chart grants %s (namespace/group/resource/verb/name):\n  %s\n%v generate:\n  %s\nonly in the chart: %v\nonly generated: %v",
+				t.Errorf("the chart grants %s (namespace/group/resource/verb/name):\n  %s\n%v generate:\n  %s\n"+
+					"only in the chart: %v\nonly generated: %v",
 					c.sa, strings.Join(got, "\n  "), c.files, strings.Join(wantEff, "\n  "), minus(got, wantEff), minus(wantEff, got))
 			}
 		})
@@ -499,72 +504,21 @@ func TestDeployments(t *testing.T) {
 		"--set", "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
 		"--set", "replicator.replicas=2",
 		"--set", "image.tag=v9.9.9")
-	for _, c := range []struct {
-		component, serviceAccount, nodePool string
-		check                               func(t *testing.T, o operator.Options)
-	}{
+	for _, c := range []deploymentCase{
 		{"replicator", "meshfed-service", "system", func(t *testing.T, o operator.Options) {
 			if o.RoleMapping.String() != "admin=admin,edit=edit,view=view" || o.UsernamePrefix != "mesh:" || o.GroupsPrefix != "" {
 				t.Errorf("replicator flags: role mapping %q, prefixes %q %q", o.RoleMapping, o.UsernamePrefix, o.GroupsPrefix)
 			}
 		}},
 		{"metering", "meshfed-metering", "metering", func(t *testing.T, o operator.Options) {
-			if o.MeteringOutput != "-" || o.MeteringInterval.String() != "1m0s" || o.MeteringWindow.String() != "1h0m0s" || o.MeteringPageSize != 500 {
+			if o.MeteringOutput != "-" || o.MeteringInterval.String() != "1m0s" || o.MeteringWindow.String() != "1h0m0s" ||
+				o.MeteringPageSize != 500 {
 				t.Errorf("metering flags: output %q, interval %s, window %s, page size %d",
 					o.MeteringOutput, o.MeteringInterval, o.MeteringWindow, o.MeteringPageSize)
 			}
 		}},
 	} {
-		t.Run(c.component, func(t *testing.T) {
-			var d appsv1.Deployment
-			r.get(t, "Deployment", c.component, &d)
-			if d.Namespace != namespace {
-				t.Errorf("namespace %q", d.Namespace)
-			}
-			pod := d.Spec.Template.Spec
-			if pod.ServiceAccountName != c.serviceAccount {
-				t.Errorf("ServiceAccount %q, want %q", pod.ServiceAccountName, c.serviceAccount)
-			}
-			if len(pod.Containers) != 1 {
-				t.Fatalf("%d containers", len(pod.Containers))
-			}
-			ctr := pod.Containers[0]
-			if ctr.Image != "ghcr.io/meshcloud/meshstack-operator:v9.9.9" {
-				t.Errorf("image %q", ctr.Image)
-			}
-			opts := parseArgs(t, ctr.Args)
-			if !slices.Equal(opts.Components, []string{c.component}) || !opts.LeaderElect || opts.LeaderElectionNS != namespace ||
-				opts.MetricsBindAddress != ":8443" || !opts.MetricsSecure || opts.HealthProbeBindAddress != ":8081" {
-				t.Errorf("args %q: components %v, leader election %v in %q, metrics %q, probes %q", ctr.Args,
-					opts.Components, opts.LeaderElect, opts.LeaderElectionNS, opts.MetricsBindAddress, opts.HealthProbeBindAddress)
-			}
-			if !slices.Contains(ctr.Args, "--zap-log-level=debug") {
-				t.Errorf("args %q lack the log level", ctr.Args)
-			}
-			c.check(t, opts)
-			checkProbe(t, "liveness", ctr.LivenessProbe, "/healthz", ctr)
-			checkProbe(t, "readiness", ctr.ReadinessProbe, "/readyz", ctr)
-			checkRestricted(t, pod)
-			if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Requests.Memory().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
-				t.Errorf("resources %v: want CPU and memory requests and a memory limit", ctr.Resources)
-			}
-			if pod.NodeSelector["pool"] != c.nodePool {
-				t.Errorf("nodeSelector %v, want pool=%s", pod.NodeSelector, c.nodePool)
-			}
-			if len(pod.Tolerations) != 1 || pod.Tolerations[0].Key != "dedicated" {
-				t.Errorf("tolerations %v", pod.Tolerations)
-			}
-			var svc corev1.Service
-			r.get(t, "Service", c.component+"-metrics", &svc)
-			for k, v := range svc.Spec.Selector {
-				if d.Spec.Template.Labels[k] != v {
-					t.Errorf("metrics Service selector %v does not select the pods (labels %v)", svc.Spec.Selector, d.Spec.Template.Labels)
-				}
-			}
-			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
-				t.Errorf("metrics Service ports %v", svc.Spec.Ports)
-			}
-		})
+		t.Run(c.component, func(t *testing.T) { checkDeployment(t, r, c) })
 	}
 	var d appsv1.Deployment
 	r.get(t, "Deployment", "replicator", &d)
@@ -578,6 +532,73 @@ func TestDeployments(t *testing.T) {
 		if _, ok := r["Secret/"+s]; ok {
 			t.Errorf("Secret %s is rendered by default", s)
 		}
+	}
+}
+
+// deploymentCase is what differs between the two Deployments.
+type deploymentCase struct {
+	component, serviceAccount, nodePool string
+	check                               func(t *testing.T, o operator.Options)
+}
+
+// checkDeployment checks a component's Deployment as TestDeployments
+// renders it: namespace, ServiceAccount, image, arguments, probes, security
+// context, resources, scheduling and its metrics Service.
+func checkDeployment(t *testing.T, r rendered, c deploymentCase) {
+	var d appsv1.Deployment
+	r.get(t, "Deployment", c.component, &d)
+	if d.Namespace != namespace {
+		t.Errorf("namespace %q", d.Namespace)
+	}
+	pod := d.Spec.Template.Spec
+	if pod.ServiceAccountName != c.serviceAccount {
+		t.Errorf("ServiceAccount %q, want %q", pod.ServiceAccountName, c.serviceAccount)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	ctr := pod.Containers[0]
+	if ctr.Image != "ghcr.io/meshcloud/meshstack-operator:v9.9.9" {
+		t.Errorf("image %q", ctr.Image)
+	}
+	opts := parseArgs(t, ctr.Args)
+	if !slices.Equal(opts.Components, []string{c.component}) || !opts.LeaderElect || opts.LeaderElectionNS != namespace ||
+		opts.MetricsBindAddress != ":8443" || !opts.MetricsSecure || opts.HealthProbeBindAddress != ":8081" {
+		t.Errorf("args %q: components %v, leader election %v in %q, metrics %q, probes %q", ctr.Args,
+			opts.Components, opts.LeaderElect, opts.LeaderElectionNS, opts.MetricsBindAddress, opts.HealthProbeBindAddress)
+	}
+	if !slices.Contains(ctr.Args, "--zap-log-level=debug") {
+		t.Errorf("args %q lack the log level", ctr.Args)
+	}
+	c.check(t, opts)
+	checkProbe(t, "liveness", ctr.LivenessProbe, "/healthz", ctr)
+	checkProbe(t, "readiness", ctr.ReadinessProbe, "/readyz", ctr)
+	checkRestricted(t, pod)
+	if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Requests.Memory().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources %v: want CPU and memory requests and a memory limit", ctr.Resources)
+	}
+	if pod.NodeSelector["pool"] != c.nodePool {
+		t.Errorf("nodeSelector %v, want pool=%s", pod.NodeSelector, c.nodePool)
+	}
+	if len(pod.Tolerations) != 1 || pod.Tolerations[0].Key != "dedicated" {
+		t.Errorf("tolerations %v", pod.Tolerations)
+	}
+	checkMetricsService(t, r, c.component, d)
+}
+
+// checkMetricsService checks that the component's metrics Service selects
+// the Deployment's Pods and targets their metrics port.
+func checkMetricsService(t *testing.T, r rendered, component string, d appsv1.Deployment) {
+	t.Helper()
+	var svc corev1.Service
+	r.get(t, "Service", component+"-metrics", &svc)
+	for k, v := range svc.Spec.Selector {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("metrics Service selector %v does not select the pods (labels %v)", svc.Spec.Selector, d.Spec.Template.Labels)
+		}
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+		t.Errorf("metrics Service ports %v", svc.Spec.Ports)
 	}
 }
 
@@ -599,7 +620,8 @@ func checkProbe(t *testing.T, kind string, p *corev1.Probe, path string, ctr cor
 func checkRestricted(t *testing.T, pod corev1.PodSpec) {
 	t.Helper()
 	psc := pod.SecurityContext
-	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("pod securityContext %+v: want runAsNonRoot and seccomp RuntimeDefault", psc)
 	}
 	for _, ctr := range pod.Containers {
@@ -607,7 +629,8 @@ func checkRestricted(t *testing.T, pod corev1.PodSpec) {
 		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
 			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
-			t.Errorf("container %s securityContext %+v: want no privilege escalation, a read-only root filesystem and all capabilities dropped", ctr.Name, sc)
+			t.Errorf("container %s securityContext %+v: want no privilege escalation, "+
+				"a read-only root filesystem and all capabilities dropped", ctr.Name, sc)
 		}
 	}
 }
@@ -651,7 +674,8 @@ func TestMeteringFileOutput(t *testing.T) {
 }
 
 func TestServiceMonitorAndTokenSecrets(t *testing.T) {
-	r := render(t, "--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prometheus", "--set", "tokenSecrets.enabled=true")
+	r := render(t, "--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prometheus",
+		"--set", "tokenSecrets.enabled=true")
 	sm, ok := r["ServiceMonitor/meshstack-operator"]
 	if !ok {
 		t.Fatalf("no ServiceMonitor; rendered %v", r.keys())
@@ -753,117 +777,140 @@ func TestNames(t *testing.T) {
 }
 
 func TestMeteringCheckpointStorageAndHTTP(t *testing.T) {
-	t.Run("the default: a checkpoint, pods only, stdout", func(t *testing.T) {
-		r := render(t)
-		var d appsv1.Deployment
-		r.get(t, "Deployment", "metering", &d)
-		o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
-		if o.MeteringCheckpoint != "meshstack-metering" || o.MeteringCheckpointParts != 8 || !slices.Equal(o.MeteringResources, []string{"pods"}) || o.MeteringOutput != "-" {
-			t.Errorf("checkpoint %q in %d parts, resources %v, output %q", o.MeteringCheckpoint, o.MeteringCheckpointParts, o.MeteringResources, o.MeteringOutput)
-		}
-		// No cluster by default: the record ids of earlier releases.
-		for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
-			if strings.HasPrefix(arg, "--metering-cluster") {
-				t.Errorf("rendered %q by default", arg)
-			}
-		}
-		if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
-			t.Errorf("without a volume two replicas can overlap: want a rolling update, got Recreate")
-		}
-		if _, ok := r["ClusterRole/meshstack-operator-metering-storage"]; ok {
-			t.Errorf("the storage ClusterRole is rendered by default")
-		}
-	})
+	t.Run("the default: a checkpoint, pods only, stdout", meteringCheckpointDefault)
+	t.Run("without a checkpoint no Role grants ConfigMaps", meteringWithoutCheckpoint)
+	t.Run("more parts are more resourceNames in the Role and the admission policy", meteringCheckpointParts)
+	t.Run("storage metering: its own ClusterRole and the flag", meteringStorage)
+	t.Run("an HTTP receiver with files from extra volumes, two replicas rolling, a cluster name", meteringHTTPReceiver)
+}
 
-	t.Run("without a checkpoint no Role grants ConfigMaps", func(t *testing.T) {
-		r := render(t, "--set", "metering.checkpoint.enabled=false")
-		var d appsv1.Deployment
-		r.get(t, "Deployment", "metering", &d)
-		if o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args); o.MeteringCheckpoint != "" {
-			t.Errorf("--metering-checkpoint=%q, want empty", o.MeteringCheckpoint)
+// meteringCheckpointDefault: by default the meter keeps a checkpoint, meters
+// pods only and writes to stdout.
+func meteringCheckpointDefault(t *testing.T) {
+	r := render(t)
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "metering", &d)
+	o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+	if o.MeteringCheckpoint != "meshstack-metering" || o.MeteringCheckpointParts != 8 ||
+		!slices.Equal(o.MeteringResources, []string{"pods"}) || o.MeteringOutput != "-" {
+		t.Errorf("checkpoint %q in %d parts, resources %v, output %q",
+			o.MeteringCheckpoint, o.MeteringCheckpointParts, o.MeteringResources, o.MeteringOutput)
+	}
+	// No cluster by default: the record ids of earlier releases.
+	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(arg, "--metering-cluster") {
+			t.Errorf("rendered %q by default", arg)
 		}
-		for _, p := range r.granted(t, "meshfed-metering") {
-			if p.Resource == "configmaps" {
-				t.Errorf("granted %+v", p)
-			}
-		}
-	})
+	}
+	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("without a volume two replicas can overlap: want a rolling update, got Recreate")
+	}
+	if _, ok := r["ClusterRole/meshstack-operator-metering-storage"]; ok {
+		t.Errorf("the storage ClusterRole is rendered by default")
+	}
+}
 
-	t.Run("more parts are more resourceNames in the Role and the admission policy", func(t *testing.T) {
-		r := render(t, append([]string{"--set", "metering.checkpoint.name=usage-checkpoint", "--set", "metering.checkpoint.parts=2"}, vapAPI...)...)
-		var role rbacv1.Role
-		r.get(t, "Role", "meshstack-operator-metering-checkpoint", &role)
-		if want := []string{"usage-checkpoint", "usage-checkpoint-a-1", "usage-checkpoint-a-2", "usage-checkpoint-b-1", "usage-checkpoint-b-2"}; !slices.Equal(role.Rules[0].ResourceNames, want) ||
-			!slices.Equal(role.Rules[0].Verbs, []string{"get", "update"}) {
-			t.Errorf("resourceNames %v verbs %v, want get and update of %v", role.Rules[0].ResourceNames, role.Rules[0].Verbs, want)
+// meteringWithoutCheckpoint: without a checkpoint no Role grants ConfigMaps.
+func meteringWithoutCheckpoint(t *testing.T) {
+	r := render(t, "--set", "metering.checkpoint.enabled=false")
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "metering", &d)
+	if o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args); o.MeteringCheckpoint != "" {
+		t.Errorf("--metering-checkpoint=%q, want empty", o.MeteringCheckpoint)
+	}
+	for _, p := range r.granted(t, "meshfed-metering") {
+		if p.Resource == "configmaps" {
+			t.Errorf("granted %+v", p)
 		}
-		// The part of the layout before generations is only read.
-		if !slices.Equal(role.Rules[1].ResourceNames, []string{"usage-checkpoint-1"}) || !slices.Equal(role.Rules[1].Verbs, []string{"get"}) {
-			t.Errorf("resourceNames %v verbs %v, want get of usage-checkpoint-1", role.Rules[1].ResourceNames, role.Rules[1].Verbs)
-		}
-		var policy admissionregistrationv1.ValidatingAdmissionPolicy
-		r.get(t, "ValidatingAdmissionPolicy", "meshstack-operator-metering-checkpoint", &policy)
-		if got, want := policy.Spec.MatchConditions[0].Expression, "['usage-checkpoint', 'usage-checkpoint-a-1', 'usage-checkpoint-a-2', 'usage-checkpoint-b-1', 'usage-checkpoint-b-2', 'usage-checkpoint-1']"; !strings.HasSuffix(got, " in "+want) {
-			t.Errorf("the checkpoint policy matches %q, want every name: %s", got, want)
-		}
-	})
+	}
+}
 
-	t.Run("storage metering: its own ClusterRole and the flag", func(t *testing.T) {
-		r := render(t, "--set", "metering.persistentVolumeClaims.enabled=true")
-		var role rbacv1.ClusterRole
-		r.get(t, "ClusterRole", "meshstack-operator-metering-storage", &role)
-		want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}}}
-		if !reflect.DeepEqual(role.Rules, want) {
-			t.Errorf("rules %+v, want %+v", role.Rules, want)
-		}
-		granted := effective(r.granted(t, "meshfed-metering"))
-		for _, verb := range []string{"get", "list"} {
-			if !slices.Contains(granted, "//persistentvolumeclaims/"+verb+"/") {
-				t.Errorf("meshfed-metering may not %s claims: %v", verb, granted)
-			}
-		}
-		var seed rbacv1.ClusterRole
-		r.get(t, "ClusterRole", "meshfed-metering", &seed)
-		if len(seed.Rules) != 1 || seed.Rules[0].Resources[0] != "pods" {
-			t.Errorf("the seed's meshfed-metering changed: %+v", seed.Rules)
-		}
-		var d appsv1.Deployment
-		r.get(t, "Deployment", "metering", &d)
-		if o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args); !slices.Equal(o.MeteringResources, []string{"pods", "persistentvolumeclaims"}) {
-			t.Errorf("--metering-resources %v", o.MeteringResources)
-		}
-	})
+// meteringCheckpointParts: more parts are more resourceNames in the Role
+// and the admission policy.
+func meteringCheckpointParts(t *testing.T) {
+	r := render(t, append([]string{"--set", "metering.checkpoint.name=usage-checkpoint", "--set", "metering.checkpoint.parts=2"},
+		vapAPI...)...)
+	var role rbacv1.Role
+	r.get(t, "Role", "meshstack-operator-metering-checkpoint", &role)
+	want := []string{"usage-checkpoint", "usage-checkpoint-a-1", "usage-checkpoint-a-2", "usage-checkpoint-b-1", "usage-checkpoint-b-2"}
+	if !slices.Equal(role.Rules[0].ResourceNames, want) ||
+		!slices.Equal(role.Rules[0].Verbs, []string{"get", "update"}) {
+		t.Errorf("resourceNames %v verbs %v, want get and update of %v", role.Rules[0].ResourceNames, role.Rules[0].Verbs, want)
+	}
+	// The part of the layout before generations is only read.
+	if !slices.Equal(role.Rules[1].ResourceNames, []string{"usage-checkpoint-1"}) || !slices.Equal(role.Rules[1].Verbs, []string{"get"}) {
+		t.Errorf("resourceNames %v verbs %v, want get of usage-checkpoint-1", role.Rules[1].ResourceNames, role.Rules[1].Verbs)
+	}
+	var policy admissionregistrationv1.ValidatingAdmissionPolicy
+	r.get(t, "ValidatingAdmissionPolicy", "meshstack-operator-metering-checkpoint", &policy)
+	if got, want := policy.Spec.MatchConditions[0].Expression,
+		"['usage-checkpoint', 'usage-checkpoint-a-1', 'usage-checkpoint-a-2', 'usage-checkpoint-b-1', 'usage-checkpoint-b-2', "+
+			"'usage-checkpoint-1']"; !strings.HasSuffix(got, " in "+want) {
+		t.Errorf("the checkpoint policy matches %q, want every name: %s", got, want)
+	}
+}
 
-	t.Run("an HTTP receiver with files from extra volumes, two replicas rolling, a cluster name", func(t *testing.T) {
-		r := render(t, "--set", "metering.output.http.url=https://billing.example.com/usage", "--set", "metering.output.http.batchSize=200",
-			"--set", "metering.output.http.caFile=/etc/billing/ca.crt", "--set", "metering.output.http.bearerTokenFile=/var/run/billing/token",
-			"--set", "metering.extraVolumes[0].name=billing,metering.extraVolumes[0].secret.secretName=billing",
-			"--set", "metering.extraVolumeMounts[0].name=billing,metering.extraVolumeMounts[0].mountPath=/etc/billing",
-			"--set", "metering.replicas=2", "--set", "metering.cluster=eu-1")
-		var d appsv1.Deployment
-		r.get(t, "Deployment", "metering", &d)
-		o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
-		if o.MeteringCluster != "eu-1" {
-			t.Errorf("--metering-cluster %q, want eu-1", o.MeteringCluster)
+// meteringStorage: storage metering has its own ClusterRole and the flag.
+func meteringStorage(t *testing.T) {
+	r := render(t, "--set", "metering.persistentVolumeClaims.enabled=true")
+	var role rbacv1.ClusterRole
+	r.get(t, "ClusterRole", "meshstack-operator-metering-storage", &role)
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}}}
+	if !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("rules %+v, want %+v", role.Rules, want)
+	}
+	granted := effective(r.granted(t, "meshfed-metering"))
+	for _, verb := range []string{"get", "list"} {
+		if !slices.Contains(granted, "//persistentvolumeclaims/"+verb+"/") {
+			t.Errorf("meshfed-metering may not %s claims: %v", verb, granted)
 		}
-		if o.MeteringOutput != "https://billing.example.com/usage" || o.MeteringHTTP.BatchSize != 200 ||
-			o.MeteringHTTP.CAFile != "/etc/billing/ca.crt" || o.MeteringHTTP.BearerTokenFile != "/var/run/billing/token" || o.MeteringHTTP.ClientCertFile != "" {
-			t.Errorf("HTTP options: output %q, %+v", o.MeteringOutput, o.MeteringHTTP)
-		}
-		pod := d.Spec.Template.Spec
-		if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || len(pod.Containers[0].VolumeMounts) != 1 {
-			t.Errorf("volumes %+v, mounts %+v", pod.Volumes, pod.Containers[0].VolumeMounts)
-		}
-		if *d.Spec.Replicas != 2 || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
-			t.Errorf("replicas %d, strategy %q", *d.Spec.Replicas, d.Spec.Strategy.Type)
-		}
-	})
+	}
+	var seed rbacv1.ClusterRole
+	r.get(t, "ClusterRole", "meshfed-metering", &seed)
+	if len(seed.Rules) != 1 || seed.Rules[0].Resources[0] != "pods" {
+		t.Errorf("the seed's meshfed-metering changed: %+v", seed.Rules)
+	}
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "metering", &d)
+	o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+	if !slices.Equal(o.MeteringResources, []string{"pods", "persistentvolumeclaims"}) {
+		t.Errorf("--metering-resources %v", o.MeteringResources)
+	}
+}
+
+// meteringHTTPReceiver: an HTTP receiver with files from extra volumes, two
+// replicas rolling, a cluster name.
+func meteringHTTPReceiver(t *testing.T) {
+	r := render(t, "--set", "metering.output.http.url=https://billing.example.com/usage", "--set", "metering.output.http.batchSize=200",
+		"--set", "metering.output.http.caFile=/etc/billing/ca.crt", "--set", "metering.output.http.bearerTokenFile=/var/run/billing/token",
+		"--set", "metering.extraVolumes[0].name=billing,metering.extraVolumes[0].secret.secretName=billing",
+		"--set", "metering.extraVolumeMounts[0].name=billing,metering.extraVolumeMounts[0].mountPath=/etc/billing",
+		"--set", "metering.replicas=2", "--set", "metering.cluster=eu-1")
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "metering", &d)
+	o := parseArgs(t, d.Spec.Template.Spec.Containers[0].Args)
+	if o.MeteringCluster != "eu-1" {
+		t.Errorf("--metering-cluster %q, want eu-1", o.MeteringCluster)
+	}
+	if o.MeteringOutput != "https://billing.example.com/usage" || o.MeteringHTTP.BatchSize != 200 ||
+		o.MeteringHTTP.CAFile != "/etc/billing/ca.crt" || o.MeteringHTTP.BearerTokenFile != "/var/run/billing/token" ||
+		o.MeteringHTTP.ClientCertFile != "" {
+		t.Errorf("HTTP options: output %q, %+v", o.MeteringOutput, o.MeteringHTTP)
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || len(pod.Containers[0].VolumeMounts) != 1 {
+		t.Errorf("volumes %+v, mounts %+v", pod.Volumes, pod.Containers[0].VolumeMounts)
+	}
+	if *d.Spec.Replicas != 2 || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("replicas %d, strategy %q", *d.Spec.Replicas, d.Spec.Strategy.Type)
+	}
 }
 
 func TestAuthenticatedMetrics(t *testing.T) {
 	t.Run("by default over HTTPS, with the review rights in their own role and a reader role", func(t *testing.T) {
 		r := render(t, "--set", "serviceMonitor.enabled=true",
-			"--set", "metrics.readerSubjects[0].kind=ServiceAccount,metrics.readerSubjects[0].name=prometheus,metrics.readerSubjects[0].namespace=monitoring")
+			"--set", "metrics.readerSubjects[0].kind=ServiceAccount,metrics.readerSubjects[0].name=prometheus,"+
+				"metrics.readerSubjects[0].namespace=monitoring")
 		var reader rbacv1.ClusterRole
 		r.get(t, "ClusterRole", "meshstack-operator-metrics-reader", &reader)
 		if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !reflect.DeepEqual(reader.Rules, want) {
@@ -932,8 +979,8 @@ func TestAuthenticatedMetrics(t *testing.T) {
 var vapAPI = []string{"--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}
 
 func TestAdmissionPolicies(t *testing.T) {
-	policies := []string{"meshstack-operator-meshprojects", "meshstack-operator-meshprojects-landing-zones", "meshstack-operator-managed-objects",
-		"meshstack-operator-managed-subresources", "meshstack-operator-operator-scope"}
+	policies := []string{"meshstack-operator-meshprojects", "meshstack-operator-meshprojects-landing-zones",
+		"meshstack-operator-managed-objects", "meshstack-operator-managed-subresources", "meshstack-operator-operator-scope"}
 	has := func(r rendered, name string) bool {
 		_, policy := r["ValidatingAdmissionPolicy/"+name]
 		_, binding := r["ValidatingAdmissionPolicyBinding/"+name]
@@ -950,9 +997,12 @@ func TestAdmissionPolicies(t *testing.T) {
 		{"on a cluster that serves them", vapAPI, []bool{true, true, true, true, true}},
 		{"not where the API is missing", nil, []bool{false, false, false, false, false}},
 		{"not when disabled", append([]string{"--set", "admissionPolicies.enabled=false"}, vapAPI...), []bool{false, false, false, false, false}},
-		{"no zone policy without landing zones", append([]string{"--set", "landingZones.enabled=false"}, vapAPI...), []bool{true, false, true, true, true}},
-		{"no subresource policy when switched off", append([]string{"--set", "admissionPolicies.managedSubresources.enabled=false"}, vapAPI...), []bool{true, true, true, false, true}},
-		{"no operator scope when switched off", append([]string{"--set", "admissionPolicies.operatorScope.enabled=false"}, vapAPI...), []bool{true, true, true, true, false}},
+		{"no zone policy without landing zones", append([]string{"--set", "landingZones.enabled=false"}, vapAPI...),
+			[]bool{true, false, true, true, true}},
+		{"no subresource policy when switched off", append([]string{"--set", "admissionPolicies.managedSubresources.enabled=false"}, vapAPI...),
+			[]bool{true, true, true, false, true}},
+		{"no operator scope when switched off", append([]string{"--set", "admissionPolicies.operatorScope.enabled=false"}, vapAPI...),
+			[]bool{true, true, true, true, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.args...)

@@ -147,74 +147,9 @@ var labelListKeywords = map[string]bool{
 // without, on, ignoring and group_*, that are neither keywords nor
 // functions.
 func metricNames(expr string) ([]string, error) {
-	type token struct {
-		text  string
-		ident bool
-	}
-	var tokens []token
-	isIdentStart := func(c byte) bool { return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-	isIdent := func(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
-	for i := 0; i < len(expr); {
-		c := expr[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '#':
-			for i < len(expr) && expr[i] != '\n' {
-				i++
-			}
-		case c == '"' || c == '\'' || c == '`':
-			j := i + 1
-			for j < len(expr) && expr[j] != c {
-				if expr[j] == '\\' && c != '`' {
-					j++
-				}
-				j++
-			}
-			if j >= len(expr) {
-				return nil, fmt.Errorf("unterminated string at %d", i)
-			}
-			i = j + 1
-		case c >= '0' && c <= '9' || c == '.':
-			// A number or a duration such as 5m or 1h30m.
-			for i < len(expr) && (isIdent(expr[i]) || expr[i] == '.') {
-				i++
-			}
-		case c == '$':
-			// A Grafana variable such as $__rate_interval or ${datasource}.
-			j := i + 1
-			for j < len(expr) && (isIdent(expr[j]) || expr[j] == '{' || expr[j] == '}') {
-				j++
-			}
-			i = j
-		case isIdentStart(c):
-			j := i
-			for j < len(expr) && isIdent(expr[j]) {
-				j++
-			}
-			tokens = append(tokens, token{expr[i:j], true})
-			i = j
-		default:
-			tokens = append(tokens, token{string(c), false})
-			i++
-		}
-	}
-	closing := map[string]string{"{": "}", "[": "]", "(": ")"}
-	// skip returns the index after the group that opens at tokens[i].
-	skip := func(i int) (int, error) {
-		depth := 0
-		for j := i; j < len(tokens); j++ {
-			switch tokens[j].text {
-			case tokens[i].text:
-				depth++
-			case closing[tokens[i].text]:
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, fmt.Errorf("unbalanced %s", tokens[i].text)
+	tokens, err := promqlTokens(expr)
+	if err != nil {
+		return nil, err
 	}
 	var names []string
 	for i := 0; i < len(tokens); {
@@ -223,12 +158,11 @@ func metricNames(expr string) ([]string, error) {
 		if i+1 < len(tokens) {
 			next = tokens[i+1].text
 		}
-		var err error
 		switch {
 		case tok.text == "{" || tok.text == "[":
-			i, err = skip(i)
+			i, err = skipGroup(tokens, i)
 		case tok.ident && labelListKeywords[strings.ToLower(tok.text)] && next == "(":
-			i, err = skip(i + 1)
+			i, err = skipGroup(tokens, i+1)
 		case tok.ident && (next == "(" || promqlKeywords[strings.ToLower(tok.text)]):
 			i++ // a function, an aggregation or a keyword
 		case tok.ident:
@@ -244,6 +178,100 @@ func metricNames(expr string) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// promqlToken is an identifier or a single character of punctuation of a
+// PromQL expression.
+type promqlToken struct {
+	text  string
+	ident bool
+}
+
+// promqlTokens splits a PromQL expression into identifiers and
+// punctuation, dropping whitespace, comments, strings, numbers, durations
+// and Grafana variables.
+func promqlTokens(expr string) ([]promqlToken, error) {
+	var tokens []promqlToken
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '#':
+			i = scanWhile(expr, i, func(c byte) bool { return c != '\n' })
+		case c == '"' || c == '\'' || c == '`':
+			var err error
+			if i, err = stringEnd(expr, i); err != nil {
+				return nil, err
+			}
+		case c >= '0' && c <= '9' || c == '.':
+			// A number or a duration such as 5m or 1h30m.
+			i = scanWhile(expr, i, func(c byte) bool { return isIdent(c) || c == '.' })
+		case c == '$':
+			// A Grafana variable such as $__rate_interval or ${datasource}.
+			i = scanWhile(expr, i+1, func(c byte) bool { return isIdent(c) || c == '{' || c == '}' })
+		case isIdentStart(c):
+			j := scanWhile(expr, i, isIdent)
+			tokens = append(tokens, promqlToken{expr[i:j], true})
+			i = j
+		default:
+			tokens = append(tokens, promqlToken{string(c), false})
+			i++
+		}
+	}
+	return tokens, nil
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isIdent(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
+
+// scanWhile returns the index of the first byte of expr at or after i that
+// ok refuses, or len(expr).
+func scanWhile(expr string, i int, ok func(c byte) bool) int {
+	for i < len(expr) && ok(expr[i]) {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string literal that opens at
+// expr[i]; backslashes escape except in raw (backquoted) strings.
+func stringEnd(expr string, i int) (int, error) {
+	quote := expr[i]
+	j := i + 1
+	for j < len(expr) && expr[j] != quote {
+		if expr[j] == '\\' && quote != '`' {
+			j++
+		}
+		j++
+	}
+	if j >= len(expr) {
+		return 0, fmt.Errorf("unterminated string at %d", i)
+	}
+	return j + 1, nil
+}
+
+// closingBracket pairs each opening bracket with its closing one.
+var closingBracket = map[string]string{"{": "}", "[": "]", "(": ")"}
+
+// skipGroup returns the index after the group that opens at tokens[i].
+func skipGroup(tokens []promqlToken, i int) (int, error) {
+	depth := 0
+	for j := i; j < len(tokens); j++ {
+		switch tokens[j].text {
+		case tokens[i].text:
+			depth++
+		case closingBracket[tokens[i].text]:
+			depth--
+			if depth == 0 {
+				return j + 1, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("unbalanced %s", tokens[i].text)
 }
 
 func TestMetricNames(t *testing.T) {
@@ -268,7 +296,9 @@ func TestMetricNames(t *testing.T) {
 // binary does not export and for a histogram or counter used by the wrong
 // name, and passes the names it does export.
 func TestUnknownMetricsAreReported(t *testing.T) {
-	for _, name := range []string{"meshstack_metering_pods_seen", "meshstack_meshprojects", "leader_election_master_status", "workqueue_depth"} {
+	for _, name := range []string{
+		"meshstack_metering_pods_seen", "meshstack_meshprojects", "leader_election_master_status", "workqueue_depth",
+	} {
 		if !registered(name) {
 			t.Errorf("%s is not registered; the registry does not hold what the binary serves", name)
 		}
@@ -341,8 +371,8 @@ func (r rendered) alertRules(t *testing.T) (groups []any, alerts map[string]map[
 	return groups, alerts
 }
 
-var allAlerts = []string{"MeshstackMeteringStale", "MeshstackUsageUndelivered", "MeshstackMeteringCheckpointFailing", "MeshstackReconcileErrors",
-	"MeshstackProjectsNotReady", "MeshstackLeaderMissing"}
+var allAlerts = []string{"MeshstackMeteringStale", "MeshstackUsageUndelivered", "MeshstackMeteringCheckpointFailing",
+	"MeshstackReconcileErrors", "MeshstackProjectsNotReady", "MeshstackLeaderMissing"}
 
 // TestPrometheusRule: the rendered rules are valid (promtool check rules,
 // lint fatal), each alert fires on the series of testdata/rules-test.yaml
@@ -351,7 +381,8 @@ var allAlerts = []string{"MeshstackMeteringStale", "MeshstackUsageUndelivered", 
 func TestPrometheusRule(t *testing.T) {
 	r := render(t, "--set", "prometheusRule.enabled=true", "--set", "prometheusRule.labels.release=prometheus")
 	u := r[ruleName]
-	if u == nil || u.GetAPIVersion() != "monitoring.coreos.com/v1" || u.GetNamespace() != namespace || u.GetLabels()["release"] != "prometheus" {
+	if u == nil || u.GetAPIVersion() != "monitoring.coreos.com/v1" || u.GetNamespace() != namespace ||
+		u.GetLabels()["release"] != "prometheus" {
 		t.Fatalf("PrometheusRule %v", u)
 	}
 	groups, alerts := r.alertRules(t)
@@ -370,7 +401,7 @@ func TestPrometheusRule(t *testing.T) {
 	promtool(t, dir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml")
 	promtool(t, dir, "test", "rules", "rules-test.yaml")
 
-	var exprs []string
+	exprs := make([]string, 0, len(alerts))
 	for _, a := range alerts {
 		exprs = append(exprs, a["expr"].(string))
 	}
@@ -410,7 +441,9 @@ func TestPrometheusRuleValues(t *testing.T) {
 	for name, a := range alerts {
 		labels, _, _ := unstructured.NestedStringMap(a, "labels")
 		annotations, _, _ := unstructured.NestedStringMap(a, "annotations")
-		wantSeverity := map[string]string{"MeshstackMeteringStale": "critical", "MeshstackMeteringCheckpointFailing": "critical", "MeshstackLeaderMissing": "page"}[name]
+		wantSeverity := map[string]string{
+			"MeshstackMeteringStale": "critical", "MeshstackMeteringCheckpointFailing": "critical", "MeshstackLeaderMissing": "page",
+		}[name]
 		if wantSeverity == "" {
 			wantSeverity = "warning"
 		}
@@ -506,7 +539,8 @@ func TestGrafanaDashboard(t *testing.T) {
 	if !ok {
 		t.Fatalf("no %s; rendered %v", dashboardName, r.keys())
 	}
-	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetNamespace() != "monitoring" || cm.GetAnnotations()["grafana_folder"] != "meshStack" {
+	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetNamespace() != "monitoring" ||
+		cm.GetAnnotations()["grafana_folder"] != "meshStack" {
 		t.Errorf("ConfigMap labels %v, namespace %q, annotations %v", cm.GetLabels(), cm.GetNamespace(), cm.GetAnnotations())
 	}
 	data, _, _ := unstructured.NestedString(cm.Object, "data", dashboardFile)
@@ -562,7 +596,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	// promtool parses each query as a recording rule, Grafana's range
 	// variables replaced by a duration.
 	grafanaRanges := strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
-	var rules []map[string]string
+	rules := make([]map[string]string, 0, len(exprs))
 	for i, expr := range exprs {
 		rules = append(rules, map[string]string{"record": fmt.Sprintf("dashboard:query_%d", i), "expr": grafanaRanges.Replace(expr)})
 	}
@@ -589,7 +623,8 @@ func TestMonitoringValues(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := framework.Helm(context.Background(), t.TempDir(), append([]string{
-				"template", "meshstack-operator", framework.ChartDir, "--namespace", namespace, "--set", "prometheusRule.enabled=true"}, args...)...); err == nil {
+				"template", "meshstack-operator", framework.ChartDir, "--namespace", namespace,
+				"--set", "prometheusRule.enabled=true"}, args...)...); err == nil {
 				t.Errorf("helm template %v succeeded; want it rejected", args)
 			}
 		})

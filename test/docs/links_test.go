@@ -85,7 +85,8 @@ func TestCheckLinkFixture(t *testing.T) {
 
 func markdownFiles(t *testing.T) []string {
 	t.Helper()
-	files := []string{"README.md", "CONTRIBUTING.md", "config/helm/meshstack-operator/README.md", "config/helm/meshstack-operator/templates/NOTES.txt"}
+	files := []string{"README.md", "CONTRIBUTING.md",
+		"config/helm/meshstack-operator/README.md", "config/helm/meshstack-operator/templates/NOTES.txt"}
 	err := filepath.WalkDir(filepath.Join(root, "docs"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

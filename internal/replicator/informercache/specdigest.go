@@ -36,12 +36,12 @@ func specDigest(spec any) string {
 }
 
 // keepSpecDigest replaces the spec of a cached baseline object with its
-// digest, drops a ResourceQuota's status (usage, which the quota
-// controller keeps changing and the operator never reads), and reports
-// whether obj is of a baseline kind. It may see an object twice
-// (informers may transform again what they already hold) and leaves a
-// digested one as it is.
-func keepSpecDigest(obj any) bool {
+// digest and drops a ResourceQuota's status (usage, which the quota
+// controller keeps changing and the operator never reads); it leaves
+// objects of other kinds alone. It may see an object twice (informers may
+// transform again what they already hold) and leaves a digested one as it
+// is.
+func keepSpecDigest(obj any) {
 	var spec any
 	switch o := obj.(type) {
 	case *corev1.ResourceQuota:
@@ -51,11 +51,11 @@ func keepSpecDigest(obj any) bool {
 	case *networkingv1.NetworkPolicy:
 		spec = &o.Spec
 	default:
-		return false
+		return
 	}
 	o := obj.(metav1.Object)
 	if digestOnly(o) {
-		return true
+		return
 	}
 	setCachedDigest(o, specDigest(spec))
 	switch o := obj.(type) {
@@ -66,7 +66,6 @@ func keepSpecDigest(obj any) bool {
 	case *networkingv1.NetworkPolicy:
 		o.Spec = networkingv1.NetworkPolicySpec{}
 	}
-	return true
 }
 
 func setCachedDigest(obj metav1.Object, digest string) {

@@ -24,7 +24,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/transport"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -128,15 +130,22 @@ type HTTPSinkOptions struct {
 	// DefaultHTTPBatchSize when 0.
 	BatchSize int
 	// BearerTokenFile holds a token sent as "Authorization: Bearer <token>".
-	// It is read for every request, so a rotated (e.g. projected
-	// ServiceAccount) token is used as soon as it is written.
+	// It is read by client-go's cached file token source: again once the
+	// token read last is about a minute old (tokenRefresh, by the wall
+	// clock), which picks up a projected ServiceAccount token well before
+	// the kubelet lets the old one expire, and again at once after the
+	// receiver answers 401. When a re-read fails, the token read last is
+	// sent.
 	BearerTokenFile string
 	// CAFile holds PEM certificates trusted for the server in addition to
 	// the system's.
 	CAFile string
 	// ClientCertFile and ClientKeyFile are a PEM client certificate and key
-	// for mutual TLS. Both or neither must be set. They are re-read at every
-	// TLS handshake and used once they have changed and form a valid pair.
+	// for mutual TLS. Both or neither must be set. A controller-runtime
+	// certwatcher serves them: it re-reads them at every TLS handshake (and
+	// when they change, or every 10 seconds, until the sink is closed) and
+	// uses them once they form a valid pair; until then the pair loaded
+	// before stays in use.
 	ClientCertFile string
 	ClientKeyFile  string
 	Log            logr.Logger
@@ -186,10 +195,14 @@ type HTTPSink struct {
 	url       string
 	redacted  string
 	batchSize int
-	tokenFile string
+	// token is nil without a BearerTokenFile.
+	token     transport.ResettableTokenSource
 	client    *http.Client
 	transport *http.Transport
 	log       logr.Logger
+	// stopCertWatcher stops the client certificate's watcher; a no-op
+	// without one.
+	stopCertWatcher func()
 
 	initialBackoff, maxBackoff, requestTimeout time.Duration
 	clock                                      clock.Clock
@@ -205,15 +218,15 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 	}
 	u, _ := url.Parse(o.URL)
 	s := &HTTPSink{
-		url:            o.URL,
-		redacted:       redactURL(u),
-		batchSize:      o.BatchSize,
-		tokenFile:      o.BearerTokenFile,
-		log:            o.Log,
-		initialBackoff: cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
-		maxBackoff:     cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
-		requestTimeout: cmp.Or(o.RequestTimeout, defaultHTTPRequestTimeout),
-		clock:          o.Clock,
+		url:             o.URL,
+		redacted:        redactURL(u),
+		batchSize:       o.BatchSize,
+		stopCertWatcher: func() {},
+		log:             o.Log,
+		initialBackoff:  cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
+		maxBackoff:      cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
+		requestTimeout:  cmp.Or(o.RequestTimeout, defaultHTTPRequestTimeout),
+		clock:           o.Clock,
 	}
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
@@ -228,8 +241,9 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 		return nil, fmt.Errorf("the HTTP sink's backoffs (%s, %s) and request timeout (%s) must be positive and ordered",
 			s.initialBackoff, s.maxBackoff, s.requestTimeout)
 	}
-	if s.tokenFile != "" {
-		if _, err := readToken(s.tokenFile); err != nil {
+	if o.BearerTokenFile != "" {
+		s.token = transport.NewCachedFileTokenSource(o.BearerTokenFile)
+		if _, err := s.token.Token(); err != nil {
 			return nil, fmt.Errorf("--metering-http-bearer-token-file: %w", err)
 		}
 	}
@@ -253,11 +267,12 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 		return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file must be set together")
 	}
 	if o.ClientCertFile != "" {
-		l := &clientCertLoader{certFile: o.ClientCertFile, keyFile: o.ClientKeyFile, log: o.Log}
-		if err := l.load(); err != nil {
+		cw, err := certwatcher.New(o.ClientCertFile, o.ClientKeyFile)
+		if err != nil {
 			return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file: %w", err)
 		}
-		tlsConfig.GetClientCertificate = l.get
+		tlsConfig.GetClientCertificate = clientCertificate(cw, o)
+		s.stopCertWatcher = startCertWatcher(cw, o.Log)
 	}
 
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
@@ -271,9 +286,10 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 	return s, nil
 }
 
-// Close closes idle connections.
+// Close closes idle connections and stops watching the client certificate.
 func (s *HTTPSink) Close() error {
 	s.transport.CloseIdleConnections()
+	s.stopCertWatcher()
 	return nil
 }
 
@@ -372,12 +388,13 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 	req.Header.Set("Content-Type", ndjsonContentType)
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("User-Agent", "meshstack-operator-metering")
-	if s.tokenFile != "" {
-		token, err := readToken(s.tokenFile)
+	sent := time.Now()
+	if s.token != nil {
+		token, err := s.token.Token()
 		if err != nil {
 			return fail(fmt.Errorf("reading the bearer token: %w", err))
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+token.AccessToken)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -396,6 +413,12 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 		return postResult{ok: true}
 	}
 	c := resp.StatusCode
+	if c == http.StatusUnauthorized && s.token != nil {
+		// The token may have been rotated since it was read: read it
+		// again for the next attempt. The token source keeps time by
+		// the wall clock, so sent is too.
+		s.token.ResetTokenOlderThan(sent)
+	}
 	r := postResult{
 		transient:  c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500,
 		code:       strconv.Itoa(c),
@@ -455,19 +478,6 @@ func (s *HTTPSink) backoff() *wait.Backoff {
 	}
 }
 
-// readToken reads a bearer token file.
-func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return token, nil
-}
-
 // idempotencyKey is the Idempotency-Key of batch index i of a window; see
 // HTTPSink.
 func idempotencyKey(batch []Record, i int) string {
@@ -485,47 +495,37 @@ func idempotencyKey(batch []Record, i int) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// clientCertLoader serves the client certificate, re-reading its files at
-// every handshake; a pair that does not load (such as during a rotation that
-// has written one file only) keeps the previous one in use.
-type clientCertLoader struct {
-	certFile, keyFile string
-	log               logr.Logger
-
-	mu              sync.Mutex
-	certPEM, keyPEM []byte
-	cert            *tls.Certificate
+// clientCertificate serves cw's client certificate, re-reading its files
+// first, so that a rotated pair is used from the next handshake on; a pair
+// that does not load (such as during a rotation that has written one file
+// only) keeps the previous one in use.
+func clientCertificate(cw *certwatcher.CertWatcher, o HTTPSinkOptions) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if err := cw.ReadCertificate(); err != nil {
+			o.Log.Error(err, "Reloading the metering client certificate failed; using the one loaded before",
+				"certFile", o.ClientCertFile, "keyFile", o.ClientKeyFile)
+		}
+		return cw.GetCertificate(nil)
+	}
 }
 
-// load reads the files and replaces the certificate when they changed.
-func (l *clientCertLoader) load() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	certPEM, err := os.ReadFile(l.certFile)
-	if err != nil {
-		return err
+// startCertWatcher runs cw, which re-reads the certificate when its files
+// change (and every 10 seconds) and frees its file watch once stopped, until
+// the returned function is called; that function waits for it to stop.
+func startCertWatcher(cw *certwatcher.CertWatcher, log logr.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := cw.Start(ctx); err != nil && ctx.Err() == nil {
+			log.Error(err, "Watching the metering client certificate failed; it is still re-read at every TLS handshake")
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
 	}
-	keyPEM, err := os.ReadFile(l.keyFile)
-	if err != nil {
-		return err
-	}
-	if l.cert != nil && bytes.Equal(certPEM, l.certPEM) && bytes.Equal(keyPEM, l.keyPEM) {
-		return nil
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return err
-	}
-	l.cert, l.certPEM, l.keyPEM = &cert, certPEM, keyPEM
-	return nil
-}
-
-func (l *clientCertLoader) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	if err := l.load(); err != nil {
-		l.log.Error(err, "Reloading the metering client certificate failed; using the one loaded before",
-			"certFile", l.certFile, "keyFile", l.keyFile)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cert, nil
 }

@@ -1,4 +1,4 @@
-package metering
+package sink
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,12 +27,14 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // DefaultHTTPBatchSize is the default of --metering-http-batch-size.
 const DefaultHTTPBatchSize = 1000
 
-// Defaults of the HTTPSinkOptions that have no flag.
+// Defaults of the HTTPOptions that have no flag.
 const (
 	defaultHTTPInitialBackoff = time.Second
 	defaultHTTPMaxBackoff     = 5 * time.Minute
@@ -55,75 +56,9 @@ func init() {
 	metrics.Registry.MustRegister(deliveryFailures)
 }
 
-// IsHTTPOutput reports whether a --metering-output value is a URL, which
-// selects the HTTP sink.
-func IsHTTPOutput(output string) bool {
-	o := strings.ToLower(output)
-	return strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://")
-}
-
-// RedactOutput is a --metering-output value fit for logs and error
-// messages: a URL (anything with "://") loses its user info (user name
-// and password, either of which may be a secret), its query (which may
-// carry ?token=...) and its fragment, each replaced by "xxxxx"; a URL
-// that does not parse is replaced whole. A file path or "-" is returned
-// as it is.
-func RedactOutput(output string) string {
-	if !strings.Contains(output, "://") {
-		return output
-	}
-	u, err := url.Parse(output)
-	if err != nil {
-		return "(a --metering-output URL that does not parse)"
-	}
-	return redactURL(u)
-}
-
-func redactURL(u *url.URL) string {
-	r := *u
-	if r.User != nil {
-		r.User = url.User("xxxxx")
-	}
-	if r.RawQuery != "" || r.ForceQuery {
-		r.RawQuery, r.ForceQuery = "xxxxx", false
-	}
-	if r.Fragment != "" || r.RawFragment != "" {
-		r.Fragment, r.RawFragment = "xxxxx", ""
-	}
-	return r.String()
-}
-
-// ValidateHTTPOutput checks a --metering-output URL: https:// to any host, or
-// plain http:// to a loopback host only (127.0.0.0/8, ::1 or localhost), for
-// tests and sidecars.
-func ValidateHTTPOutput(rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// The error quotes the URL, which may hold a password.
-		return fmt.Errorf("--metering-output is not a valid URL")
-	}
-	switch {
-	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("--metering-output %q must be an https:// URL", redactURL(u))
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("--metering-output %q has no host", redactURL(u))
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return fmt.Errorf("--metering-output %q: plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://", redactURL(u))
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// HTTPSinkOptions configure an HTTPSink; the zero values of the durations
+// HTTPOptions configure an HTTP; the zero values of the durations
 // and of BatchSize select their defaults.
-type HTTPSinkOptions struct {
+type HTTPOptions struct {
 	// URL is the --metering-output URL (see ValidateHTTPOutput).
 	URL string
 	// BatchSize is the most records per request (--metering-http-batch-size),
@@ -158,7 +93,7 @@ type HTTPSinkOptions struct {
 	Clock clock.Clock
 }
 
-// HTTPSink POSTs each window to a URL as JSON Lines (Content-Type
+// HTTP POSTs each window to a URL as JSON Lines (Content-Type
 // application/x-ndjson) in the schema of the file output, in batches of at
 // most BatchSize records, in order.
 //
@@ -191,7 +126,7 @@ type HTTPSinkOptions struct {
 // MaxBackoff, logging the response body, so that data is kept until the
 // receiver is fixed. Deliver returns only when every batch of the window
 // has been acknowledged, or with ctx.Err() when ctx is done.
-type HTTPSink struct {
+type HTTP struct {
 	url       string
 	redacted  string
 	batchSize int
@@ -208,16 +143,16 @@ type HTTPSink struct {
 	clock                                      clock.Clock
 }
 
-var _ Sink = &HTTPSink{}
+var _ Sink = &HTTP{}
 
-// NewHTTPSink checks the options and loads the CA and client certificate
+// NewHTTP checks the options and loads the CA and client certificate
 // files.
-func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
+func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	if err := ValidateHTTPOutput(o.URL); err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(o.URL)
-	s := &HTTPSink{
+	s := &HTTP{
 		url:             o.URL,
 		redacted:        redactURL(u),
 		batchSize:       o.BatchSize,
@@ -287,21 +222,21 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 }
 
 // Close closes idle connections and stops watching the client certificate.
-func (s *HTTPSink) Close() error {
+func (s *HTTP) Close() error {
 	s.transport.CloseIdleConnections()
 	s.stopCertWatcher()
 	return nil
 }
 
-// Deliver sends the window's records batch by batch, in order; see HTTPSink.
-func (s *HTTPSink) Deliver(ctx context.Context, records []Record) error {
+// Deliver sends the window's records batch by batch, in order; see HTTP.
+func (s *HTTP) Deliver(ctx context.Context, records []usage.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
 	batches := (len(records) + s.batchSize - 1) / s.batchSize
 	for i := range batches {
 		batch := records[i*s.batchSize : min((i+1)*s.batchSize, len(records))]
-		body, err := encodeWindow(batch)
+		body, err := usage.MarshalJSONLines(batch)
 		if err != nil {
 			return err
 		}
@@ -315,7 +250,7 @@ func (s *HTTPSink) Deliver(ctx context.Context, records []Record) error {
 }
 
 // deliverBatch sends one batch until it is acknowledged or ctx is done.
-func (s *HTTPSink) deliverBatch(ctx context.Context, log logr.Logger, body []byte, key string) error {
+func (s *HTTP) deliverBatch(ctx context.Context, log logr.Logger, body []byte, key string) error {
 	log = log.WithValues("idempotencyKey", key)
 	backoff := s.backoff()
 	for attempt := 1; ; attempt++ {
@@ -377,7 +312,7 @@ type postResult struct {
 }
 
 // post sends one request.
-func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult {
+func (s *HTTP) post(ctx context.Context, body []byte, key string) postResult {
 	fail := func(err error) postResult { return postResult{transient: true, code: "error", err: err} }
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 	defer cancel()
@@ -469,7 +404,7 @@ func jitterDown(d time.Duration) time.Duration {
 // backoff is a batch's sequence of waits after transient failures:
 // InitialBackoff doubling up to MaxBackoff, unjittered (see jitterDown).
 // Its Steps never run out, so the wait stays at the cap once there.
-func (s *HTTPSink) backoff() *wait.Backoff {
+func (s *HTTP) backoff() *wait.Backoff {
 	return &wait.Backoff{
 		Duration: s.initialBackoff,
 		Factor:   2,
@@ -479,8 +414,8 @@ func (s *HTTPSink) backoff() *wait.Backoff {
 }
 
 // idempotencyKey is the Idempotency-Key of batch index i of a window; see
-// HTTPSink.
-func idempotencyKey(batch []Record, i int) string {
+// HTTP.
+func idempotencyKey(batch []usage.Record, i int) string {
 	h := sha256.New()
 	fmt.Fprint(h, "meshstack-metering-batch/v1\n")
 	if c := batch[0].Cluster; c != "" {
@@ -499,7 +434,7 @@ func idempotencyKey(batch []Record, i int) string {
 // first, so that a rotated pair is used from the next handshake on; a pair
 // that does not load (such as during a rotation that has written one file
 // only) keeps the previous one in use.
-func clientCertificate(cw *certwatcher.CertWatcher, o HTTPSinkOptions) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+func clientCertificate(cw *certwatcher.CertWatcher, o HTTPOptions) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		if err := cw.ReadCertificate(); err != nil {
 			o.Log.Error(err, "Reloading the metering client certificate failed; using the one loaded before",

@@ -1,4 +1,4 @@
-package metering
+package usage
 
 import (
 	"fmt"
@@ -146,6 +146,9 @@ type Pass struct {
 	Invalid      map[InvalidQuantity]int
 	FirstInvalid string
 }
+
+// Time is the time of the pass: it bills up to then.
+func (p *Pass) Time() time.Time { return p.to }
 
 // InvalidQuantity names a resource of a namespace whose quantity was out of
 // bounds in a pass.

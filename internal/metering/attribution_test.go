@@ -8,10 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
-
-	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
-
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // TestAttributionSurvivesTheCheckpoint checks that a window's attribution

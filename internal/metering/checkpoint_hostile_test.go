@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
-
 	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
 )
 
@@ -126,7 +126,7 @@ func TestMeterRefusesACheckpointFromTheFuture(t *testing.T) {
 	if got := testutil.ToFloat64(checkpointRefused); got != 1 {
 		t.Errorf("meshstack_metering_checkpoint_refused = %v, want 1", got)
 	}
-	err := m.ReadyCheck(httptest.NewRequest("GET", "/readyz", nil))
+	err := m.ReadyCheck(httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/readyz", nil))
 	if err == nil || !strings.Contains(err.Error(), "10m0s after this process's clock") {
 		t.Errorf("readiness while refusing: %v, want an error that says how far ahead the checkpoint is", err)
 	}
@@ -150,7 +150,7 @@ func TestMeterRefusesACheckpointFromTheFuture(t *testing.T) {
 	if got := testutil.ToFloat64(checkpointRefused); got != 0 {
 		t.Errorf("meshstack_metering_checkpoint_refused = %v after resuming, want 0", got)
 	}
-	if err := m.ReadyCheck(httptest.NewRequest("GET", "/readyz", nil)); err != nil {
+	if err := m.ReadyCheck(httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/readyz", nil)); err != nil {
 		t.Errorf("not ready after resuming: %v", err)
 	}
 	s.stop(r)

@@ -10,10 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
 	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
-
-	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 )
 
 // The pods and times the tests share (see package meteringtest).
@@ -21,14 +20,8 @@ var (
 	t0           = meteringtest.T0
 	newPod       = meteringtest.NewPod
 	startedAt    = meteringtest.StartedAt
-	extended     = meteringtest.Extended
-	createdAt    = meteringtest.CreatedAt
-	finished     = meteringtest.Finished
-	condition    = meteringtest.Condition
-	inPhase      = meteringtest.InPhase
 	resources    = meteringtest.Resources
 	requirements = meteringtest.Requirements
-	every        = meteringtest.Every
 )
 
 const gi = meteringtest.Gi

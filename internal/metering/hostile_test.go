@@ -46,7 +46,7 @@ func TestMeterHostileQuantityStopsNothing(t *testing.T) {
 		t.Errorf("records of the other namespaces (-without the hostile pod +with it):\n%s", diff)
 	}
 	wantEvil := []usage.Usage{*usageOf(3600, 1, gi, 0, 0, 61), *usageOf(3600, 1, gi, 0, 0, 61)}
-	var gotEvil []usage.Usage
+	gotEvil := make([]usage.Usage, 0, len(evil))
 	for _, rec := range evil {
 		gotEvil = append(gotEvil, rec.Usage)
 	}

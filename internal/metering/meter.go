@@ -1,6 +1,9 @@
-// Package metering turns periodic listings of all pods (and, on request,
-// PersistentVolumeClaims) into per-namespace usage records (JSON Lines)
-// that a billing system can ingest as they are.
+// Package metering is the metering component: the Meter, a
+// manager.Runnable that runs on the leader only, turns periodic listings of
+// all pods (and, on request, PersistentVolumeClaims) into per-namespace
+// usage records (JSON Lines) that a billing system can ingest as they are.
+// It also holds the metering flags' defaults and checks, and the metrics
+// of the metering loop.
 //
 // The metering identity may only get and list pods (and, with optional
 // roles, list namespaces' labels for attribution and claims), so there is
@@ -10,6 +13,11 @@
 // the time of the last pass live in a checkpoint (a ConfigMap), so that a
 // new process after a restart or a change of leader carries on where the
 // last one stopped.
+//
+// This package is the loop and the wiring only: what a pass counts is
+// package usage, whose a namespace is package attribution, how the
+// checkpoint is encoded and kept package checkpoint, and how records are
+// written or sent package sink.
 package metering
 
 import (
@@ -34,11 +42,8 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
-
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
-
 	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
-
 	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,10 +22,9 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
-
-	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
-
+	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
 	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // scenario is a cluster whose pods change over time, metered by processes
@@ -410,7 +408,7 @@ func TestMeterStdoutWithoutCheckpoint(t *testing.T) {
 	// pod, which ran through, is exact, and the batch job counts from its
 	// start at 10:05 to the last pass that saw it, 10:19:30.
 	want := []usage.Usage{*plus(usageOf(3600, 0.5, gi, 1, 2*gi, 51), usageOf(20*60, 2, 0, 0, 0, 21)), *usageOf(14*60+30, 4, 8*gi, 0, 0, 10)}
-	var gotUsage []usage.Usage
+	gotUsage := make([]usage.Usage, 0, len(got))
 	for _, r := range got {
 		gotUsage = append(gotUsage, r.Usage)
 	}

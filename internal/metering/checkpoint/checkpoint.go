@@ -1,3 +1,11 @@
+// Package checkpoint keeps what a metering process hands to the next one:
+// the Checkpoint (how far pods have been counted, the open windows' sums and
+// the closed windows not yet delivered), its encoding (gzipped JSON,
+// versioned and bounded on decoding) and the Store that keeps it, in fenced
+// ConfigMaps that a lost leader cannot overwrite.
+//
+// It neither counts nor delivers usage (packages usage and sink do), and it
+// decides nothing about when to save: the meter does.
 package checkpoint
 
 import (
@@ -12,9 +20,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
-
 	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // Checkpoint is everything a metering process must hand to the next one:

@@ -136,6 +136,11 @@ func TestConfigMapCheckpoint(t *testing.T) {
 			t.Errorf("checkpoint (-saved +loaded):\n%s", diff)
 		}
 	})
+}
+
+// A store that lost its leadership writes nothing of the new leader's.
+func TestConfigMapCheckpointFencing(t *testing.T) {
+	ctx := context.Background()
 
 	t.Run("a store that did not read the latest checkpoint is fenced, part or first", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
@@ -207,6 +212,10 @@ func TestConfigMapCheckpoint(t *testing.T) {
 			t.Errorf("the leader is fenced by the deposed store's failed save: %v", err)
 		}
 	})
+}
+
+func TestConfigMapCheckpointRefuses(t *testing.T) {
+	ctx := context.Background()
 
 	t.Run("parts that do not match the checksum are refused", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()

@@ -2,8 +2,5 @@ package checkpoint
 
 import "github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
 
-// The times the tests share (see package meteringtest).
-var (
-	t0    = meteringtest.T0
-	every = meteringtest.Every
-)
+// t0 is the start of a window in every table (see package meteringtest).
+var t0 = meteringtest.T0

@@ -3,7 +3,6 @@ package sink
 import (
 	"bytes"
 	"fmt"
-	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
 	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 

@@ -5,8 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,10 +12,8 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -25,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/transport"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
@@ -153,15 +148,14 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	}
 	u, _ := url.Parse(o.URL)
 	s := &HTTP{
-		url:             o.URL,
-		redacted:        redactURL(u),
-		batchSize:       o.BatchSize,
-		stopCertWatcher: func() {},
-		log:             o.Log,
-		initialBackoff:  cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
-		maxBackoff:      cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
-		requestTimeout:  cmp.Or(o.RequestTimeout, defaultHTTPRequestTimeout),
-		clock:           o.Clock,
+		url:            o.URL,
+		redacted:       redactURL(u),
+		batchSize:      o.BatchSize,
+		log:            o.Log,
+		initialBackoff: cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
+		maxBackoff:     cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
+		requestTimeout: cmp.Or(o.RequestTimeout, defaultHTTPRequestTimeout),
+		clock:          o.Clock,
 	}
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
@@ -176,39 +170,16 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 		return nil, fmt.Errorf("the HTTP sink's backoffs (%s, %s) and request timeout (%s) must be positive and ordered",
 			s.initialBackoff, s.maxBackoff, s.requestTimeout)
 	}
-	if o.BearerTokenFile != "" {
-		s.token = transport.NewCachedFileTokenSource(o.BearerTokenFile)
-		if _, err := s.token.Token(); err != nil {
-			return nil, fmt.Errorf("--metering-http-bearer-token-file: %w", err)
-		}
+	token, err := bearerToken(o.BearerTokenFile)
+	if err != nil {
+		return nil, err
 	}
-
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--metering-http-ca-file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--metering-http-ca-file %s holds no PEM certificate", o.CAFile)
-		}
-		tlsConfig.RootCAs = pool
+	s.token = token
+	tlsConfig, stopCertWatcher, err := newTLSConfig(o)
+	if err != nil {
+		return nil, err
 	}
-	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
-		return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file must be set together")
-	}
-	if o.ClientCertFile != "" {
-		cw, err := certwatcher.New(o.ClientCertFile, o.ClientKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file: %w", err)
-		}
-		tlsConfig.GetClientCertificate = clientCertificate(cw, o)
-		s.stopCertWatcher = startCertWatcher(cw, o.Log)
-	}
+	s.stopCertWatcher = stopCertWatcher
 
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	s.transport.TLSClientConfig = tlsConfig
@@ -416,51 +387,21 @@ func (s *HTTP) backoff() *wait.Backoff {
 // idempotencyKey is the Idempotency-Key of batch index i of a window; see
 // HTTP.
 func idempotencyKey(batch []usage.Record, i int) string {
-	h := sha256.New()
-	fmt.Fprint(h, "meshstack-metering-batch/v1\n")
+	var b strings.Builder
+	b.WriteString("meshstack-metering-batch/v1\n")
 	if c := batch[0].Cluster; c != "" {
 		// A line with a space, which no window bound has.
-		fmt.Fprintf(h, "cluster %s\n", c)
+		b.WriteString("cluster " + c + "\n")
 	}
-	fmt.Fprintf(h, "%s\n%s\n%d\n%d\n",
-		batch[0].WindowStart.UTC().Format(time.RFC3339Nano), batch[0].WindowEnd.UTC().Format(time.RFC3339Nano), i, len(batch))
+	for _, line := range []string{
+		batch[0].WindowStart.UTC().Format(time.RFC3339Nano), batch[0].WindowEnd.UTC().Format(time.RFC3339Nano),
+		strconv.Itoa(i), strconv.Itoa(len(batch)),
+	} {
+		b.WriteString(line + "\n")
+	}
 	for _, r := range batch {
-		fmt.Fprintf(h, "%s\n", r.ID)
+		b.WriteString(r.ID + "\n")
 	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// clientCertificate serves cw's client certificate, re-reading its files
-// first, so that a rotated pair is used from the next handshake on; a pair
-// that does not load (such as during a rotation that has written one file
-// only) keeps the previous one in use.
-func clientCertificate(cw *certwatcher.CertWatcher, o HTTPOptions) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		if err := cw.ReadCertificate(); err != nil {
-			o.Log.Error(err, "Reloading the metering client certificate failed; using the one loaded before",
-				"certFile", o.ClientCertFile, "keyFile", o.ClientKeyFile)
-		}
-		return cw.GetCertificate(nil)
-	}
-}
-
-// startCertWatcher runs cw, which re-reads the certificate when its files
-// change (and every 10 seconds) and frees its file watch once stopped, until
-// the returned function is called; that function waits for it to stop.
-func startCertWatcher(cw *certwatcher.CertWatcher, log logr.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := cw.Start(ctx); err != nil && ctx.Err() == nil {
-			log.Error(err, "Watching the metering client certificate failed; it is still re-read at every TLS handshake")
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
 }

@@ -230,8 +230,9 @@ func (l *httpLog) waitFor(t *testing.T, s string, n int) {
 // retryWaits is the retryIn of every logged failure, in order.
 func retryWaits(t *testing.T, log string) []time.Duration {
 	t.Helper()
-	var waits []time.Duration
-	for _, m := range regexp.MustCompile(`"retryIn"="([^"]+)"`).FindAllStringSubmatch(log, -1) {
+	matches := regexp.MustCompile(`"retryIn"="([^"]+)"`).FindAllStringSubmatch(log, -1)
+	waits := make([]time.Duration, 0, len(matches))
+	for _, m := range matches {
 		d, err := time.ParseDuration(m[1])
 		if err != nil {
 			t.Fatal(err)
@@ -330,7 +331,7 @@ func TestHTTPSinkRetriesUntilEveryBatchIsAccepted(t *testing.T) {
 	}
 
 	all := rc.all()
-	var codes []int
+	codes := make([]int, 0, len(all))
 	for _, r := range all {
 		codes = append(codes, r.code)
 	}
@@ -426,7 +427,7 @@ func TestHTTPSinkIdempotencyKeyWithCluster(t *testing.T) {
 
 func TestHTTPSinkWaitsForTheReceiverToComeBack(t *testing.T) {
 	rc := newHTTPReceiver(nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +470,7 @@ func TestHTTPSinkWaitsForTheReceiverToComeBack(t *testing.T) {
 		}
 	}
 
-	l, err = net.Listen("tcp", addr)
+	l, err = (&net.ListenConfig{}).Listen(t.Context(), "tcp", addr)
 	if err != nil {
 		t.Fatalf("listening on %s again: %v", addr, err)
 	}
@@ -651,7 +652,7 @@ func TestHTTPSinkBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var lines []int
+			lines := make([]int, 0, len(rc.all()))
 			var body []byte
 			keys := map[string]bool{}
 			for _, r := range rc.all() {
@@ -721,7 +722,7 @@ func TestHTTPSinkBearerToken(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var auths []string
+	auths := make([]string, 0, len(rc.accepted()))
 	for _, r := range rc.accepted() {
 		auths = append(auths, r.auth)
 	}
@@ -792,7 +793,7 @@ func newHTTPTestCA(t *testing.T) *httpTestCA {
 
 // issue returns a PEM certificate and key for cn, for 127.0.0.1 when the
 // usage is server authentication.
-func (ca *httpTestCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
+func (ca *httpTestCA) issue(t *testing.T, cn string, extUsage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -804,8 +805,8 @@ func (ca *httpTestCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (ce
 	}
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-	if usage == x509.ExtKeyUsageServerAuth {
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{extUsage}}
+	if extUsage == x509.ExtKeyUsageServerAuth {
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
@@ -876,7 +877,7 @@ func TestHTTPSinkMutualTLS(t *testing.T) {
 		t.Errorf("the failed reload is not logged:\n%s", log)
 	}
 
-	var cns []string
+	cns := make([]string, 0, len(rc.all()))
 	for _, r := range rc.all() {
 		cns = append(cns, r.clientCN)
 	}

@@ -74,7 +74,8 @@ var _ = Describe("Attribution", func() {
 		return c, shop, foreign, out
 	}
 
-	It("attributes usage to the MeshProject of a namespace the replicator manages, and never kube-system or a foreign namespace named like a project", func() {
+	It("attributes usage to the MeshProject of a namespace the replicator manages, "+
+		"and never kube-system or a foreign namespace named like a project", func() {
 		c, shop, foreign, out := projectsAndStrangers(metering.UnmanagedInclude)
 		since := usage.WindowStart(time.Now(), window).Add(window)
 		waitForRecords(stdoutRecords(out), shop, since, 1)

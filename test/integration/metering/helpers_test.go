@@ -103,7 +103,7 @@ func fileRecords(path string) source {
 // stdoutRecords reads the stdout of one or more meters, in order.
 func stdoutRecords(outs ...*syncBuffer) source {
 	return func(g Gomega) []usage.Record {
-		var all []usage.Record
+		all := make([]usage.Record, 0, len(outs))
 		for _, o := range outs {
 			all = append(all, parseRecords(g, []byte(o.String()))...)
 		}
@@ -228,14 +228,16 @@ func createClaim(namespace, name string, class *string, size string, phase corev
 // metering.persistentVolumeClaims.enabled grants, until the spec ends.
 func bindStorageRole() {
 	GinkgoHelper()
-	bindClusterRole("meshstack-operator-metering-storage", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}})
+	bindClusterRole("meshstack-operator-metering-storage",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}})
 }
 
 // bindNamespacesRole grants the metering identity what the chart's
 // metering.projectAttribution.enabled grants, until the spec ends.
 func bindNamespacesRole() {
 	GinkgoHelper()
-	bindClusterRole("meshstack-operator-metering-namespaces", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})
+	bindClusterRole("meshstack-operator-metering-namespaces",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})
 }
 
 func bindClusterRole(name string, rule rbacv1.PolicyRule) {

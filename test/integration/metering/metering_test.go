@@ -101,7 +101,8 @@ var _ = Describe("Metering", func() {
 		By("counting pod-seconds alone for a pod without requests or limits")
 		for _, r := range inNamespace(all, bare) {
 			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
-			Expect([]float64{r.CPURequestCoreSeconds, r.MemoryRequestByteSeconds, r.CPULimitCoreSeconds, r.MemoryLimitByteSeconds}).To(HaveEach(BeZero()))
+			Expect([]float64{r.CPURequestCoreSeconds, r.MemoryRequestByteSeconds, r.CPULimitCoreSeconds, r.MemoryLimitByteSeconds}).
+				To(HaveEach(BeZero()))
 		}
 
 		By("handling huge quantities without overflow")
@@ -284,7 +285,8 @@ var _ = Describe("Metering", func() {
 		listErrorsBefore := metricValue("meshstack_metering_list_errors_total")
 		down := time.Now()
 		proxy.Down()
-		Eventually(func() float64 { return metricValue("meshstack_metering_list_errors_total") }, timeout, poll).Should(BeNumerically(">", listErrorsBefore))
+		Eventually(func() float64 { return metricValue("meshstack_metering_list_errors_total") }, timeout, poll).
+			Should(BeNumerically(">", listErrorsBefore))
 		time.Sleep(30*time.Second - time.Since(down)) // the outage itself: a fixed span of time is what is being tested
 		Expect(proxy.Up()).To(Succeed())
 		up := time.Now()
@@ -447,7 +449,8 @@ var _ = Describe("Metering", func() {
 				Expect(fw.Client.Get(ctx, client.ObjectKey{Name: o.GetName()}, &clusterRole)).To(Succeed())
 			}
 		}
-		Expect(clusterRole.Rules).To(Equal([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}))
+		Expect(clusterRole.Rules).
+			To(Equal([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}))
 
 		By("asking the API server what the identity may do")
 		allowed := func(verb, group, resource, namespace string) bool {

@@ -133,7 +133,7 @@ func pageOf[T any](f *fakePods, objects []T, o *client.ListOptions) ([]T, string
 
 var _ client.Reader = &fakePods{}
 
-// memoryCheckpoints is a CheckpointStore's backing that several processes
+// memoryCheckpoints is a checkpoint.Store's backing that several processes
 // share; each process gets its own handle, so fencing works as with the
 // ConfigMap.
 type memoryCheckpoints struct {

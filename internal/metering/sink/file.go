@@ -49,6 +49,7 @@ func (s *File) Deliver(_ context.Context, records []usage.Record) error {
 	return nil
 }
 
+// Close closes the file.
 func (s *File) Close() error { return s.f.Close() }
 
 // OpenFile opens (or creates) the output file for appending and repairs a

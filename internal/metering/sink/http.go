@@ -60,12 +60,14 @@ type HTTPOptions struct {
 	// DefaultHTTPBatchSize when 0.
 	BatchSize int
 	// BearerTokenFile holds a token sent as "Authorization: Bearer <token>".
-	// It is read by client-go's cached file token source: again once the
-	// token read last is about a minute old (tokenRefresh, by the wall
-	// clock), which picks up a projected ServiceAccount token well before
-	// the kubelet lets the old one expire, and again at once after the
-	// receiver answers 401. When a re-read fails, the token read last is
-	// sent.
+	// It is read by client-go's cached file token source: again for the
+	// first request after the token read last is 50 seconds old (a minute
+	// less 10 seconds of leeway, by the wall clock: the source takes no
+	// clock), which picks up a rotated projected ServiceAccount token well
+	// before the kubelet lets the old one expire (it rotates at 80% of the
+	// token's life, at least 10 minutes), and again for the next attempt
+	// after the receiver answers 401. When a re-read fails, the token read
+	// last is sent. The file must hold a token when the sink is made.
 	BearerTokenFile string
 	// CAFile holds PEM certificates trusted for the server in addition to
 	// the system's.
@@ -137,8 +139,6 @@ type HTTP struct {
 	initialBackoff, maxBackoff, requestTimeout time.Duration
 	clock                                      clock.Clock
 }
-
-var _ Sink = &HTTP{}
 
 // NewHTTP checks the options and loads the CA and client certificate
 // files.

@@ -14,10 +14,8 @@ import (
 )
 
 // bearerToken is the token source of a BearerTokenFile (see HTTPOptions),
-// nil without one. client-go's cached file token source reads the file
-// again once the token it read is a minute old (less 10 seconds of leeway),
-// by the wall clock, and at once after ResetTokenOlderThan; when a re-read
-// fails it keeps the token it read last. The file must hold a token now.
+// nil without one (see HTTPOptions.BearerTokenFile for when it reads the
+// file). The file must hold a token now.
 func bearerToken(file string) (transport.ResettableTokenSource, error) {
 	if file == "" {
 		return nil, nil

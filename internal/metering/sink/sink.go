@@ -15,7 +15,7 @@ import (
 // Sink delivers the records of closed windows, one window at a time, in
 // window order. The records of one window are never empty, are sorted by
 // namespace and share WindowStart and WindowEnd; they are derived from the
-// fileTail, so a window delivered again (after a crash or a change of
+// checkpoint, so a window delivered again (after a crash or a change of
 // leader) has the same records with the same ids and values.
 type Sink interface {
 	// Deliver blocks until the window's records are delivered, retrying
@@ -23,5 +23,13 @@ type Sink interface {
 	// when delivery cannot succeed in this process (the meter then stops
 	// and the window stays pending in the checkpoint).
 	Deliver(ctx context.Context, records []usage.Record) error
+	// Close releases what the sink holds (a file, idle connections, a
+	// certificate watcher).
 	Close() error
 }
+
+var (
+	_ Sink = &Writer{}
+	_ Sink = &File{}
+	_ Sink = &HTTP{}
+)

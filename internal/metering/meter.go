@@ -97,13 +97,13 @@ type Meter struct {
 	// Checkpoint keeps what was counted and what is still to be delivered;
 	// nil meters without one (and can lose usage on every restart).
 	Checkpoint checkpoint.Store
-	// Output is StdoutOutput, an http(s):// URL or the path of a file to
+	// Output is sink.StdoutOutput, an http(s):// URL or the path of a file to
 	// append to.
 	Output string
 	// HTTP configures an http(s) output; its URL and Log are taken from
 	// Output and Log.
 	HTTP sink.HTTPOptions
-	// Stdout is where StdoutOutput writes; os.Stdout when nil.
+	// Stdout is where sink.StdoutOutput writes; os.Stdout when nil.
 	Stdout io.Writer
 	// Clock is the real clock when nil.
 	Clock clock.WithTicker

@@ -214,19 +214,27 @@ func TestConfigMapCheckpointFencing(t *testing.T) {
 	})
 }
 
+// savedInParts is a store that saved a checkpoint of 1000 namespaces to c,
+// in parts of 20 KiB.
+func savedInParts(ctx context.Context, t *testing.T, c client.Client) *ConfigMapStore {
+	t.Helper()
+	store := newConfigMapStore(c)
+	store.partBytes = 20 << 10
+	if _, err := store.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(ctx, checkpointWith(1000)); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 func TestConfigMapCheckpointRefuses(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("parts that do not match the checksum are refused", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
-		store := newConfigMapStore(c)
-		store.partBytes = 20 << 10
-		if _, err := store.Load(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Save(ctx, checkpointWith(1000)); err != nil {
-			t.Fatal(err)
-		}
+		savedInParts(ctx, t, c)
 		var part corev1.ConfigMap
 		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultName + "-a-1"}
 		if err := c.Get(ctx, key, &part); err != nil {

@@ -91,14 +91,7 @@ func TestCheckpointDecompressionIsBounded(t *testing.T) {
 func TestConfigMapCheckpointDeletedUnderTheLeader(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().Build()
-	store := newConfigMapStore(c)
-	store.partBytes = 20 << 10
-	if _, err := store.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Save(ctx, checkpointWith(1000)); err != nil {
-		t.Fatal(err)
-	}
+	store := savedInParts(ctx, t, c)
 	deleteAll := func() {
 		for _, name := range Names(DefaultName, DefaultParts) {
 			err := c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "meshcloud", Name: name}})

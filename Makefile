@@ -39,7 +39,7 @@ manifests: ## Generate the CRD and RBAC manifests and docs/reference/api.md from
 	go run ./hack/apidocs -crds config/crd/bases -out docs/reference/api.md
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-replicator paths="./internal/replicator" output:rbac:artifacts:config=config/rbac/replicator
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-landing-zones paths="./internal/replicator/landingzones" output:rbac:artifacts:config=config/rbac/landingzones
-	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering" output:rbac:artifacts:config=config/rbac/metering
+	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering paths="./internal/metering;./internal/metering/checkpoint" output:rbac:artifacts:config=config/rbac/metering
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-metering-namespaces paths="./internal/metering/attribution" output:rbac:artifacts:config=config/rbac/metering-namespaces
 	$(CONTROLLER_GEN) rbac:roleName=meshstack-operator-metrics-auth paths="./internal/metricsauth" output:rbac:artifacts:config=config/rbac/metrics-auth
 

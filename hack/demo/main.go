@@ -24,7 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -191,9 +191,9 @@ func run(ctx context.Context, binary string, once bool) error {
 	fmt.Print(indent(records))
 
 	step(fmt.Sprintf("The metering checkpoint: what was counted and what is still to be delivered (kubectl get configmap -n %s %s)",
-		releaseNamespace, metering.DefaultCheckpointName))
-	_ = kubectl(ctx, adminKubeconfig, "get", "configmap", "-n", releaseNamespace, metering.DefaultCheckpointName)
-	_ = kubectl(ctx, adminKubeconfig, "get", "configmap", "-n", releaseNamespace, metering.DefaultCheckpointName,
+		releaseNamespace, checkpoint.DefaultName))
+	_ = kubectl(ctx, adminKubeconfig, "get", "configmap", "-n", releaseNamespace, checkpoint.DefaultName)
+	_ = kubectl(ctx, adminKubeconfig, "get", "configmap", "-n", releaseNamespace, checkpoint.DefaultName,
 		"-o", `go-template={{range $k, $v := .data}}  {{$k}}: {{$v}}{{"\n"}}{{end}}`+
 			`{{range $k, $v := .binaryData}}  {{$k}}: (gzipped JSON, {{len $v}} characters of base64){{"\n"}}{{end}}`)
 

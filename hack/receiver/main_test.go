@@ -12,7 +12,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	meteringsink "github.com/meshcloud/meshstack-operator/internal/metering/sink"
+	meteringusage "github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // loseFirstAnswers lets the receiver handle every request but answers the
@@ -52,9 +53,9 @@ func (l *keyLog) wrap(h http.Handler) http.Handler {
 }
 
 // sink is the meter's real HTTP output, fast to retry.
-func sink(t *testing.T, url string, batchSize int) *metering.HTTPSink {
+func sink(t *testing.T, url string, batchSize int) *meteringsink.HTTP {
 	t.Helper()
-	s, err := metering.NewHTTPSink(metering.HTTPSinkOptions{URL: url + "/usage", BatchSize: batchSize, Log: logr.Discard(),
+	s, err := meteringsink.NewHTTP(meteringsink.HTTPOptions{URL: url + "/usage", BatchSize: batchSize, Log: logr.Discard(),
 		InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RequestTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +72,8 @@ var (
 
 // usage is what one cluster metered in each window: the same namespace
 // names in both clusters.
-func usage() map[string]*metering.Usage {
-	return map[string]*metering.Usage{
+func usage() map[string]*meteringusage.Usage {
+	return map[string]*meteringusage.Usage{
 		"acme-shop":  {PodSeconds: 3600, CPURequestCoreSeconds: 1800, MemoryRequestByteSeconds: 1 << 40, Samples: 60},
 		"globex-web": {PodSeconds: 7200, CPURequestCoreSeconds: 900, Samples: 120, StorageByteSeconds: 1 << 30},
 		"monitoring": {PodSeconds: 100, Samples: 2}, // not <customer>-<project>
@@ -80,10 +81,10 @@ func usage() map[string]*metering.Usage {
 }
 
 // deliver sends the records of three windows, as the meter of cluster does.
-func deliver(t *testing.T, s *metering.HTTPSink, cluster string) {
+func deliver(t *testing.T, s *meteringsink.HTTP, cluster string) {
 	t.Helper()
 	for _, start := range []time.Time{march10, march31, april1} {
-		if err := s.Deliver(context.Background(), metering.WindowRecords(cluster, start, start.Add(time.Hour), usage())); err != nil {
+		if err := s.Deliver(context.Background(), meteringusage.WindowRecords(cluster, start, start.Add(time.Hour), usage())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,7 +107,7 @@ func TestTwoClustersOneReceiver(t *testing.T) {
 	deliver(t, sink(t, srv.URL, 2), "us-1")
 	// After a restart: the same window again, in the same batches (same
 	// keys), and in other batches (other keys, same ids).
-	again := metering.WindowRecords("eu-1", march10, march10.Add(time.Hour), usage())
+	again := meteringusage.WindowRecords("eu-1", march10, march10.Add(time.Hour), usage())
 	if err := sink(t, srv.URL, 1).Deliver(context.Background(), again); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestTwoClustersWithoutANameLoseUsage(t *testing.T) {
 	rc := NewReceiver()
 	srv := httptest.NewServer(rc.Handler())
 	t.Cleanup(srv.Close)
-	records := metering.WindowRecords("", march10, march10.Add(time.Hour), usage())
+	records := meteringusage.WindowRecords("", march10, march10.Add(time.Hour), usage())
 	// Each cluster's meter with its own batch size: other keys, same ids.
 	if err := sink(t, srv.URL, 1).Deliver(context.Background(), records); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // TestAttributionSurvivesTheCheckpoint checks that a window's attribution
@@ -15,25 +17,25 @@ import (
 // whom it named the first time, and that windows of a release before
 // attribution keep that release's records.
 func TestAttributionSurvivesTheCheckpoint(t *testing.T) {
-	shop := &Attribution{By: AttributedByProject, Customer: "acme", Project: "shop", LandingZone: "prod", Tags: map[string]string{"env": "prod"}}
-	w := Window{Start: t0, End: t0.Add(time.Hour), Usage: map[string]*Usage{
+	shop := &attribution.Attribution{By: AttributedByProject, Customer: "acme", Project: "shop", LandingZone: "prod", Tags: map[string]string{"env": "prod"}}
+	w := usage.Window{Start: t0, End: t0.Add(time.Hour), Usage: map[string]*usage.Usage{
 		"acme-shop":   {PodSeconds: 1, Attribution: shop},
 		"kube-system": {PodSeconds: 2, Attribution: attribution.Unattributed},
 		"acme-old":    {PodSeconds: 3}, // counted before attribution
 	}}
-	data, err := encodeCheckpoint(&Checkpoint{Window: time.Hour, LastPass: t0.Add(time.Hour), Pending: []Window{w}})
+	data, err := checkpoint.Encode(&checkpoint.Checkpoint{Window: time.Hour, LastPass: t0.Add(time.Hour), Pending: []usage.Window{w}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := decodeCheckpoint(data)
+	cp, err := checkpoint.Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, after := WindowRecords("eu-1", w.Start, w.End, w.Usage), WindowRecords("eu-1", cp.Pending[0].Start, cp.Pending[0].End, cp.Pending[0].Usage)
+	before, after := usage.WindowRecords("eu-1", w.Start, w.End, w.Usage), usage.WindowRecords("eu-1", cp.Pending[0].Start, cp.Pending[0].End, cp.Pending[0].Usage)
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("records before and after the checkpoint (-before +after):\n%s", diff)
 	}
-	byNS := map[string]Record{}
+	byNS := map[string]usage.Record{}
 	for _, r := range after {
 		byNS[r.Namespace] = r
 	}
@@ -55,7 +57,7 @@ func TestExcludeUnmanaged(t *testing.T) {
 	pods := &fakePods{}
 	pods.set(newPod("acme-shop", "web", startedAt(t0.Add(-time.Hour))), newPod("kube-system", "dns", startedAt(t0.Add(-time.Hour))))
 	r := &run{Meter: &Meter{Reader: pods, PageSize: 10, Attribution: AttributionNamespaceName, UnmanagedNamespaces: UnmanagedExclude,
-		Resources: []string{ResourcePods}}, agg: NewAggregator(time.Hour, t0)}
+		Resources: []string{ResourcePods}}, agg: usage.NewAggregator(time.Hour, t0)}
 	p, err := r.list(context.Background(), t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)

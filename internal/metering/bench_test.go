@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
 )
 
 // pagedPods serves total pods in pages, the way the API server does (sorted
@@ -97,7 +99,7 @@ func BenchmarkPass(b *testing.B) {
 			reader := newPagedPods(pods, 1_000, DefaultPageSize)
 			clock := clocktesting.NewFakeClock(t0.Add(30 * time.Second))
 			m := &Meter{Reader: reader, Interval: time.Minute, Window: time.Hour, PageSize: DefaultPageSize,
-				Output: StdoutOutput, Stdout: io.Discard, Clock: clock, Log: logr.Discard()}
+				Output: sink.StdoutOutput, Stdout: io.Discard, Clock: clock, Log: logr.Discard()}
 			r, err := m.open(context.Background())
 			if err != nil {
 				b.Fatal(err)

@@ -5,121 +5,44 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apiresource "k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
-// t0 is the start of a window in every table.
-var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+// The pods and times the tests share (see package meteringtest).
+var (
+	t0           = meteringtest.T0
+	newPod       = meteringtest.NewPod
+	startedAt    = meteringtest.StartedAt
+	resources    = meteringtest.Resources
+	requirements = meteringtest.Requirements
+)
 
-const gi = 1 << 30
+const gi = meteringtest.Gi
 
-type podOption func(*corev1.Pod)
-
-// newPod is a Running pod with one container and no requests.
-func newPod(namespace, name string, opts ...podOption) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}},
-		Status:     corev1.PodStatus{Phase: corev1.PodRunning},
-	}
-	for _, o := range opts {
-		o(p)
-	}
-	return p
-}
-
-func startedAt(t time.Time) podOption {
-	return func(p *corev1.Pod) { p.Status.StartTime = &metav1.Time{Time: t} }
-}
-
-// extended adds a request and an equal limit of any resource to the first
-// container.
-func extended(name corev1.ResourceName, quantity string) podOption {
-	return func(p *corev1.Pod) {
-		r := &p.Spec.Containers[0].Resources
-		if r.Requests == nil {
-			r.Requests = corev1.ResourceList{}
-		}
-		if r.Limits == nil {
-			r.Limits = corev1.ResourceList{}
-		}
-		r.Requests[name] = apiresource.MustParse(quantity)
-		r.Limits[name] = apiresource.MustParse(quantity)
+// usageOf is the usage of pods that ran for secs seconds with the given
+// requests and limits, in samples observations.
+func usageOf(secs, cpuReq, memReq, cpuLim, memLim float64, samples int64) *usage.Usage {
+	return &usage.Usage{
+		PodSeconds: secs, CPURequestCoreSeconds: secs * cpuReq, MemoryRequestByteSeconds: secs * memReq,
+		CPULimitCoreSeconds: secs * cpuLim, MemoryLimitByteSeconds: secs * memLim, Samples: samples,
 	}
 }
 
-func createdAt(t time.Time) podOption {
-	return func(p *corev1.Pod) { p.CreationTimestamp = metav1.Time{Time: t} }
-}
-
-// finished puts the pod in a terminal phase, its containers terminated at
-// the given times (one container each, the first being the pod's own).
-func finished(phase corev1.PodPhase, at ...time.Time) podOption {
-	return func(p *corev1.Pod) {
-		p.Status.Phase = phase
-		for i, t := range at {
-			name := fmt.Sprintf("c%d", i)
-			if i == 0 {
-				name = p.Spec.Containers[0].Name
-			} else {
-				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: name})
-			}
-			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
-				Name:  name,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Time{Time: t}}},
-			})
-		}
+// plus is the sum of the figures usageOf sets.
+func plus(a, b *usage.Usage) *usage.Usage {
+	return &usage.Usage{
+		PodSeconds: a.PodSeconds + b.PodSeconds, CPURequestCoreSeconds: a.CPURequestCoreSeconds + b.CPURequestCoreSeconds,
+		MemoryRequestByteSeconds: a.MemoryRequestByteSeconds + b.MemoryRequestByteSeconds,
+		CPULimitCoreSeconds:      a.CPULimitCoreSeconds + b.CPULimitCoreSeconds, MemoryLimitByteSeconds: a.MemoryLimitByteSeconds + b.MemoryLimitByteSeconds,
+		Samples: a.Samples + b.Samples,
 	}
-}
-
-func condition(kind corev1.PodConditionType, changed time.Time) podOption {
-	return func(p *corev1.Pod) {
-		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: kind, LastTransitionTime: metav1.Time{Time: changed}})
-	}
-}
-
-func inPhase(phase corev1.PodPhase) podOption {
-	return func(p *corev1.Pod) { p.Status.Phase = phase }
-}
-
-// resources sets the requests and limits of the first container; an empty
-// string leaves a resource out.
-func resources(cpuReq, memReq, cpuLim, memLim string) podOption {
-	return func(p *corev1.Pod) {
-		p.Spec.Containers[0].Resources = requirements(cpuReq, memReq, cpuLim, memLim)
-	}
-}
-
-func requirements(cpuReq, memReq, cpuLim, memLim string) corev1.ResourceRequirements {
-	list := func(cpu, mem string) corev1.ResourceList {
-		l := corev1.ResourceList{}
-		if cpu != "" {
-			l[corev1.ResourceCPU] = apiresource.MustParse(cpu)
-		}
-		if mem != "" {
-			l[corev1.ResourceMemory] = apiresource.MustParse(mem)
-		}
-		if len(l) == 0 {
-			return nil
-		}
-		return l
-	}
-	return corev1.ResourceRequirements{Requests: list(cpuReq, memReq), Limits: list(cpuLim, memLim)}
-}
-
-// every returns the times from first to last (inclusive) step apart.
-func every(first, last time.Time, step time.Duration) []time.Time {
-	var ts []time.Time
-	for t := first; !t.After(last); t = t.Add(step) {
-		ts = append(ts, t)
-	}
-	return ts
 }
 
 // fakePods is a client.Reader that serves a changing set of pods in pages,
@@ -210,7 +133,7 @@ func pageOf[T any](f *fakePods, objects []T, o *client.ListOptions) ([]T, string
 
 var _ client.Reader = &fakePods{}
 
-// memoryCheckpoints is a CheckpointStore's backing that several processes
+// memoryCheckpoints is a checkpoint.Store's backing that several processes
 // share; each process gets its own handle, so fencing works as with the
 // ConfigMap.
 type memoryCheckpoints struct {
@@ -233,23 +156,23 @@ func (h *memoryCheckpoint) Describe() string { return "memory" }
 
 func (h *memoryCheckpoint) Probe(context.Context) error { return h.shared.probeErr }
 
-func (h *memoryCheckpoint) Load(context.Context) (*Checkpoint, error) {
+func (h *memoryCheckpoint) Load(context.Context) (*checkpoint.Checkpoint, error) {
 	h.shared.mu.Lock()
 	defer h.shared.mu.Unlock()
 	h.seen = h.shared.version
 	if h.shared.data == nil {
 		return nil, nil
 	}
-	return decodeCheckpoint(h.shared.data)
+	return checkpoint.Decode(h.shared.data)
 }
 
-func (h *memoryCheckpoint) Save(_ context.Context, cp *Checkpoint) error {
+func (h *memoryCheckpoint) Save(_ context.Context, cp *checkpoint.Checkpoint) error {
 	h.shared.mu.Lock()
 	defer h.shared.mu.Unlock()
 	if h.seen != h.shared.version {
-		return fmt.Errorf("memory checkpoint at version %d, this process read %d: %w", h.shared.version, h.seen, ErrFenced)
+		return fmt.Errorf("memory checkpoint at version %d, this process read %d: %w", h.shared.version, h.seen, checkpoint.ErrFenced)
 	}
-	data, err := encodeCheckpoint(cp)
+	data, err := checkpoint.Encode(cp)
 	if err != nil {
 		return err
 	}

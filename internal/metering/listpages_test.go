@@ -23,7 +23,7 @@ func (p podsUntilCancelled) List(ctx context.Context, list client.ObjectList, op
 }
 
 func TestListPagesHandsEveryPageInOrderOrFails(t *testing.T) {
-	var pods []*corev1.Pod
+	pods := make([]*corev1.Pod, 0, 7)
 	for i := range 7 {
 		pods = append(pods, newPod("ns", fmt.Sprintf("p%d", i)))
 	}

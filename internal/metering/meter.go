@@ -1,6 +1,9 @@
-// Package metering turns periodic listings of all pods (and, on request,
-// PersistentVolumeClaims) into per-namespace usage records (JSON Lines)
-// that a billing system can ingest as they are.
+// Package metering is the metering component: the Meter, a
+// manager.Runnable that runs on the leader only, turns periodic listings of
+// all pods (and, on request, PersistentVolumeClaims) into per-namespace
+// usage records (JSON Lines) that a billing system can ingest as they are.
+// It also holds the metering flags' defaults and checks, and the metrics
+// of the metering loop.
 //
 // The metering identity may only get and list pods (and, with optional
 // roles, list namespaces' labels for attribution and claims), so there is
@@ -10,6 +13,11 @@
 // the time of the last pass live in a checkpoint (a ConfigMap), so that a
 // new process after a restart or a change of leader carries on where the
 // last one stopped.
+//
+// This package is the loop and the wiring only: what a pass counts is
+// package usage, whose a namespace is package attribution, how the
+// checkpoint is encoded and kept package checkpoint, and how records are
+// written or sent package sink.
 package metering
 
 import (
@@ -34,6 +42,9 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // The ClusterRole rules are the seed's meshfed-metering ClusterRole, verb for
@@ -85,14 +96,14 @@ type Meter struct {
 	ReleaseNamespace    string
 	// Checkpoint keeps what was counted and what is still to be delivered;
 	// nil meters without one (and can lose usage on every restart).
-	Checkpoint CheckpointStore
-	// Output is StdoutOutput, an http(s):// URL or the path of a file to
+	Checkpoint checkpoint.Store
+	// Output is sink.StdoutOutput, an http(s):// URL or the path of a file to
 	// append to.
 	Output string
 	// HTTP configures an http(s) output; its URL and Log are taken from
 	// Output and Log.
-	HTTP HTTPSinkOptions
-	// Stdout is where StdoutOutput writes; os.Stdout when nil.
+	HTTP sink.HTTPOptions
+	// Stdout is where sink.StdoutOutput writes; os.Stdout when nil.
 	Stdout io.Writer
 	// Clock is the real clock when nil.
 	Clock clock.WithTicker
@@ -104,6 +115,12 @@ type Meter struct {
 	// it does.
 	refused atomic.Pointer[string]
 }
+
+// NoClusterWarning is logged at start when the meter POSTs to a receiver
+// without --metering-cluster.
+const NoClusterWarning = "WARNING: no --metering-cluster: the records name no cluster, so a receiver that gets records from " +
+	"several clusters gets the same ids for a namespace of the same name in the same window, and one de-duplicating by id drops all but one. " +
+	"Set --metering-cluster (chart value metering.cluster) to a name unique among your clusters; this changes the ids from then on."
 
 // MaxClockSkew is how far in the future, by this process's clock, the last
 // pass of a checkpoint may lie. A checkpoint further ahead (written by a
@@ -146,7 +163,7 @@ func (m *Meter) Validate() error {
 	if err := ValidateSettings(m.Interval, m.Window, m.PageSize, m.Output); err != nil {
 		return err
 	}
-	if err := ValidateCluster(m.Cluster); err != nil {
+	if err := usage.ValidateCluster(m.Cluster); err != nil {
 		return err
 	}
 	if m.Attribution == "" {
@@ -175,13 +192,13 @@ func ValidateSettings(interval, window time.Duration, pageSize int64, output str
 	case pageSize <= 0:
 		return fmt.Errorf("--metering-page-size must be positive")
 	case output == "":
-		return fmt.Errorf("--metering-output must be %q (stdout), an http(s):// URL or a file path", StdoutOutput)
-	case IsHTTPOutput(output):
-		return ValidateHTTPOutput(output)
+		return fmt.Errorf("--metering-output must be %q (stdout), an http(s):// URL or a file path", sink.StdoutOutput)
+	case sink.IsHTTPOutput(output):
+		return sink.ValidateHTTPOutput(output)
 	case strings.Contains(output, "://"):
 		// Not a file path anyone means; its error messages would quote
 		// the URL's credentials.
-		return fmt.Errorf("--metering-output %q is a URL with a scheme other than https:// or http://", RedactOutput(output))
+		return fmt.Errorf("--metering-output %q is a URL with a scheme other than https:// or http://", sink.RedactOutput(output))
 	}
 	return nil
 }
@@ -284,19 +301,19 @@ func (m *Meter) openChecked(ctx context.Context) (*run, error) {
 type run struct {
 	*Meter
 	clock  clock.WithTicker
-	agg    *Aggregator
+	agg    *usage.Aggregator
 	claims bool
-	out    Sink
+	out    sink.Sink
 
 	// pending are the closed windows not yet delivered, oldest first; the
 	// first fixed of them are in the saved checkpoint and may be delivered.
-	pending       []Window
+	pending       []usage.Window
 	fixed         int
 	deliveredUpTo time.Time
 
 	// The delivering goroutine takes one window at a time from work and
 	// answers on results; busy while it has one.
-	work    chan Window
+	work    chan usage.Window
 	results chan deliveryResult
 	busy    bool
 
@@ -305,7 +322,7 @@ type run struct {
 }
 
 type deliveryResult struct {
-	window Window
+	window usage.Window
 	err    error
 }
 
@@ -318,10 +335,10 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 	}
 	r.claims, _ = ParseResources(m.Resources)
 	now := r.clock.Now()
-	current := WindowStart(now, m.Window)
-	kv := []any{"output", RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources,
+	current := usage.WindowStart(now, m.Window)
+	kv := []any{"output", sink.RedactOutput(m.Output), "interval", m.Interval, "window", m.Window, "pageSize", m.PageSize, "resources", m.Resources,
 		"cluster", m.Cluster, "attribution", m.Attribution, "unmanagedNamespaces", m.UnmanagedNamespaces}
-	if m.Cluster == "" && IsHTTPOutput(m.Output) {
+	if m.Cluster == "" && sink.IsHTTPOutput(m.Output) {
 		m.Log.Info(NoClusterWarning, kv...)
 	}
 
@@ -331,7 +348,7 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 	}
 	r.out = out
 
-	var cp *Checkpoint
+	var cp *checkpoint.Checkpoint
 	if m.Checkpoint != nil {
 		kv = append(kv, "checkpoint", m.Checkpoint.Describe())
 		if cp, err = m.Checkpoint.Load(ctx); err != nil {
@@ -353,7 +370,7 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 
 	switch {
 	case cp != nil && cp.Window == m.Window:
-		r.agg = RestoreAggregator(m.Window, cp.LastPass, cp.Open)
+		r.agg = usage.RestoreAggregator(m.Window, cp.LastPass, cp.Open)
 		r.pending, r.fixed, r.deliveredUpTo = cp.Pending, len(cp.Pending), cp.Delivered
 		m.Log.Info("Metering: resuming from the checkpoint", append(kv, "resume", cp.LastPass.Format(time.RFC3339Nano),
 			"openWindows", len(cp.Open), "pendingWindows", len(cp.Pending))...)
@@ -365,16 +382,16 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 		if len(cp.Open) > 0 {
 			resume = cp.Open[0].Start
 		}
-		r.agg = NewAggregator(m.Window, resume)
+		r.agg = usage.NewAggregator(m.Window, resume)
 		r.pending, r.fixed, r.deliveredUpTo = cp.Pending, len(cp.Pending), cp.Delivered
 		m.Log.Info("WARNING: the metering checkpoint was written for another --metering-window; its open windows are counted again "+
 			"from the pods still running, so pods that ended in them are missed and the first window can be partial",
 			append(kv, "checkpointWindow", cp.Window, "resume", resume.Format(time.RFC3339), "pendingWindows", len(cp.Pending))...)
 	case !outputUpTo.IsZero():
-		r.agg = NewAggregator(m.Window, outputUpTo)
+		r.agg = usage.NewAggregator(m.Window, outputUpTo)
 		m.Log.Info("Metering: no checkpoint yet, resuming after the last window in the output", append(kv, "resume", outputUpTo.Format(time.RFC3339))...)
 	default:
-		r.agg = NewAggregator(m.Window, current)
+		r.agg = usage.NewAggregator(m.Window, current)
 		m.Log.Info("Metering: no checkpoint yet, counting from the start of the current window", append(kv, "resume", current.Format(time.RFC3339))...)
 	}
 	if r.agg.Last().After(now) {
@@ -387,37 +404,37 @@ func (m *Meter) open(ctx context.Context) (*run, error) {
 
 // openSink opens the output. For a file it also returns the end of the last
 // complete window the file holds.
-func (m *Meter) openSink() (Sink, time.Time, error) {
+func (m *Meter) openSink() (sink.Sink, time.Time, error) {
 	switch {
-	case m.Output == StdoutOutput:
+	case m.Output == sink.StdoutOutput:
 		w := m.Stdout
 		if w == nil {
 			w = os.Stdout
 		}
-		return writerSink{w}, time.Time{}, nil
-	case IsHTTPOutput(m.Output):
+		return sink.NewWriter(w), time.Time{}, nil
+	case sink.IsHTTPOutput(m.Output):
 		o := m.HTTP
 		o.URL, o.Log = m.Output, m.Log.WithName("http")
-		s, err := NewHTTPSink(o)
+		s, err := sink.NewHTTP(o)
 		return s, time.Time{}, err
 	}
-	f, upTo, err := openFile(m.Output, m.Log)
+	f, err := sink.OpenFile(m.Output, m.Log)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return &fileSink{f: f, upTo: upTo, log: m.Log}, upTo, nil
+	return f, f.UpTo(), nil
 }
 
 // startDelivering starts the goroutine that delivers one window at a time,
 // so that a slow or failing sink never holds up the passes. The returned
 // function stops it and waits for it.
 func (r *run) startDelivering(ctx context.Context) (stop func()) {
-	r.work, r.results = make(chan Window, 1), make(chan deliveryResult, 1)
+	r.work, r.results = make(chan usage.Window, 1), make(chan deliveryResult, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for w := range r.work {
-			r.results <- deliveryResult{window: w, err: r.out.Deliver(ctx, WindowRecords(r.Cluster, w.Start, w.End, w.Usage))}
+			r.results <- deliveryResult{window: w, err: r.out.Deliver(ctx, usage.WindowRecords(r.Cluster, w.Start, w.End, w.Usage))}
 		}
 	}()
 	return func() {
@@ -465,9 +482,9 @@ func (r *run) pass(ctx context.Context) error {
 		r.Log.Error(err, "Listing failed; discarding this pass, the next one covers its time")
 		return nil
 	}
-	if !p.to.After(r.agg.Last()) {
+	if !p.Time().After(r.agg.Last()) {
 		r.Log.Info("WARNING: the clock is at or before the previous pass; this pass counts nothing",
-			"now", p.to, "previousPass", r.agg.Last())
+			"now", p.Time(), "previousPass", r.agg.Last())
 	}
 	r.agg.Commit(p)
 	r.reportInvalid(p)
@@ -492,7 +509,7 @@ func (r *run) pass(ctx context.Context) error {
 
 // reportInvalid counts the pass's out-of-bounds quantities and logs them in
 // one line.
-func (r *run) reportInvalid(p *Pass) {
+func (r *run) reportInvalid(p *usage.Pass) {
 	if len(p.Invalid) == 0 {
 		return
 	}
@@ -522,11 +539,11 @@ func (r *run) save(ctx context.Context) (bool, error) {
 	// save fail and stop the delivery of every namespace's windows.
 	r.sanitize(open)
 	r.sanitize(r.pending)
-	err := r.Checkpoint.Save(ctx, &Checkpoint{
+	err := r.Checkpoint.Save(ctx, &checkpoint.Checkpoint{
 		Window: r.Window, LastPass: r.agg.Last(), Delivered: r.deliveredUpTo, Open: open, Pending: r.pending,
 	})
 	switch {
-	case errors.Is(err, ErrFenced):
+	case errors.Is(err, checkpoint.ErrFenced):
 		return false, fmt.Errorf("this process is no longer the leader, so it stops metering without delivering anything more: %w", err)
 	case err != nil:
 		if ctx.Err() == nil {
@@ -546,10 +563,10 @@ func (r *run) save(ctx context.Context) (bool, error) {
 // hold (negative or not finite) to 0, counts it in
 // meshstack_metering_invalid_quantities_total with resource "sum" and logs
 // it.
-func (r *run) sanitize(windows []Window) {
+func (r *run) sanitize(windows []usage.Window) {
 	for _, w := range windows {
 		for ns, u := range w.Usage {
-			if fields := u.sanitize(); len(fields) > 0 {
+			if fields := u.Sanitize(); len(fields) > 0 {
 				invalidQuantities.WithLabelValues(ns, "sum").Add(float64(len(fields)))
 				r.Log.Error(errors.New("sum out of bounds"), "A usage sum is negative or not finite; it is set to 0 so that the checkpoint can be saved",
 					"namespace", ns, "windowStart", w.Start, "fields", fields)
@@ -561,7 +578,7 @@ func (r *run) sanitize(windows []Window) {
 // list makes a pass at began from a complete listing. A continue token that
 // expires half way (the API server compacted the list's snapshot) starts
 // the pass again, so that no object counts twice.
-func (r *run) list(ctx context.Context, began time.Time) (*Pass, error) {
+func (r *run) list(ctx context.Context, began time.Time) (*usage.Pass, error) {
 	for attempt := 1; ; attempt++ {
 		p := r.agg.NewPass(began)
 		err := r.listInto(ctx, p)
@@ -576,7 +593,7 @@ func (r *run) list(ctx context.Context, began time.Time) (*Pass, error) {
 	}
 }
 
-func (r *run) listInto(ctx context.Context, p *Pass) error {
+func (r *run) listInto(ctx context.Context, p *usage.Pass) error {
 	err := listPages(ctx, r.Reader, r.PageSize, func() client.ObjectList { return &corev1.PodList{} }, func(l client.ObjectList) {
 		pods := l.(*corev1.PodList)
 		for i := range pods.Items {
@@ -614,18 +631,18 @@ func (r *run) listInto(ctx context.Context, p *Pass) error {
 // Attribution), after the pods are counted: a namespace whose pods were
 // listed still exists then, since a namespace goes only once its pods are
 // gone.
-func (r *run) attribute(ctx context.Context, p *Pass) error {
+func (r *run) attribute(ctx context.Context, p *usage.Pass) error {
 	exclude := r.UnmanagedNamespaces == UnmanagedExclude
-	byName := func(ns string) *Attribution { return attribution.FromName(ns, r.ReleaseNamespace) }
+	byName := func(ns string) *attribution.Attribution { return attribution.FromName(ns, r.ReleaseNamespace) }
 	if r.Attribution != AttributionProject {
 		p.Attribute(byName, exclude)
 		return nil
 	}
-	managed := map[string]*Attribution{}
+	managed := map[string]*attribution.Attribution{}
 	err := listPages(ctx, r.Reader, r.PageSize, newNamespaceMetadataList, func(l client.ObjectList) {
 		for i := range l.(*metav1.PartialObjectMetadataList).Items {
 			ns := &l.(*metav1.PartialObjectMetadataList).Items[i]
-			if a := attribution.FromProject(ns); a != nil && p.hasUsage(ns.Name) {
+			if a := attribution.FromProject(ns); a != nil && p.HasUsage(ns.Name) {
 				managed[strings.Clone(ns.Name)] = a
 			}
 		}
@@ -644,7 +661,7 @@ func (r *run) attribute(ctx context.Context, p *Pass) error {
 		return fmt.Errorf("listing namespaces: %w", err)
 	}
 	r.namespacesForbiddenLogged = false
-	p.Attribute(func(ns string) *Attribution {
+	p.Attribute(func(ns string) *attribution.Attribution {
 		if a := managed[ns]; a != nil {
 			return a
 		}

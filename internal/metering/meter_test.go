@@ -20,6 +20,11 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
+	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // scenario is a cluster whose pods change over time, metered by processes
@@ -32,7 +37,7 @@ type scenario struct {
 	podsAt     func(time.Time) []*corev1.Pod
 	output     string
 	stdout     bytes.Buffer
-	logs       logSink
+	logs       meteringtest.Log
 	checkpoint *memoryCheckpoints
 	resources  []string
 }
@@ -65,7 +70,7 @@ func newScenario(t *testing.T, output string) *scenario {
 func (s *scenario) meter() *Meter {
 	m := &Meter{
 		Reader: s.pods, Interval: testInterval, Window: time.Hour, PageSize: 2, Resources: s.resources,
-		Output: s.output, Stdout: &s.stdout, Clock: s.clock, Log: s.logs.logger(),
+		Output: s.output, Stdout: &s.stdout, Clock: s.clock, Log: s.logs.Logger(),
 	}
 	if s.checkpoint != nil {
 		m.Checkpoint = s.checkpoint.handle()
@@ -97,7 +102,7 @@ func (s *scenario) deliver(r *run) {
 	s.t.Helper()
 	for r.fixed > 0 {
 		w := r.pending[0]
-		err := r.out.Deliver(context.Background(), WindowRecords(r.Cluster, w.Start, w.End, w.Usage))
+		err := r.out.Deliver(context.Background(), usage.WindowRecords(r.Cluster, w.Start, w.End, w.Usage))
 		if err := r.markDelivered(context.Background(), deliveryResult{window: w, err: err}); err != nil {
 			s.t.Fatal(err)
 		}
@@ -121,7 +126,7 @@ func (s *scenario) deliverFirstWindowAndCrash(r *run) {
 	s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
 	s.passOnce(r)
 	w := r.pending[0]
-	if err := r.out.Deliver(context.Background(), WindowRecords(r.Cluster, w.Start, w.End, w.Usage)); err != nil {
+	if err := r.out.Deliver(context.Background(), usage.WindowRecords(r.Cluster, w.Start, w.End, w.Usage)); err != nil {
 		s.t.Fatal(err)
 	}
 	s.clock.Step(testInterval)
@@ -133,12 +138,12 @@ func (s *scenario) stop(r *run) {
 	}
 }
 
-func readRecords(t *testing.T, data []byte) []Record {
+func readRecords(t *testing.T, data []byte) []usage.Record {
 	t.Helper()
-	var records []Record
+	var records []usage.Record
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		var r Record
+		var r usage.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
@@ -148,9 +153,9 @@ func readRecords(t *testing.T, data []byte) []Record {
 }
 
 // records are the records the scenario's processes emitted.
-func (s *scenario) records() []Record {
+func (s *scenario) records() []usage.Record {
 	s.t.Helper()
-	if s.output == StdoutOutput {
+	if s.output == sink.StdoutOutput {
 		return readRecords(s.t, s.stdout.Bytes())
 	}
 	data, err := os.ReadFile(s.output)
@@ -161,8 +166,8 @@ func (s *scenario) records() []Record {
 }
 
 // uninterrupted is what one process that never stops emits.
-func uninterrupted(t *testing.T, until time.Time) []Record {
-	s := newScenario(t, StdoutOutput)
+func uninterrupted(t *testing.T, until time.Time) []usage.Record {
+	s := newScenario(t, sink.StdoutOutput)
 	r := s.start()
 	s.runUntil(r, until)
 	s.stop(r)
@@ -171,10 +176,10 @@ func uninterrupted(t *testing.T, until time.Time) []Record {
 
 // deduplicated drops records whose id came before, failing the test if a
 // duplicate differs from the first record with its id.
-func deduplicated(t *testing.T, records []Record) []Record {
+func deduplicated(t *testing.T, records []usage.Record) []usage.Record {
 	t.Helper()
-	seen := map[string]Record{}
-	var out []Record
+	seen := map[string]usage.Record{}
+	var out []usage.Record
 	for _, r := range records {
 		if first, ok := seen[r.ID]; ok {
 			if diff := cmp.Diff(first, r); diff != "" {
@@ -196,7 +201,7 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 	}
 
 	t.Run("restarts in the middle of a window and right after one closed give the same records", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		for _, stop := range []time.Time{t0.Add(30*time.Minute + 30*time.Second), t0.Add(time.Hour + 30*time.Second), end} {
 			r := s.start()
 			s.runUntil(r, stop)
@@ -205,13 +210,13 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 		if diff := cmp.Diff(want, s.records()); diff != "" {
 			t.Errorf("records (-uninterrupted +restarted):\n%s", diff)
 		}
-		if !s.logs.contains("resuming from the checkpoint") {
-			t.Errorf("log does not say where it resumed: %v", s.logs.lines)
+		if !s.logs.Contains("resuming from the checkpoint") {
+			t.Errorf("log does not say where it resumed: %v", s.logs.Lines())
 		}
 	})
 
 	t.Run("a crash after a window was fixed and before it was delivered: the next process delivers the same records", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		r := s.start()
 		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
 		s.passOnce(r) // 11:00:30 closes the first window and fixes it, then the process dies
@@ -230,7 +235,7 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 	})
 
 	t.Run("a crash after delivering and before marking it: an identical duplicate", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		r := s.start()
 		s.deliverFirstWindowAndCrash(r)
 		r = s.start()
@@ -245,7 +250,7 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 	})
 
 	t.Run("windows that closed while nothing ran are delivered on start, counting pods that ran through", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		r := s.start()
 		s.runUntil(r, t0.Add(30*time.Minute+30*time.Second))
 		s.stop(r)
@@ -255,7 +260,7 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 		s.stop(r)
 		// The batch job ended at 10:20 while the first process still ran:
 		// it is counted in full.
-		if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
+		if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(usage.Usage{}, "Samples")); diff != "" {
 			t.Errorf("records (-uninterrupted +down for 100 minutes):\n%s", diff)
 		}
 	})
@@ -263,7 +268,7 @@ func TestMeterRestartsLoseNothing(t *testing.T) {
 
 func TestMeterFencing(t *testing.T) {
 	t.Run("of two processes started from the same checkpoint, the second to save stops before it delivers", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		r := s.start()
 		s.runUntil(r, t0.Add(59*time.Minute+30*time.Second))
 		first, second := s.start(), s.start()
@@ -272,7 +277,7 @@ func TestMeterFencing(t *testing.T) {
 		delivered := s.stdout.Len()
 		s.pods.set(s.podsAt(s.clock.Now())...)
 		err := second.pass(context.Background())
-		if !errors.Is(err, ErrFenced) {
+		if !errors.Is(err, checkpoint.ErrFenced) {
 			t.Fatalf("the second process's pass returned %v, want ErrFenced", err)
 		}
 		if second.fixed != 0 || s.stdout.Len() != delivered {
@@ -281,7 +286,7 @@ func TestMeterFencing(t *testing.T) {
 	})
 
 	t.Run("a deposed leader's first save fails, before it delivers anything new", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		old := s.start()
 		s.runUntil(old, t0.Add(50*time.Minute+30*time.Second))
 		leader := s.start() // the old leader is paused, a new one takes over
@@ -289,7 +294,7 @@ func TestMeterFencing(t *testing.T) {
 		before := s.stdout.Len()
 		s.clock.Step(testInterval)
 		s.pods.set(s.podsAt(s.clock.Now())...)
-		if err := old.pass(context.Background()); !errors.Is(err, ErrFenced) {
+		if err := old.pass(context.Background()); !errors.Is(err, checkpoint.ErrFenced) {
 			t.Fatalf("the deposed leader's pass returned %v, want ErrFenced", err)
 		}
 		if old.fixed != 0 || s.stdout.Len() != before {
@@ -298,16 +303,16 @@ func TestMeterFencing(t *testing.T) {
 	})
 
 	t.Run("Start stops with the fencing error", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		s.pods.set(s.podsAt(s.clock.Now())...)
 		m := s.meter()
-		m.Checkpoint = &saveBeforeFirstSave{CheckpointStore: m.Checkpoint, other: s.checkpoint.handle()}
+		m.Checkpoint = &saveBeforeFirstSave{Store: m.Checkpoint, other: s.checkpoint.handle()}
 		err := m.Start(context.Background())
-		if !errors.Is(err, ErrFenced) {
+		if !errors.Is(err, checkpoint.ErrFenced) {
 			t.Fatalf("Start returned %v, want ErrFenced", err)
 		}
-		if !s.logs.contains("no longer the leader") {
-			t.Errorf("no clear log line: %v", s.logs.lines)
+		if !s.logs.Contains("no longer the leader") {
+			t.Errorf("no clear log line: %v", s.logs.Lines())
 		}
 	})
 }
@@ -315,12 +320,12 @@ func TestMeterFencing(t *testing.T) {
 // saveBeforeFirstSave lets another process save the checkpoint between this
 // process's Load and its first Save.
 type saveBeforeFirstSave struct {
-	CheckpointStore
+	checkpoint.Store
 	other *memoryCheckpoint
 	done  bool
 }
 
-func (s *saveBeforeFirstSave) Save(ctx context.Context, cp *Checkpoint) error {
+func (s *saveBeforeFirstSave) Save(ctx context.Context, cp *checkpoint.Checkpoint) error {
 	if !s.done {
 		s.done = true
 		if _, err := s.other.Load(ctx); err != nil {
@@ -330,7 +335,7 @@ func (s *saveBeforeFirstSave) Save(ctx context.Context, cp *Checkpoint) error {
 			return err
 		}
 	}
-	return s.CheckpointStore.Save(ctx, cp)
+	return s.Store.Save(ctx, cp)
 }
 
 func TestMeterFileOutput(t *testing.T) {
@@ -354,8 +359,8 @@ func TestMeterFileOutput(t *testing.T) {
 		if diff := cmp.Diff(want, s.records()); diff != "" {
 			t.Errorf("records (-uninterrupted +torn and resumed):\n%s", diff)
 		}
-		if !s.logs.contains("torn write") {
-			t.Errorf("log does not report the repair: %v", s.logs.lines)
+		if !s.logs.Contains("torn write") {
+			t.Errorf("log does not report the repair: %v", s.logs.Lines())
 		}
 	})
 
@@ -382,17 +387,17 @@ func TestMeterFileOutput(t *testing.T) {
 		r = s.start()
 		s.runUntil(r, end)
 		s.stop(r)
-		if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
+		if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(usage.Usage{}, "Samples")); diff != "" {
 			t.Errorf("records (-uninterrupted +restarted without checkpoint):\n%s", diff)
 		}
-		if !s.logs.contains("metering without a checkpoint") {
-			t.Errorf("no warning about running without a checkpoint: %v", s.logs.lines)
+		if !s.logs.Contains("metering without a checkpoint") {
+			t.Errorf("no warning about running without a checkpoint: %v", s.logs.Lines())
 		}
 	})
 }
 
 func TestMeterStdoutWithoutCheckpoint(t *testing.T) {
-	s := newScenario(t, StdoutOutput)
+	s := newScenario(t, sink.StdoutOutput)
 	s.checkpoint = nil
 	s.clock.SetTime(t0.Add(10*time.Minute + 30*time.Second))
 	r := s.start()
@@ -402,22 +407,21 @@ func TestMeterStdoutWithoutCheckpoint(t *testing.T) {
 	// Started at 10:10:30 with no checkpoint: counts from 10:00, so the web
 	// pod, which ran through, is exact, and the batch job counts from its
 	// start at 10:05 to the last pass that saw it, 10:19:30.
-	want := []Usage{*usage(3600, 0.5, gi, 1, 2*gi, 51), *usage(14*60+30, 4, 8*gi, 0, 0, 10)}
-	want[0].add(usage(20*60, 2, 0, 0, 0, 21))
-	var gotUsage []Usage
+	want := []usage.Usage{*plus(usageOf(3600, 0.5, gi, 1, 2*gi, 51), usageOf(20*60, 2, 0, 0, 0, 21)), *usageOf(14*60+30, 4, 8*gi, 0, 0, 10)}
+	gotUsage := make([]usage.Usage, 0, len(got))
 	for _, r := range got {
 		gotUsage = append(gotUsage, r.Usage)
 	}
 	if diff := cmp.Diff(want, gotUsage, cmpopts.EquateApprox(1e-12, 1e-6)); diff != "" {
 		t.Errorf("records on stdout (-want +got):\n%s", diff)
 	}
-	if !s.logs.contains("metering without a checkpoint") {
-		t.Errorf("log does not warn: %v", s.logs.lines)
+	if !s.logs.Contains("metering without a checkpoint") {
+		t.Errorf("log does not warn: %v", s.logs.Lines())
 	}
 }
 
 func TestMeterWindowChange(t *testing.T) {
-	s := newScenario(t, StdoutOutput)
+	s := newScenario(t, sink.StdoutOutput)
 	r := s.start()
 	s.runUntil(r, t0.Add(time.Hour+10*time.Minute+30*time.Second))
 	s.stop(r)
@@ -430,13 +434,13 @@ func TestMeterWindowChange(t *testing.T) {
 	if got, want := r.agg.Last(), t0.Add(time.Hour); !got.Equal(want) {
 		t.Errorf("counting resumes at %s, want the start of the open window %s", got, want)
 	}
-	if !s.logs.contains("written for another --metering-window") {
-		t.Errorf("no warning: %v", s.logs.lines)
+	if !s.logs.Contains("written for another --metering-window") {
+		t.Errorf("no warning: %v", s.logs.Lines())
 	}
 }
 
 func TestMeterListErrorDiscardsThePass(t *testing.T) {
-	s := newScenario(t, StdoutOutput)
+	s := newScenario(t, sink.StdoutOutput)
 	before := testutil.ToFloat64(listErrors)
 	r := s.start()
 	s.runUntil(r, t0.Add(10*time.Minute+30*time.Second))
@@ -448,11 +452,11 @@ func TestMeterListErrorDiscardsThePass(t *testing.T) {
 	if got := testutil.ToFloat64(listErrors) - before; got != 1 {
 		t.Errorf("list errors went up by %v, want 1", got)
 	}
-	if !s.logs.contains("Listing failed") {
-		t.Errorf("list error not logged: %v", s.logs.lines)
+	if !s.logs.Contains("Listing failed") {
+		t.Errorf("list error not logged: %v", s.logs.Lines())
 	}
 	want := uninterrupted(t, t0.Add(time.Hour+30*time.Second))
-	if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(Usage{}, "Samples")); diff != "" {
+	if diff := cmp.Diff(want, s.records(), cmpopts.IgnoreFields(usage.Usage{}, "Samples")); diff != "" {
 		t.Errorf("records (-uninterrupted +with a failed pass):\n%s", diff)
 	}
 	for _, limit := range s.pods.limits {
@@ -463,7 +467,7 @@ func TestMeterListErrorDiscardsThePass(t *testing.T) {
 }
 
 func TestMeterExpiredContinueTokenListsAgain(t *testing.T) {
-	s := newScenario(t, StdoutOutput)
+	s := newScenario(t, sink.StdoutOutput)
 	r := s.start()
 	s.runUntil(r, t0.Add(10*time.Minute+30*time.Second))
 	// The continue token of the second page of the next pass expires: the
@@ -478,8 +482,8 @@ func TestMeterExpiredContinueTokenListsAgain(t *testing.T) {
 	if diff := cmp.Diff(want, s.records()); diff != "" {
 		t.Errorf("records (-uninterrupted +with an expired token):\n%s", diff)
 	}
-	if !s.logs.contains("continue token expired") {
-		t.Errorf("expiry not logged: %v", s.logs.lines)
+	if !s.logs.Contains("continue token expired") {
+		t.Errorf("expiry not logged: %v", s.logs.Lines())
 	}
 }
 
@@ -495,12 +499,12 @@ func TestMeterClaims(t *testing.T) {
 	onlyStorage.Namespace = "initech-archive"
 
 	t.Run("claims count per storage class, also in namespaces without pods", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		s.resources = []string{ResourcePods, ResourcePersistentVolumeClaims}
 		s.pods.claims = []*corev1.PersistentVolumeClaim{bound, onlyStorage}
 		r := s.start()
 		s.runUntil(r, t0.Add(time.Hour+30*time.Second))
-		got := map[string]Usage{}
+		got := map[string]usage.Usage{}
 		for _, rec := range s.records() {
 			got[rec.Namespace] = rec.Usage
 		}
@@ -516,7 +520,7 @@ func TestMeterClaims(t *testing.T) {
 	})
 
 	t.Run("without the right to list claims it logs a clear error and meters pods", func(t *testing.T) {
-		s := newScenario(t, StdoutOutput)
+		s := newScenario(t, sink.StdoutOutput)
 		s.resources = []string{ResourcePods, ResourcePersistentVolumeClaims}
 		s.pods.claimsErr = apierrors.NewForbidden(corev1.Resource("persistentvolumeclaims"), "", errors.New("no RBAC policy matched"))
 		r := s.start()
@@ -525,8 +529,8 @@ func TestMeterClaims(t *testing.T) {
 		if diff := cmp.Diff(want, s.records()); diff != "" {
 			t.Errorf("records (-pods only +claims forbidden):\n%s", diff)
 		}
-		if n := s.logs.count("Metering PersistentVolumeClaims is not permitted"); n != 1 {
-			t.Errorf("the error was logged %d times, want once: %v", n, s.logs.lines)
+		if n := s.logs.Count("Metering PersistentVolumeClaims is not permitted"); n != 1 {
+			t.Errorf("the error was logged %d times, want once: %v", n, s.logs.Lines())
 		}
 	})
 }
@@ -561,7 +565,7 @@ func TestMeterStartRunsOnItsTicker(t *testing.T) {
 		t.Errorf("records: %+v", records)
 	}
 	// The delivered records name the cluster and carry its id.
-	if r := records[0]; r.Cluster != "eu-1" || r.ID != RecordID("eu-1", "acme-shop", t0, t0.Add(time.Hour)) {
+	if r := records[0]; r.Cluster != "eu-1" || r.ID != usage.RecordID("eu-1", "acme-shop", t0, t0.Add(time.Hour)) {
 		t.Errorf("record of cluster eu-1: cluster %q, id %q", r.Cluster, r.ID)
 	}
 	if testutil.ToFloat64(lastSuccessTimestamp) == 0 || testutil.ToFloat64(recordsEmitted) == 0 {
@@ -583,7 +587,7 @@ func TestMeterClusterWarningAndValidation(t *testing.T) {
 	}{
 		{"http://127.0.0.1:1/usage", "", true},
 		{"http://127.0.0.1:1/usage", "eu-1", false},
-		{StdoutOutput, "", false},
+		{sink.StdoutOutput, "", false},
 	} {
 		s := newScenario(t, tt.output)
 		m := s.meter()
@@ -593,11 +597,11 @@ func TestMeterClusterWarningAndValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.stop(r)
-		if got := s.logs.contains("no --metering-cluster"); got != tt.warns {
-			t.Errorf("output %s, cluster %q: warns %v, want %v: %v", tt.output, tt.cluster, got, tt.warns, s.logs.lines)
+		if got := s.logs.Contains("no --metering-cluster"); got != tt.warns {
+			t.Errorf("output %s, cluster %q: warns %v, want %v: %v", tt.output, tt.cluster, got, tt.warns, s.logs.Lines())
 		}
 	}
-	m := newScenario(t, StdoutOutput).meter()
+	m := newScenario(t, sink.StdoutOutput).meter()
 	m.Cluster = "EU/1"
 	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "--metering-cluster") {
 		t.Errorf("Validate with cluster %q = %v, want a refusal", m.Cluster, err)

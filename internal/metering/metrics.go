@@ -43,10 +43,6 @@ var (
 		Name: "meshstack_metering_checkpoint_refused",
 		Help: "1 while the metering leader refuses to meter from the checkpoint because its last pass lies in the future (clock skew or a forged checkpoint); it meters nothing meanwhile.",
 	})
-	checkpointRecreated = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "meshstack_metering_checkpoint_recreated_total",
-		Help: "Checkpoint ConfigMaps that were deleted under the metering leader and created again from its state.",
-	})
 	invalidQuantities = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meshstack_metering_invalid_quantities_total",
 		Help: "Pod or claim quantities, per pass, that were counted as 0 because they are negative, not finite or above the bound (2^63 bytes, 2^63 millicores), by namespace and resource.",
@@ -60,5 +56,5 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(lastSuccessTimestamp, podsSeen, recordsEmitted, listErrors, passDuration,
-		pendingWindows, oldestUndelivered, checkpointErrors, checkpointSaveFailing, checkpointRefused, checkpointRecreated, invalidQuantities)
+		pendingWindows, oldestUndelivered, checkpointErrors, checkpointSaveFailing, checkpointRefused, invalidQuantities)
 }

@@ -21,6 +21,7 @@ import (
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/eventrecorder"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
 	"github.com/meshcloud/meshstack-operator/internal/replicator/informercache"
 )
@@ -137,7 +138,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			}
 			// Reads go past the cache: the identity may not list or watch
 			// ConfigMaps.
-			m.Checkpoint = &metering.ConfigMapCheckpoint{
+			m.Checkpoint = &checkpoint.ConfigMapStore{
 				Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 				Namespace: namespace, Name: o.MeteringCheckpoint, MaxParts: o.MeteringCheckpointParts,
 				Log: mgr.GetLogger().WithName("metering"),

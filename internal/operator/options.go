@@ -15,6 +15,9 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
 )
 
@@ -78,7 +81,7 @@ type Options struct {
 	// no project's get records.
 	MeteringAttribution         string
 	MeteringUnmanagedNamespaces string
-	MeteringHTTP                metering.HTTPSinkOptions
+	MeteringHTTP                sink.HTTPOptions
 	// MeteringStdout is where a "-" output writes; os.Stdout when nil. Tests
 	// give each meter its own.
 	MeteringStdout io.Writer
@@ -115,13 +118,13 @@ func DefaultOptions() Options {
 		MeteringInterval:            metering.DefaultInterval,
 		MeteringWindow:              metering.DefaultWindow,
 		MeteringPageSize:            metering.DefaultPageSize,
-		MeteringOutput:              metering.StdoutOutput,
-		MeteringCheckpoint:          metering.DefaultCheckpointName,
-		MeteringCheckpointParts:     metering.DefaultCheckpointParts,
+		MeteringOutput:              sink.StdoutOutput,
+		MeteringCheckpoint:          checkpoint.DefaultName,
+		MeteringCheckpointParts:     checkpoint.DefaultParts,
 		MeteringResources:           []string{metering.ResourcePods},
 		MeteringAttribution:         metering.AttributionProject,
 		MeteringUnmanagedNamespaces: metering.UnmanagedInclude,
-		MeteringHTTP:                metering.HTTPSinkOptions{BatchSize: metering.DefaultHTTPBatchSize},
+		MeteringHTTP:                sink.HTTPOptions{BatchSize: sink.DefaultHTTPBatchSize},
 
 		// controller-runtime's defaults.
 		LeaderElectionLeaseDuration: 15 * time.Second,
@@ -284,7 +287,7 @@ func (o *Options) Validate() error {
 	if _, err := metering.ParseResources(o.MeteringResources); err != nil {
 		return err
 	}
-	if err := metering.ValidateCluster(o.MeteringCluster); err != nil {
+	if err := usage.ValidateCluster(o.MeteringCluster); err != nil {
 		return err
 	}
 	if err := metering.ValidateAttribution(o.MeteringAttribution, o.MeteringUnmanagedNamespaces); err != nil {

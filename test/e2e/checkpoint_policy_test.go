@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -37,8 +37,8 @@ func TestCheckpointPolicy(t *testing.T) {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Data: map[string]string{"parts": "1"}}
 	}
 	const message = "is the metering checkpoint (usage counted and not yet delivered); only the metering ServiceAccount meshfed-metering"
-	first := metering.DefaultCheckpointName
-	last := metering.DefaultCheckpointName + "-7" // the last part of the layout before generations
+	first := checkpoint.DefaultName
+	last := checkpoint.DefaultName + "-7" // the last part of the layout before generations
 
 	// The policy acts a moment after it is installed: wait with a dry run.
 	g.Eventually(func() error { return admin.Create(ctx, configMap(releaseNamespace, first), client.DryRunAll) }).
@@ -77,8 +77,8 @@ func TestCheckpointPolicy(t *testing.T) {
 
 	t.Run("other ConfigMaps are not affected", func(t *testing.T) {
 		g := newG(t)
-		g.Expect(admin.Create(ctx, configMap(releaseNamespace, metering.DefaultCheckpointName+"-8"))).To(Succeed(), "beyond the parts")
-		g.Expect(admin.Create(ctx, configMap(releaseNamespace, metering.DefaultCheckpointName+"-a-9"))).To(Succeed(), "beyond the parts of a generation")
+		g.Expect(admin.Create(ctx, configMap(releaseNamespace, checkpoint.DefaultName+"-8"))).To(Succeed(), "beyond the parts")
+		g.Expect(admin.Create(ctx, configMap(releaseNamespace, checkpoint.DefaultName+"-a-9"))).To(Succeed(), "beyond the parts of a generation")
 		g.Expect(admin.Create(ctx, configMap(releaseNamespace, "unrelated"))).To(Succeed())
 		g.Expect(admin.Create(ctx, configMap("default", first))).To(Succeed(), "the same name in another namespace")
 	})

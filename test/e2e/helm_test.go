@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -274,16 +274,16 @@ func runComponent(t *testing.T, fw *framework.Framework, bin, dir, serviceAccoun
 }
 
 // readUsage parses the complete lines of a JSON Lines file.
-func readUsage(g Gomega, path string) []metering.Record {
+func readUsage(g Gomega, path string) []usage.Record {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	g.Expect(err).NotTo(HaveOccurred())
-	var records []metering.Record
+	var records []usage.Record
 	s := bufio.NewScanner(bytes.NewReader(data))
 	for s.Scan() {
-		var r metering.Record
+		var r usage.Record
 		g.Expect(json.Unmarshal(s.Bytes(), &r)).To(Succeed(), "line %q", s.Text())
 		records = append(records, r)
 	}

@@ -20,7 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -158,8 +158,8 @@ func TestCheckpointKilledMidSave(t *testing.T) {
 		// The killed process left a checkpoint the meter's own store reads
 		// (the parts the first ConfigMap names add up to its checksum), no
 		// older than the last one.
-		cp, err := (&metering.ConfigMapCheckpoint{Reader: fw.Client, Namespace: releaseNamespace, Name: metering.DefaultCheckpointName,
-			MaxParts: metering.DefaultCheckpointParts}).Load(context.Background())
+		cp, err := (&checkpoint.ConfigMapStore{Reader: fw.Client, Namespace: releaseNamespace, Name: checkpoint.DefaultName,
+			MaxParts: checkpoint.DefaultParts}).Load(context.Background())
 		g.Expect(err).NotTo(HaveOccurred(), "the checkpoint left by a process killed %s", point)
 		g.Expect(cp).NotTo(BeNil())
 		g.Expect(cp.LastPass).NotTo(BeTemporally("<", lastPass), "the checkpoint went back in time")
@@ -339,7 +339,7 @@ func sumOf(namespaces []meteredNamespace, f func(meteredNamespace) int) int {
 // checkpointHead is the checkpoint's first ConfigMap.
 func checkpointHead(g Gomega) *corev1.ConfigMap {
 	var cm corev1.ConfigMap
-	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: metering.DefaultCheckpointName}, &cm)).To(Succeed())
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: checkpoint.DefaultName}, &cm)).To(Succeed())
 	return &cm
 }
 

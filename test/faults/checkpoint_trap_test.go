@@ -19,7 +19,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
 )
 
 // checkpointWrite is one write of a checkpoint save, as the meter sends
@@ -203,10 +203,10 @@ func (p *writeTrap) classify(req *http.Request) (checkpointWrite, bool) {
 	// An update names its ConfigMap in the path; a create in the body
 	// (JSON or protobuf: the name is there as it is).
 	name := strings.TrimPrefix(strings.TrimPrefix(req.URL.Path, configMaps), "/")
-	head := metering.DefaultCheckpointName
+	head := checkpoint.DefaultName
 	if name == "" {
 		name = head
-		for _, n := range metering.CheckpointNames(head, metering.DefaultCheckpointParts)[1:] {
+		for _, n := range checkpoint.Names(head, checkpoint.DefaultParts)[1:] {
 			if bytes.Contains(body, []byte(`"`+n+`"`)) || bytes.Contains(body, append([]byte{byte(len(n))}, n...)) {
 				name = n
 				break

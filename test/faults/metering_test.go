@@ -12,7 +12,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -30,7 +31,7 @@ var meteringArgs = []string{"--metering-interval=500ms", "--metering-window=" + 
 // resetCheckpoint deletes the metering checkpoint, so that a test's meters
 // start afresh: the metering Role lets them write only these names.
 func resetCheckpoint(g Gomega) {
-	for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
+	for _, name := range checkpoint.Names(checkpoint.DefaultName, checkpoint.DefaultParts) {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: name}}
 		g.Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), cm))).To(Succeed())
 	}
@@ -140,6 +141,6 @@ func TestMeteringFailover(t *testing.T) {
 func waitUntilInWindow(g Gomega, from, to float64) {
 	g.Eventually(func() float64 {
 		now := time.Now()
-		return float64(now.Sub(metering.WindowStart(now, meteringWindow))) / float64(meteringWindow)
+		return float64(now.Sub(usage.WindowStart(now, meteringWindow))) / float64(meteringWindow)
 	}, 10*time.Second, 10*time.Millisecond).Should(And(BeNumerically(">=", from), BeNumerically("<=", to)))
 }

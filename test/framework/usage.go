@@ -10,23 +10,23 @@ import (
 	"slices"
 	"time"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // ParseRecords parses the complete lines of a JSON Lines output of usage
 // records. A last line without its newline is left out: the meter may be
 // writing it, or was killed while it did.
-func ParseRecords(data []byte) ([]metering.Record, error) {
+func ParseRecords(data []byte) ([]usage.Record, error) {
 	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
 		data = data[:i+1]
 	} else {
 		data = nil
 	}
-	var records []metering.Record
+	var records []usage.Record
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r metering.Record
+		var r usage.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return nil, fmt.Errorf("line %q: %w", sc.Text(), err)
 		}
@@ -37,8 +37,8 @@ func ParseRecords(data []byte) ([]metering.Record, error) {
 
 // ReadRecordFiles parses the files in order; a file that does not exist
 // (yet) holds no records.
-func ReadRecordFiles(paths ...string) ([]metering.Record, error) {
-	var all []metering.Record
+func ReadRecordFiles(paths ...string) ([]usage.Record, error) {
+	var all []usage.Record
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if os.IsNotExist(err) {
@@ -57,8 +57,8 @@ func ReadRecordFiles(paths ...string) ([]metering.Record, error) {
 }
 
 // RecordsIn are the records of one namespace, in their order.
-func RecordsIn(records []metering.Record, namespace string) []metering.Record {
-	var out []metering.Record
+func RecordsIn(records []usage.Record, namespace string) []usage.Record {
+	var out []usage.Record
 	for _, r := range records {
 		if r.Namespace == namespace {
 			out = append(out, r)
@@ -71,9 +71,9 @@ func RecordsIn(records []metering.Record, namespace string) []metering.Record {
 // and fails when a later record with the same id differs from it: the
 // meter's guarantee is at least once, with identical duplicates only. It
 // returns how many duplicates it dropped.
-func Deduplicate(records []metering.Record) ([]metering.Record, int, error) {
-	seen := map[string]metering.Record{}
-	var out []metering.Record
+func Deduplicate(records []usage.Record) ([]usage.Record, int, error) {
+	seen := map[string]usage.Record{}
+	var out []usage.Record
 	for _, r := range records {
 		if first, ok := seen[r.ID]; ok {
 			if !reflect.DeepEqual(r, first) {
@@ -84,7 +84,7 @@ func Deduplicate(records []metering.Record) ([]metering.Record, int, error) {
 		seen[r.ID] = r
 		out = append(out, r)
 	}
-	slices.SortStableFunc(out, func(a, b metering.Record) int { return a.WindowStart.Compare(b.WindowStart) })
+	slices.SortStableFunc(out, func(a, b usage.Record) int { return a.WindowStart.Compare(b.WindowStart) })
 	return out, len(records) - len(out), nil
 }
 
@@ -92,7 +92,7 @@ func Deduplicate(records []metering.Record) ([]metering.Record, int, error) {
 // adjacent windows of the given length, aligned to it, with none missing
 // and none twice, each with the id the meter derives from its namespace and
 // window.
-func CheckContiguous(records []metering.Record, window time.Duration) error {
+func CheckContiguous(records []usage.Record, window time.Duration) error {
 	if len(records) == 0 {
 		return fmt.Errorf("no records")
 	}
@@ -102,7 +102,7 @@ func CheckContiguous(records []metering.Record, window time.Duration) error {
 			return fmt.Errorf("window %s–%s of %s is not %s long", r.WindowStart, r.WindowEnd, r.Namespace, window)
 		case r.WindowStart.UnixNano()%int64(window) != 0:
 			return fmt.Errorf("window %s of %s is not aligned to %s", r.WindowStart, r.Namespace, window)
-		case r.ID != metering.RecordID(r.Cluster, r.Namespace, r.WindowStart, r.WindowEnd):
+		case r.ID != usage.RecordID(r.Cluster, r.Namespace, r.WindowStart, r.WindowEnd):
 			return fmt.Errorf("record %s of %s has the id of another namespace or window", r.ID, r.Namespace)
 		case i > 0 && !r.WindowStart.Equal(records[i-1].WindowEnd):
 			return fmt.Errorf("gap or overlap in %s: window %s follows one that ends %s", r.Namespace, r.WindowStart, records[i-1].WindowEnd)

@@ -11,6 +11,7 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 var _ = Describe("Attribution", func() {
@@ -73,9 +74,10 @@ var _ = Describe("Attribution", func() {
 		return c, shop, foreign, out
 	}
 
-	It("attributes usage to the MeshProject of a namespace the replicator manages, and never kube-system or a foreign namespace named like a project", func() {
+	It("attributes usage to the MeshProject of a namespace the replicator manages, "+
+		"and never kube-system or a foreign namespace named like a project", func() {
 		c, shop, foreign, out := projectsAndStrangers(metering.UnmanagedInclude)
-		since := metering.WindowStart(time.Now(), window).Add(window)
+		since := usage.WindowStart(time.Now(), window).Add(window)
 		waitForRecords(stdoutRecords(out), shop, since, 1)
 		waitForRecords(stdoutRecords(out), foreign, since, 1)
 		waitForRecords(stdoutRecords(out), "kube-system", since, 1)
@@ -98,7 +100,7 @@ var _ = Describe("Attribution", func() {
 
 	It("gives namespaces that are no project's no records with --metering-unmanaged-namespaces=exclude", func() {
 		_, shop, foreign, out := projectsAndStrangers(metering.UnmanagedExclude)
-		waitForRecords(stdoutRecords(out), shop, metering.WindowStart(time.Now(), window).Add(2*window), 1)
+		waitForRecords(stdoutRecords(out), shop, usage.WindowStart(time.Now(), window).Add(2*window), 1)
 		all := stdoutRecords(out)(Default)
 		Expect(inNamespace(all, foreign)).To(BeEmpty())
 		Expect(inNamespace(all, "kube-system")).To(BeEmpty())
@@ -114,7 +116,7 @@ var _ = Describe("Attribution", func() {
 		opts := stdoutOptions(out)
 		opts.MeteringAttribution = metering.AttributionProject
 		startMeter(opts)
-		since := metering.WindowStart(time.Now(), window).Add(window)
+		since := usage.WindowStart(time.Now(), window).Add(window)
 		records := waitForRecords(stdoutRecords(out), foreign, since, 1)
 		Expect(records[len(records)-1].AttributedBy).To(Equal(metering.AttributedByNamespaceName))
 		Expect(records[len(records)-1].CustomerIdentifier).To(Equal(c))

@@ -11,35 +11,36 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	meteringusage "github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // bigCheckpoint has one open window with usage in n namespaces, with sums
 // that do not compress well: 25,000 take two ConfigMaps.
-func bigCheckpoint(n int, lastPass time.Time) *metering.Checkpoint {
+func bigCheckpoint(n int, lastPass time.Time) *checkpoint.Checkpoint {
 	rnd := rand.New(rand.NewPCG(3, 4))
-	usage := make(map[string]*metering.Usage, n)
+	usage := make(map[string]*meteringusage.Usage, n)
 	for i := range n {
 		secs := 3600 * rnd.Float64()
-		usage[fmt.Sprintf("customer%d-project%d", i/10, i)] = &metering.Usage{
+		usage[fmt.Sprintf("customer%d-project%d", i/10, i)] = &meteringusage.Usage{
 			PodSeconds: secs, CPURequestCoreSeconds: secs * rnd.Float64(), MemoryRequestByteSeconds: secs * (1 << 30) * rnd.Float64(),
 			Samples: int64(rnd.IntN(180)),
 		}
 	}
 	start := lastPass.Truncate(time.Hour)
-	return &metering.Checkpoint{Window: time.Hour, LastPass: lastPass,
-		Open: []metering.Window{{Start: start, End: start.Add(time.Hour), Usage: usage}}, Pending: []metering.Window{}}
+	return &checkpoint.Checkpoint{Window: time.Hour, LastPass: lastPass,
+		Open: []meteringusage.Window{{Start: start, End: start.Add(time.Hour), Usage: usage}}, Pending: []meteringusage.Window{}}
 }
 
 var _ = Describe("A checkpoint in parts", func() {
 	It("is read in the layout before generations and saved in generations a and b, under the metering identity", func() {
 		meter, err := client.New(identity.Config, client.Options{})
 		Expect(err).NotTo(HaveOccurred())
-		store := func(c client.Client) *metering.ConfigMapCheckpoint {
-			return &metering.ConfigMapCheckpoint{Reader: c, Writer: c, Namespace: operatorNamespace,
-				Name: metering.DefaultCheckpointName, MaxParts: metering.DefaultCheckpointParts}
+		store := func(c client.Client) *checkpoint.ConfigMapStore {
+			return &checkpoint.ConfigMapStore{Reader: c, Writer: c, Namespace: operatorNamespace,
+				Name: checkpoint.DefaultName, MaxParts: checkpoint.DefaultParts}
 		}
-		name := metering.DefaultCheckpointName
+		name := checkpoint.DefaultName
 		get := func(name string) *corev1.ConfigMap {
 			cm := &corev1.ConfigMap{}
 			Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: name}, cm)).To(Succeed())

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
@@ -86,11 +86,11 @@ func deletePod(pod *corev1.Pod) {
 }
 
 // source reads the records a test's meters have written so far.
-type source func(g Gomega) []metering.Record
+type source func(g Gomega) []usage.Record
 
 // fileRecords reads a file output.
 func fileRecords(path string) source {
-	return func(g Gomega) []metering.Record {
+	return func(g Gomega) []usage.Record {
 		data, err := os.ReadFile(path)
 		if os.IsNotExist(err) {
 			return nil
@@ -102,8 +102,8 @@ func fileRecords(path string) source {
 
 // stdoutRecords reads the stdout of one or more meters, in order.
 func stdoutRecords(outs ...*syncBuffer) source {
-	return func(g Gomega) []metering.Record {
-		var all []metering.Record
+	return func(g Gomega) []usage.Record {
+		all := make([]usage.Record, 0, len(outs))
 		for _, o := range outs {
 			all = append(all, parseRecords(g, []byte(o.String()))...)
 		}
@@ -113,21 +113,21 @@ func stdoutRecords(outs ...*syncBuffer) source {
 
 // parseRecords reads the complete lines of JSON Lines output; the meter may
 // be writing the next window.
-func parseRecords(g Gomega, data []byte) []metering.Record {
+func parseRecords(g Gomega, data []byte) []usage.Record {
 	records, err := framework.ParseRecords(data)
 	g.Expect(err).NotTo(HaveOccurred())
 	return records
 }
 
-func inNamespace(records []metering.Record, namespace string) []metering.Record {
+func inNamespace(records []usage.Record, namespace string) []usage.Record {
 	return framework.RecordsIn(records, namespace)
 }
 
 // waitForRecords waits until the output holds at least n windows of
 // namespace that start at or after since, and returns them all.
-func waitForRecords(src source, namespace string, since time.Time, n int) []metering.Record {
+func waitForRecords(src source, namespace string, since time.Time, n int) []usage.Record {
 	GinkgoHelper()
-	var records []metering.Record
+	var records []usage.Record
 	Eventually(func(g Gomega) {
 		records = inNamespace(src(g), namespace)
 		count := 0
@@ -146,20 +146,20 @@ func waitForRecords(src source, namespace string, since time.Time, n int) []mete
 func waitUntilInWindow(from, to float64) {
 	GinkgoHelper()
 	Eventually(func() float64 {
-		return float64(time.Now().UTC().Sub(metering.WindowStart(time.Now(), window))) / float64(window)
+		return float64(time.Now().UTC().Sub(usage.WindowStart(time.Now(), window))) / float64(window)
 	}, timeout, 10*time.Millisecond).Should(And(BeNumerically(">=", from), BeNumerically("<=", to)))
 }
 
 // expectContiguous checks that records (of one namespace) cover adjacent,
 // aligned windows with none missing and none twice.
-func expectContiguous(records []metering.Record) {
+func expectContiguous(records []usage.Record) {
 	GinkgoHelper()
 	Expect(framework.CheckContiguous(records, window)).To(Succeed())
 }
 
 // deduplicated drops the records whose id came before, and checks that each
 // duplicate is identical to the first: the at-least-once guarantee.
-func deduplicated(records []metering.Record) []metering.Record {
+func deduplicated(records []usage.Record) []usage.Record {
 	GinkgoHelper()
 	unique, _, err := framework.Deduplicate(records)
 	Expect(err).NotTo(HaveOccurred())
@@ -167,9 +167,9 @@ func deduplicated(records []metering.Record) []metering.Record {
 }
 
 // expectUniqueIDs checks that no (namespace, window) appears twice.
-func expectUniqueIDs(records []metering.Record) {
+func expectUniqueIDs(records []usage.Record) {
 	GinkgoHelper()
-	seen := map[string]metering.Record{}
+	seen := map[string]usage.Record{}
 	for _, r := range records {
 		Expect(seen).NotTo(HaveKey(r.ID), "duplicate record %+v", r)
 		seen[r.ID] = r
@@ -177,7 +177,7 @@ func expectUniqueIDs(records []metering.Record) {
 }
 
 // sumPodSeconds adds up the pod-seconds of records.
-func sumPodSeconds(records []metering.Record) float64 {
+func sumPodSeconds(records []usage.Record) float64 {
 	var sum float64
 	for _, r := range records {
 		sum += r.PodSeconds
@@ -228,14 +228,16 @@ func createClaim(namespace, name string, class *string, size string, phase corev
 // metering.persistentVolumeClaims.enabled grants, until the spec ends.
 func bindStorageRole() {
 	GinkgoHelper()
-	bindClusterRole("meshstack-operator-metering-storage", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}})
+	bindClusterRole("meshstack-operator-metering-storage",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list"}})
 }
 
 // bindNamespacesRole grants the metering identity what the chart's
 // metering.projectAttribution.enabled grants, until the spec ends.
 func bindNamespacesRole() {
 	GinkgoHelper()
-	bindClusterRole("meshstack-operator-metering-namespaces", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})
+	bindClusterRole("meshstack-operator-metering-namespaces",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})
 }
 
 func bindClusterRole(name string, rule rbacv1.PolicyRule) {
@@ -287,7 +289,7 @@ func newFlakyReceiver(refuse int) *flakyReceiver {
 	return r
 }
 
-func (r *flakyReceiver) records(g Gomega) []metering.Record {
+func (r *flakyReceiver) records(g Gomega) []usage.Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return parseRecords(g, r.body)

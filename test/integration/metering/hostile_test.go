@@ -10,7 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 var _ = Describe("Metering under hostile input", func() {
@@ -25,8 +26,8 @@ var _ = Describe("Metering under hostile input", func() {
 		out := &syncBuffer{}
 		startMeter(stdoutOptions(out))
 		started := time.Now()
-		records := waitForRecords(stdoutRecords(out), steady, metering.WindowStart(started, window).Add(window), 2)
-		evilRecords := waitForRecords(stdoutRecords(out), evil, metering.WindowStart(started, window).Add(window), 2)
+		records := waitForRecords(stdoutRecords(out), steady, usage.WindowStart(started, window).Add(window), 2)
+		evilRecords := waitForRecords(stdoutRecords(out), evil, usage.WindowStart(started, window).Add(window), 2)
 
 		for _, r := range records {
 			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
@@ -59,14 +60,14 @@ var _ = Describe("Metering under hostile input", func() {
 		By("deleting every part of the checkpoint in the middle of a window")
 		waitUntilInWindow(0.3, 0.6)
 		deleted := time.Now()
-		for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
+		for _, name := range checkpoint.Names(checkpoint.DefaultName, checkpoint.DefaultParts) {
 			err := fw.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}})
 			Expect(client.IgnoreNotFound(err)).To(Succeed())
 		}
 		Eventually(func(g Gomega) {
 			cp := loadCheckpoint(g)
 			g.Expect(cp.LastPass).To(BeTemporally(">", deleted))
-			g.Expect(cp.Open).To(ContainElement(HaveField("Start", metering.WindowStart(deleted, window))))
+			g.Expect(cp.Open).To(ContainElement(HaveField("Start", usage.WindowStart(deleted, window))))
 		}, timeout, poll).Should(Succeed(), "the leader recreates the checkpoint with the open window")
 		Consistently(first.Exited(), 3*passInterval).ShouldNot(BeClosed(), "the leader keeps metering")
 		Expect(logs.String()).To(ContainSubstring("was deleted while this process metered"))
@@ -74,7 +75,7 @@ var _ = Describe("Metering under hostile input", func() {
 		By("restarting from the recreated checkpoint")
 		first.stop()
 		second := startMeter(stdoutOptions(secondOut))
-		lastWindow := metering.WindowStart(time.Now(), window).Add(window)
+		lastWindow := usage.WindowStart(time.Now(), window).Add(window)
 		waitForRecords(both, steady, lastWindow, 1)
 		second.stop()
 

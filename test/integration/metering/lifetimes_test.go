@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 )
 
@@ -97,7 +97,7 @@ var _ = Describe("Exact lifetimes and extended resources", func() {
 		}, timeout, poll).Should(Succeed())
 		first.stop()
 		second := startMeter(lifetimeOptions(secondOut))
-		lastEnd := metering.WindowStart(s.Add(8*time.Second), window).Add(window)
+		lastEnd := usage.WindowStart(s.Add(8*time.Second), window).Add(window)
 		waitForRecords(both, steady, lastEnd.Add(window), 1)
 		second.stop()
 

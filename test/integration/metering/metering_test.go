@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -75,7 +77,7 @@ var _ = Describe("Metering", func() {
 		goneBefore, goneAfter := aroundNow(func() { deletePod(goner) })
 
 		// One more window shows that the vanished namespace gets no records.
-		lastWindow := metering.WindowStart(goneAfter, window).Add(window)
+		lastWindow := usage.WindowStart(goneAfter, window).Add(window)
 		waitForRecords(fileRecords(output), steady, lastWindow, 1)
 		waitForRecords(fileRecords(output), late, lastWindow, 1)
 		m.stop()
@@ -99,7 +101,8 @@ var _ = Describe("Metering", func() {
 		By("counting pod-seconds alone for a pod without requests or limits")
 		for _, r := range inNamespace(all, bare) {
 			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
-			Expect([]float64{r.CPURequestCoreSeconds, r.MemoryRequestByteSeconds, r.CPULimitCoreSeconds, r.MemoryLimitByteSeconds}).To(HaveEach(BeZero()))
+			Expect([]float64{r.CPURequestCoreSeconds, r.MemoryRequestByteSeconds, r.CPULimitCoreSeconds, r.MemoryLimitByteSeconds}).
+				To(HaveEach(BeZero()))
 		}
 
 		By("handling huge quantities without overflow")
@@ -122,7 +125,7 @@ var _ = Describe("Metering", func() {
 		By("counting a pod from its startTime exactly")
 		records = inNamespace(all, late)
 		expectContiguous(records)
-		Expect(records[0].WindowStart).To(Equal(metering.WindowStart(lateStart, window)))
+		Expect(records[0].WindowStart).To(Equal(usage.WindowStart(lateStart, window)))
 		Expect(records[0].PodSeconds).To(BeNumerically("~", records[0].WindowEnd.Sub(lateStart).Seconds(), eps))
 		for _, r := range records[1:] {
 			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
@@ -134,8 +137,8 @@ var _ = Describe("Metering", func() {
 		last := records[len(records)-1]
 		// The last pass that saw the pod may have run in the window before
 		// the one it was deleted in, when it was deleted just after a boundary.
-		Expect(last.WindowStart).To(BeTemporally("<=", metering.WindowStart(goneBefore, window)))
-		Expect(last.WindowStart).To(BeTemporally(">=", metering.WindowStart(goneBefore.Add(-(passInterval+passJitter)), window)))
+		Expect(last.WindowStart).To(BeTemporally("<=", usage.WindowStart(goneBefore, window)))
+		Expect(last.WindowStart).To(BeTemporally(">=", usage.WindowStart(goneBefore.Add(-(passInterval+passJitter)), window)))
 		for _, r := range records[:len(records)-1] {
 			Expect(r.PodSeconds).To(BeNumerically("~", windowSeconds, eps))
 		}
@@ -146,7 +149,7 @@ var _ = Describe("Metering", func() {
 		By("writing nothing but its checkpoint, starting no informer (nothing forbidden in the log)")
 		Expect(m.Writes()).To(BeNumerically(">", 0))
 		Expect(m.WritePaths()).To(HaveEach(MatchRegexp(`^(POST /api/v1/namespaces/%s/configmaps|PUT /api/v1/namespaces/%s/configmaps/%s)$`,
-			operatorNamespace, operatorNamespace, metering.DefaultCheckpointName)))
+			operatorNamespace, operatorNamespace, checkpoint.DefaultName)))
 		Expect(logs.String()).NotTo(ContainSubstring("forbidden"))
 
 		By("exporting metrics")
@@ -192,7 +195,7 @@ var _ = Describe("Metering", func() {
 		var stopped time.Time
 		second := handOver(first, secondOut)
 		stopped = time.Now()
-		lastWindow := metering.WindowStart(stopped, window).Add(window)
+		lastWindow := usage.WindowStart(stopped, window).Add(window)
 		waitForRecords(both, steady, lastWindow, 1)
 		second.stop()
 
@@ -271,7 +274,7 @@ var _ = Describe("Metering", func() {
 				}
 			}
 		}()
-		all := func(g Gomega) []metering.Record {
+		all := func(g Gomega) []usage.Record {
 			mu.Lock()
 			defer mu.Unlock()
 			return stdoutRecords(outs...)(g)
@@ -282,12 +285,13 @@ var _ = Describe("Metering", func() {
 		listErrorsBefore := metricValue("meshstack_metering_list_errors_total")
 		down := time.Now()
 		proxy.Down()
-		Eventually(func() float64 { return metricValue("meshstack_metering_list_errors_total") }, timeout, poll).Should(BeNumerically(">", listErrorsBefore))
+		Eventually(func() float64 { return metricValue("meshstack_metering_list_errors_total") }, timeout, poll).
+			Should(BeNumerically(">", listErrorsBefore))
 		time.Sleep(30*time.Second - time.Since(down)) // the outage itself: a fixed span of time is what is being tested
 		Expect(proxy.Up()).To(Succeed())
 		up := time.Now()
 
-		lastWindow := metering.WindowStart(up, window).Add(window)
+		lastWindow := usage.WindowStart(up, window).Add(window)
 		Eventually(func(g Gomega) {
 			records := inNamespace(all(g), steady)
 			g.Expect(records).NotTo(BeEmpty())
@@ -329,9 +333,9 @@ var _ = Describe("Metering", func() {
 			return true
 		}, timeout, poll).Should(BeTrue(), "neither meter was fenced")
 		Expect(fenced.Err()).To(MatchError(ContainSubstring("no longer the leader")))
-		Expect(errors.Is(fenced.Err(), metering.ErrFenced)).To(BeTrue())
+		Expect(errors.Is(fenced.Err(), checkpoint.ErrFenced)).To(BeTrue())
 
-		lastWindow := metering.WindowStart(time.Now(), window).Add(window)
+		lastWindow := usage.WindowStart(time.Now(), window).Add(window)
 		waitForRecords(stdoutRecords(firstOut, secondOut), steady, lastWindow, 1)
 		survivor.stop()
 		records := inNamespace(deduplicated(stdoutRecords(firstOut, secondOut)(Default)), steady)
@@ -365,7 +369,7 @@ var _ = Describe("Metering", func() {
 		By("metering storage once the chart's storage ClusterRole is bound")
 		bindStorageRole()
 		granted := time.Now()
-		since := metering.WindowStart(granted, window).Add(window)
+		since := usage.WindowStart(granted, window).Add(window)
 		records := waitForRecords(stdoutRecords(out), app, since, 1)
 		r := records[len(records)-1]
 		Expect(r.StorageByteSeconds).To(BeNumerically("~", 11*gib*windowSeconds, 1))
@@ -408,12 +412,12 @@ var _ = Describe("Metering", func() {
 
 		// An earlier run wrote the window before the current one, then
 		// crashed in the middle of a line.
-		previous := metering.WindowStart(time.Now(), window).Add(-window)
-		earlier := metering.Record{
-			ID: metering.RecordID("", "earlier-run", previous, previous.Add(window)), Namespace: "earlier-run",
+		previous := usage.WindowStart(time.Now(), window).Add(-window)
+		earlier := usage.Record{
+			ID: usage.RecordID("", "earlier-run", previous, previous.Add(window)), Namespace: "earlier-run",
 			CustomerIdentifier: "earlier", ProjectIdentifier: "run",
 			WindowStart: previous, WindowEnd: previous.Add(window), WindowRecords: 1,
-			Usage: metering.Usage{PodSeconds: 1, Samples: 1},
+			Usage: usage.Usage{PodSeconds: 1, Samples: 1},
 		}
 		line, err := json.Marshal(earlier)
 		Expect(err).NotTo(HaveOccurred())
@@ -445,7 +449,8 @@ var _ = Describe("Metering", func() {
 				Expect(fw.Client.Get(ctx, client.ObjectKey{Name: o.GetName()}, &clusterRole)).To(Succeed())
 			}
 		}
-		Expect(clusterRole.Rules).To(Equal([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}))
+		Expect(clusterRole.Rules).
+			To(Equal([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}))
 
 		By("asking the API server what the identity may do")
 		allowed := func(verb, group, resource, namespace string) bool {
@@ -476,19 +481,19 @@ var _ = Describe("Metering", func() {
 			Expect(fw.Client.Create(ctx, sar)).To(Succeed())
 			return sar.Status.Allowed
 		}
-		Expect(allowedNamed("get", metering.DefaultCheckpointName, operatorNamespace)).To(BeTrue())
-		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-a-8", operatorNamespace)).To(BeTrue())
-		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-b-8", operatorNamespace)).To(BeTrue())
-		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-a-9", operatorNamespace)).To(BeFalse())
-		Expect(allowedNamed("get", metering.DefaultCheckpointName+"-7", operatorNamespace)).To(BeTrue(), "the layout before generations is read")
-		Expect(allowedNamed("update", metering.DefaultCheckpointName+"-7", operatorNamespace)).To(BeFalse(), "and never written")
-		Expect(allowedNamed("get", metering.DefaultCheckpointName+"-8", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("get", checkpoint.DefaultName, operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", checkpoint.DefaultName+"-a-8", operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", checkpoint.DefaultName+"-b-8", operatorNamespace)).To(BeTrue())
+		Expect(allowedNamed("update", checkpoint.DefaultName+"-a-9", operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("get", checkpoint.DefaultName+"-7", operatorNamespace)).To(BeTrue(), "the layout before generations is read")
+		Expect(allowedNamed("update", checkpoint.DefaultName+"-7", operatorNamespace)).To(BeFalse(), "and never written")
+		Expect(allowedNamed("get", checkpoint.DefaultName+"-8", operatorNamespace)).To(BeFalse())
 		Expect(allowedNamed("update", "kube-root-ca.crt", operatorNamespace)).To(BeFalse())
-		Expect(allowedNamed("get", metering.DefaultCheckpointName, "default")).To(BeFalse())
+		Expect(allowedNamed("get", checkpoint.DefaultName, "default")).To(BeFalse())
 		Expect(allowedNamed("create", "", operatorNamespace)).To(BeTrue())
 		Expect(allowedNamed("list", "", operatorNamespace)).To(BeFalse())
 		Expect(allowedNamed("watch", "", operatorNamespace)).To(BeFalse())
-		Expect(allowedNamed("delete", metering.DefaultCheckpointName, operatorNamespace)).To(BeFalse())
+		Expect(allowedNamed("delete", checkpoint.DefaultName, operatorNamespace)).To(BeFalse())
 		Expect(allowed("list", "", "persistentvolumeclaims", "")).To(BeFalse(), "storage metering is an optional role")
 
 		By("being refused a watch on pods and a list of namespaces")

@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering"
+	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/internal/metering/sink"
 	"github.com/meshcloud/meshstack-operator/internal/operator"
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -82,7 +84,7 @@ func meteringOptions(output string) operator.Options {
 
 // stdoutOptions meters to stdout, which the test reads from out.
 func stdoutOptions(out *syncBuffer) operator.Options {
-	opts := meteringOptions(metering.StdoutOutput)
+	opts := meteringOptions(sink.StdoutOutput)
 	opts.MeteringStdout = out
 	return opts
 }
@@ -92,16 +94,16 @@ func stdoutOptions(out *syncBuffer) operator.Options {
 // in the log is what its own meters wrote.
 var _ = BeforeEach(func() {
 	logs.Reset()
-	for _, name := range metering.CheckpointNames(metering.DefaultCheckpointName, metering.DefaultCheckpointParts) {
+	for _, name := range checkpoint.Names(checkpoint.DefaultName, checkpoint.DefaultParts) {
 		err := fw.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}})
 		Expect(client.IgnoreNotFound(err)).To(Succeed())
 	}
 })
 
 // loadCheckpoint reads the meter's checkpoint as the meter does.
-func loadCheckpoint(g Gomega) *metering.Checkpoint {
-	store := &metering.ConfigMapCheckpoint{Reader: fw.Client, Writer: fw.Client, Namespace: operatorNamespace,
-		Name: metering.DefaultCheckpointName, MaxParts: metering.DefaultCheckpointParts}
+func loadCheckpoint(g Gomega) *checkpoint.Checkpoint {
+	store := &checkpoint.ConfigMapStore{Reader: fw.Client, Writer: fw.Client, Namespace: operatorNamespace,
+		Name: checkpoint.DefaultName, MaxParts: checkpoint.DefaultParts}
 	cp, err := store.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cp).NotTo(BeNil(), "no checkpoint yet")

@@ -1,4 +1,4 @@
-package metering
+package checkpoint
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // checkpointWith is a checkpoint with one open and one pending window of n
@@ -20,20 +22,20 @@ import (
 // compress better than real data).
 func checkpointWith(n int) *Checkpoint {
 	rnd := rand.New(rand.NewPCG(1, 2))
-	windowOf := func(start time.Time) Window {
-		usage := make(map[string]*Usage, n)
+	windowOf := func(start time.Time) usage.Window {
+		byNS := make(map[string]*usage.Usage, n)
 		for i := range n {
 			secs := 3600 * rnd.Float64()
-			usage[fmt.Sprintf("customer%d-project%d", i/10, i)] = &Usage{
+			byNS[fmt.Sprintf("customer%d-project%d", i/10, i)] = &usage.Usage{
 				PodSeconds: secs * 3, CPURequestCoreSeconds: secs * 0.25 * rnd.Float64(), MemoryRequestByteSeconds: secs * 512 * (1 << 20) * rnd.Float64(),
 				CPULimitCoreSeconds: secs * rnd.Float64(), MemoryLimitByteSeconds: secs * (1 << 30) * rnd.Float64(), Samples: int64(rnd.IntN(180)),
 			}
 		}
-		return Window{Start: start, End: start.Add(time.Hour), Usage: usage}
+		return usage.Window{Start: start, End: start.Add(time.Hour), Usage: byNS}
 	}
 	return &Checkpoint{
 		Window: time.Hour, LastPass: t0.Add(90*time.Minute + 123456789), Delivered: t0,
-		Pending: []Window{windowOf(t0)}, Open: []Window{windowOf(t0.Add(time.Hour))},
+		Pending: []usage.Window{windowOf(t0)}, Open: []usage.Window{windowOf(t0.Add(time.Hour))},
 	}
 }
 
@@ -41,11 +43,11 @@ func checkpointWith(n int) *Checkpoint {
 // returns it.
 func roundTrip(t testing.TB, cp *Checkpoint) *Checkpoint {
 	t.Helper()
-	data, err := encodeCheckpoint(cp)
+	data, err := Encode(cp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeCheckpoint(data)
+	got, err := Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func TestCheckpointRoundTripIsExact(t *testing.T) {
 	// Records made from the loaded sums are the records made from the
 	// saved ones, to the bit: a redelivered window is an identical one.
 	w, g := cp.Pending[0], got.Pending[0]
-	if diff := cmp.Diff(WindowRecords("", w.Start, w.End, w.Usage), WindowRecords("", g.Start, g.End, g.Usage)); diff != "" {
+	if diff := cmp.Diff(usage.WindowRecords("", w.Start, w.End, w.Usage), usage.WindowRecords("", g.Start, g.End, g.Usage)); diff != "" {
 		t.Errorf("records (-before +after):\n%s", diff)
 	}
 }
@@ -74,7 +76,7 @@ func TestCheckpointRoundTripIsExact(t *testing.T) {
 func TestCheckpointKeepsPendingWindowsOfAnotherLength(t *testing.T) {
 	old := checkpointWith(2)
 	cp := &Checkpoint{Window: 15 * time.Minute, LastPass: t0.Add(70 * time.Minute), Delivered: t0,
-		Pending: old.Pending, Open: []Window{{Start: t0.Add(time.Hour), End: t0.Add(75 * time.Minute), Usage: old.Open[0].Usage}}}
+		Pending: old.Pending, Open: []usage.Window{{Start: t0.Add(time.Hour), End: t0.Add(75 * time.Minute), Usage: old.Open[0].Usage}}}
 	roundTrip(t, cp)
 }
 
@@ -91,15 +93,15 @@ func TestDecodeCheckpointRefusesCorruptWindows(t *testing.T) {
 		{`{"version":2,"window":"1h","pending":[{"start":"2026-03-01T10:00:00Z","usage":{"a-b":{"podSeconds":-5}}}]}`,
 			`namespace "a-b" has usage {PodSeconds:-5`},
 	} {
-		_, err := decodeCheckpoint(gzipped(t, []byte(tt.json)))
+		_, err := Decode(gzipped(t, []byte(tt.json)))
 		if err == nil || !strings.HasPrefix(err.Error(), "the metering checkpoint is corrupt: ") || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("decoding %s: %v, want an error with %q", tt.json, err, tt.wantErr)
 		}
 	}
 }
 
-func newConfigMapCheckpoint(c client.Client) *ConfigMapCheckpoint {
-	return &ConfigMapCheckpoint{Reader: c, Writer: c, Namespace: "meshcloud", Name: DefaultCheckpointName, MaxParts: DefaultCheckpointParts}
+func newConfigMapStore(c client.Client) *ConfigMapStore {
+	return &ConfigMapStore{Reader: c, Writer: c, Namespace: "meshcloud", Name: DefaultName, MaxParts: DefaultParts}
 }
 
 func TestConfigMapCheckpoint(t *testing.T) {
@@ -107,7 +109,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 
 	t.Run("a checkpoint larger than one ConfigMap is split into parts and read back", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
-		store := newConfigMapCheckpoint(c)
+		store := newConfigMapStore(c)
 		store.partBytes = 20 << 10
 		if cp, err := store.Load(ctx); err != nil || cp != nil {
 			t.Fatalf("Load of nothing = %v, %v; want nil, nil", cp, err)
@@ -117,7 +119,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		var first corev1.ConfigMap
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName}, &first); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: DefaultName}, &first); err != nil {
 			t.Fatal(err)
 		}
 		if first.Data[partsKey] == "1" || first.Data[generationKey] != "a" || first.Data[pendingKey] != "1" || first.Data[deliveredKey] != "2026-03-01T10:00:00Z" {
@@ -126,7 +128,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		if len(first.BinaryData) != 0 {
 			t.Errorf("the first ConfigMap of a checkpoint in parts holds data: %v", first.BinaryData)
 		}
-		got, err := newConfigMapCheckpoint(c).Load(ctx)
+		got, err := newConfigMapStore(c).Load(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,10 +136,15 @@ func TestConfigMapCheckpoint(t *testing.T) {
 			t.Errorf("checkpoint (-saved +loaded):\n%s", diff)
 		}
 	})
+}
+
+// A store that lost its leadership writes nothing of the new leader's.
+func TestConfigMapCheckpointFencing(t *testing.T) {
+	ctx := context.Background()
 
 	t.Run("a store that did not read the latest checkpoint is fenced, part or first", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
-		old, leader := newConfigMapCheckpoint(c), newConfigMapCheckpoint(c)
+		old, leader := newConfigMapStore(c), newConfigMapStore(c)
 		old.partBytes, leader.partBytes = 20<<10, 20<<10
 		if _, err := old.Load(ctx); err != nil {
 			t.Fatal(err)
@@ -163,7 +170,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 
 	t.Run("a deposed store is fenced before it writes a part of the generation the leader saved", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
-		old, leader := newConfigMapCheckpoint(c), newConfigMapCheckpoint(c)
+		old, leader := newConfigMapStore(c), newConfigMapStore(c)
 		old.partBytes, leader.partBytes = 20<<10, 20<<10
 		if _, err := old.Load(ctx); err != nil {
 			t.Fatal(err)
@@ -181,7 +188,7 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		}
 		versions := func() map[string]string {
 			v := map[string]string{}
-			for _, name := range CheckpointNames(DefaultCheckpointName, DefaultCheckpointParts) {
+			for _, name := range Names(DefaultName, DefaultParts) {
 				var cm corev1.ConfigMap
 				if err := c.Get(ctx, client.ObjectKey{Namespace: "meshcloud", Name: name}, &cm); err == nil {
 					v[name] = cm.ResourceVersion
@@ -198,26 +205,38 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		if diff := cmp.Diff(before, versions()); diff != "" {
 			t.Errorf("the deposed store wrote (-resourceVersions before +after):\n%s", diff)
 		}
-		if got, err := newConfigMapCheckpoint(c).Load(ctx); err != nil || !cmp.Equal(got, saved) {
+		if got, err := newConfigMapStore(c).Load(ctx); err != nil || !cmp.Equal(got, saved) {
 			t.Errorf("after the deposed store's save: %v, %s", err, cmp.Diff(saved, got))
 		}
 		if err := leader.Save(ctx, checkpointWith(1000)); err != nil {
 			t.Errorf("the leader is fenced by the deposed store's failed save: %v", err)
 		}
 	})
+}
+
+// savedInParts is a store that saved a checkpoint of 1000 namespaces to c,
+// in parts of 20 KiB.
+func savedInParts(ctx context.Context, t *testing.T, c client.Client) *ConfigMapStore {
+	t.Helper()
+	store := newConfigMapStore(c)
+	store.partBytes = 20 << 10
+	if _, err := store.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(ctx, checkpointWith(1000)); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func TestConfigMapCheckpointRefuses(t *testing.T) {
+	ctx := context.Background()
 
 	t.Run("parts that do not match the checksum are refused", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
-		store := newConfigMapCheckpoint(c)
-		store.partBytes = 20 << 10
-		if _, err := store.Load(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Save(ctx, checkpointWith(1000)); err != nil {
-			t.Fatal(err)
-		}
+		savedInParts(ctx, t, c)
 		var part corev1.ConfigMap
-		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultCheckpointName + "-a-1"}
+		key := client.ObjectKey{Namespace: "meshcloud", Name: DefaultName + "-a-1"}
 		if err := c.Get(ctx, key, &part); err != nil {
 			t.Fatal(err)
 		}
@@ -225,14 +244,14 @@ func TestConfigMapCheckpoint(t *testing.T) {
 		if err := c.Update(ctx, &part); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := newConfigMapCheckpoint(c).Load(ctx); err == nil || !strings.Contains(err.Error(), "checksum") {
+		if _, err := newConfigMapStore(c).Load(ctx); err == nil || !strings.Contains(err.Error(), "checksum") {
 			t.Errorf("Load of a torn checkpoint: %v, want a checksum error", err)
 		}
 	})
 
 	t.Run("a checkpoint that needs more parts than allowed is not saved and says what to raise", func(t *testing.T) {
 		c := fake.NewClientBuilder().Build()
-		store := newConfigMapCheckpoint(c)
+		store := newConfigMapStore(c)
 		store.partBytes, store.MaxParts = 1<<10, 2
 		if _, err := store.Load(ctx); err != nil {
 			t.Fatal(err)
@@ -257,13 +276,13 @@ func BenchmarkCheckpoint(b *testing.B) {
 			both := checkpointWith(n)
 			var size, sizeOpen int
 			for b.Loop() {
-				data, err := encodeCheckpoint(both)
+				data, err := Encode(both)
 				if err != nil {
 					b.Fatal(err)
 				}
 				size = len(data)
 			}
-			data, err := encodeCheckpoint(open)
+			data, err := Encode(open)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,37 +1,35 @@
-package metering
+package sink
 
 import (
 	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/transport"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // DefaultHTTPBatchSize is the default of --metering-http-batch-size.
 const DefaultHTTPBatchSize = 1000
 
-// Defaults of the HTTPSinkOptions that have no flag.
+// Defaults of the HTTPOptions that have no flag.
 const (
 	defaultHTTPInitialBackoff = time.Second
 	defaultHTTPMaxBackoff     = 5 * time.Minute
@@ -53,90 +51,33 @@ func init() {
 	metrics.Registry.MustRegister(deliveryFailures)
 }
 
-// IsHTTPOutput reports whether a --metering-output value is a URL, which
-// selects the HTTP sink.
-func IsHTTPOutput(output string) bool {
-	o := strings.ToLower(output)
-	return strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://")
-}
-
-// RedactOutput is a --metering-output value fit for logs and error
-// messages: a URL (anything with "://") loses its user info (user name
-// and password, either of which may be a secret), its query (which may
-// carry ?token=...) and its fragment, each replaced by "xxxxx"; a URL
-// that does not parse is replaced whole. A file path or "-" is returned
-// as it is.
-func RedactOutput(output string) string {
-	if !strings.Contains(output, "://") {
-		return output
-	}
-	u, err := url.Parse(output)
-	if err != nil {
-		return "(a --metering-output URL that does not parse)"
-	}
-	return redactURL(u)
-}
-
-func redactURL(u *url.URL) string {
-	r := *u
-	if r.User != nil {
-		r.User = url.User("xxxxx")
-	}
-	if r.RawQuery != "" || r.ForceQuery {
-		r.RawQuery, r.ForceQuery = "xxxxx", false
-	}
-	if r.Fragment != "" || r.RawFragment != "" {
-		r.Fragment, r.RawFragment = "xxxxx", ""
-	}
-	return r.String()
-}
-
-// ValidateHTTPOutput checks a --metering-output URL: https:// to any host, or
-// plain http:// to a loopback host only (127.0.0.0/8, ::1 or localhost), for
-// tests and sidecars.
-func ValidateHTTPOutput(rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// The error quotes the URL, which may hold a password.
-		return fmt.Errorf("--metering-output is not a valid URL")
-	}
-	switch {
-	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("--metering-output %q must be an https:// URL", redactURL(u))
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("--metering-output %q has no host", redactURL(u))
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return fmt.Errorf("--metering-output %q: plain http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost); use https://", redactURL(u))
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// HTTPSinkOptions configure an HTTPSink; the zero values of the durations
+// HTTPOptions configure an HTTP; the zero values of the durations
 // and of BatchSize select their defaults.
-type HTTPSinkOptions struct {
+type HTTPOptions struct {
 	// URL is the --metering-output URL (see ValidateHTTPOutput).
 	URL string
 	// BatchSize is the most records per request (--metering-http-batch-size),
 	// DefaultHTTPBatchSize when 0.
 	BatchSize int
 	// BearerTokenFile holds a token sent as "Authorization: Bearer <token>".
-	// It is read for every request, so a rotated (e.g. projected
-	// ServiceAccount) token is used as soon as it is written.
+	// It is read by client-go's cached file token source: again for the
+	// first request after the token read last is 50 seconds old (a minute
+	// less 10 seconds of leeway, by the wall clock: the source takes no
+	// clock), which picks up a rotated projected ServiceAccount token well
+	// before the kubelet lets the old one expire (it rotates at 80% of the
+	// token's life, at least 10 minutes), and again for the next attempt
+	// after the receiver answers 401. When a re-read fails, the token read
+	// last is sent. The file must hold a token when the sink is made.
 	BearerTokenFile string
 	// CAFile holds PEM certificates trusted for the server in addition to
 	// the system's.
 	CAFile string
 	// ClientCertFile and ClientKeyFile are a PEM client certificate and key
-	// for mutual TLS. Both or neither must be set. They are re-read at every
-	// TLS handshake and used once they have changed and form a valid pair.
+	// for mutual TLS. Both or neither must be set. A controller-runtime
+	// certwatcher serves them: it re-reads them at every TLS handshake (and
+	// when they change, or every 10 seconds, until the sink is closed) and
+	// uses them once they form a valid pair; until then the pair loaded
+	// before stays in use.
 	ClientCertFile string
 	ClientKeyFile  string
 	Log            logr.Logger
@@ -149,7 +90,7 @@ type HTTPSinkOptions struct {
 	Clock clock.Clock
 }
 
-// HTTPSink POSTs each window to a URL as JSON Lines (Content-Type
+// HTTP POSTs each window to a URL as JSON Lines (Content-Type
 // application/x-ndjson) in the schema of the file output, in batches of at
 // most BatchSize records, in order.
 //
@@ -182,33 +123,34 @@ type HTTPSinkOptions struct {
 // MaxBackoff, logging the response body, so that data is kept until the
 // receiver is fixed. Deliver returns only when every batch of the window
 // has been acknowledged, or with ctx.Err() when ctx is done.
-type HTTPSink struct {
+type HTTP struct {
 	url       string
 	redacted  string
 	batchSize int
-	tokenFile string
+	// token is nil without a BearerTokenFile.
+	token     transport.ResettableTokenSource
 	client    *http.Client
 	transport *http.Transport
 	log       logr.Logger
+	// stopCertWatcher stops the client certificate's watcher; a no-op
+	// without one.
+	stopCertWatcher func()
 
 	initialBackoff, maxBackoff, requestTimeout time.Duration
 	clock                                      clock.Clock
 }
 
-var _ Sink = &HTTPSink{}
-
-// NewHTTPSink checks the options and loads the CA and client certificate
+// NewHTTP checks the options and loads the CA and client certificate
 // files.
-func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
+func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	if err := ValidateHTTPOutput(o.URL); err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(o.URL)
-	s := &HTTPSink{
+	s := &HTTP{
 		url:            o.URL,
 		redacted:       redactURL(u),
 		batchSize:      o.BatchSize,
-		tokenFile:      o.BearerTokenFile,
 		log:            o.Log,
 		initialBackoff: cmp.Or(o.InitialBackoff, defaultHTTPInitialBackoff),
 		maxBackoff:     cmp.Or(o.MaxBackoff, defaultHTTPMaxBackoff),
@@ -228,37 +170,16 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 		return nil, fmt.Errorf("the HTTP sink's backoffs (%s, %s) and request timeout (%s) must be positive and ordered",
 			s.initialBackoff, s.maxBackoff, s.requestTimeout)
 	}
-	if s.tokenFile != "" {
-		if _, err := readToken(s.tokenFile); err != nil {
-			return nil, fmt.Errorf("--metering-http-bearer-token-file: %w", err)
-		}
+	token, err := bearerToken(o.BearerTokenFile)
+	if err != nil {
+		return nil, err
 	}
-
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--metering-http-ca-file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--metering-http-ca-file %s holds no PEM certificate", o.CAFile)
-		}
-		tlsConfig.RootCAs = pool
+	s.token = token
+	tlsConfig, stopCertWatcher, err := newTLSConfig(o)
+	if err != nil {
+		return nil, err
 	}
-	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
-		return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file must be set together")
-	}
-	if o.ClientCertFile != "" {
-		l := &clientCertLoader{certFile: o.ClientCertFile, keyFile: o.ClientKeyFile, log: o.Log}
-		if err := l.load(); err != nil {
-			return nil, fmt.Errorf("--metering-http-client-cert-file and --metering-http-client-key-file: %w", err)
-		}
-		tlsConfig.GetClientCertificate = l.get
-	}
+	s.stopCertWatcher = stopCertWatcher
 
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	s.transport.TLSClientConfig = tlsConfig
@@ -271,21 +192,22 @@ func NewHTTPSink(o HTTPSinkOptions) (*HTTPSink, error) {
 	return s, nil
 }
 
-// Close closes idle connections.
-func (s *HTTPSink) Close() error {
+// Close closes idle connections and stops watching the client certificate.
+func (s *HTTP) Close() error {
 	s.transport.CloseIdleConnections()
+	s.stopCertWatcher()
 	return nil
 }
 
-// Deliver sends the window's records batch by batch, in order; see HTTPSink.
-func (s *HTTPSink) Deliver(ctx context.Context, records []Record) error {
+// Deliver sends the window's records batch by batch, in order; see HTTP.
+func (s *HTTP) Deliver(ctx context.Context, records []usage.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
 	batches := (len(records) + s.batchSize - 1) / s.batchSize
 	for i := range batches {
 		batch := records[i*s.batchSize : min((i+1)*s.batchSize, len(records))]
-		body, err := encodeWindow(batch)
+		body, err := usage.MarshalJSONLines(batch)
 		if err != nil {
 			return err
 		}
@@ -299,7 +221,7 @@ func (s *HTTPSink) Deliver(ctx context.Context, records []Record) error {
 }
 
 // deliverBatch sends one batch until it is acknowledged or ctx is done.
-func (s *HTTPSink) deliverBatch(ctx context.Context, log logr.Logger, body []byte, key string) error {
+func (s *HTTP) deliverBatch(ctx context.Context, log logr.Logger, body []byte, key string) error {
 	log = log.WithValues("idempotencyKey", key)
 	backoff := s.backoff()
 	for attempt := 1; ; attempt++ {
@@ -361,7 +283,7 @@ type postResult struct {
 }
 
 // post sends one request.
-func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult {
+func (s *HTTP) post(ctx context.Context, body []byte, key string) postResult {
 	fail := func(err error) postResult { return postResult{transient: true, code: "error", err: err} }
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 	defer cancel()
@@ -372,12 +294,13 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 	req.Header.Set("Content-Type", ndjsonContentType)
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("User-Agent", "meshstack-operator-metering")
-	if s.tokenFile != "" {
-		token, err := readToken(s.tokenFile)
+	sent := time.Now()
+	if s.token != nil {
+		token, err := s.token.Token()
 		if err != nil {
 			return fail(fmt.Errorf("reading the bearer token: %w", err))
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+token.AccessToken)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -396,6 +319,12 @@ func (s *HTTPSink) post(ctx context.Context, body []byte, key string) postResult
 		return postResult{ok: true}
 	}
 	c := resp.StatusCode
+	if c == http.StatusUnauthorized && s.token != nil {
+		// The token may have been rotated since it was read: read it
+		// again for the next attempt. The token source keeps time by
+		// the wall clock, so sent is too.
+		s.token.ResetTokenOlderThan(sent)
+	}
 	r := postResult{
 		transient:  c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500,
 		code:       strconv.Itoa(c),
@@ -446,7 +375,7 @@ func jitterDown(d time.Duration) time.Duration {
 // backoff is a batch's sequence of waits after transient failures:
 // InitialBackoff doubling up to MaxBackoff, unjittered (see jitterDown).
 // Its Steps never run out, so the wait stays at the cap once there.
-func (s *HTTPSink) backoff() *wait.Backoff {
+func (s *HTTP) backoff() *wait.Backoff {
 	return &wait.Backoff{
 		Duration: s.initialBackoff,
 		Factor:   2,
@@ -455,77 +384,24 @@ func (s *HTTPSink) backoff() *wait.Backoff {
 	}
 }
 
-// readToken reads a bearer token file.
-func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return token, nil
-}
-
 // idempotencyKey is the Idempotency-Key of batch index i of a window; see
-// HTTPSink.
-func idempotencyKey(batch []Record, i int) string {
-	h := sha256.New()
-	fmt.Fprint(h, "meshstack-metering-batch/v1\n")
+// HTTP.
+func idempotencyKey(batch []usage.Record, i int) string {
+	var b strings.Builder
+	b.WriteString("meshstack-metering-batch/v1\n")
 	if c := batch[0].Cluster; c != "" {
 		// A line with a space, which no window bound has.
-		fmt.Fprintf(h, "cluster %s\n", c)
+		b.WriteString("cluster " + c + "\n")
 	}
-	fmt.Fprintf(h, "%s\n%s\n%d\n%d\n",
-		batch[0].WindowStart.UTC().Format(time.RFC3339Nano), batch[0].WindowEnd.UTC().Format(time.RFC3339Nano), i, len(batch))
+	for _, line := range []string{
+		batch[0].WindowStart.UTC().Format(time.RFC3339Nano), batch[0].WindowEnd.UTC().Format(time.RFC3339Nano),
+		strconv.Itoa(i), strconv.Itoa(len(batch)),
+	} {
+		b.WriteString(line + "\n")
+	}
 	for _, r := range batch {
-		fmt.Fprintf(h, "%s\n", r.ID)
+		b.WriteString(r.ID + "\n")
 	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// clientCertLoader serves the client certificate, re-reading its files at
-// every handshake; a pair that does not load (such as during a rotation that
-// has written one file only) keeps the previous one in use.
-type clientCertLoader struct {
-	certFile, keyFile string
-	log               logr.Logger
-
-	mu              sync.Mutex
-	certPEM, keyPEM []byte
-	cert            *tls.Certificate
-}
-
-// load reads the files and replaces the certificate when they changed.
-func (l *clientCertLoader) load() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	certPEM, err := os.ReadFile(l.certFile)
-	if err != nil {
-		return err
-	}
-	keyPEM, err := os.ReadFile(l.keyFile)
-	if err != nil {
-		return err
-	}
-	if l.cert != nil && bytes.Equal(certPEM, l.certPEM) && bytes.Equal(keyPEM, l.keyPEM) {
-		return nil
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return err
-	}
-	l.cert, l.certPEM, l.keyPEM = &cert, certPEM, keyPEM
-	return nil
-}
-
-func (l *clientCertLoader) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	if err := l.load(); err != nil {
-		l.log.Error(err, "Reloading the metering client certificate failed; using the one loaded before",
-			"certFile", l.certFile, "keyFile", l.keyFile)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cert, nil
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
 }

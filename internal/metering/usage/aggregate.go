@@ -1,4 +1,4 @@
-package metering
+package usage
 
 import (
 	"fmt"
@@ -147,6 +147,9 @@ type Pass struct {
 	FirstInvalid string
 }
 
+// Time is the time of the pass: it bills up to then.
+func (p *Pass) Time() time.Time { return p.to }
+
 // InvalidQuantity names a resource of a namespace whose quantity was out of
 // bounds in a pass.
 type InvalidQuantity struct {
@@ -288,11 +291,12 @@ func (p *Pass) usageOf(windowStart time.Time, namespace string) *Usage {
 	return u
 }
 
-// checkedQuantity is a resource of obj in cores or bytes, 0 when it is
+// checkedQuantity is the resource name of obj in cores or bytes (from
+// list, label naming it as InvalidQuantity.Resource does), 0 when it is
 // absent. It is a float, so huge quantities (petabytes, millions of cores)
 // neither overflow nor fail; one above bound, negative or not finite counts
 // as 0 and is recorded in Invalid.
-func (p *Pass) checkedQuantity(obj metav1.Object, resource string, list corev1.ResourceList, name corev1.ResourceName, bound *apiresource.Quantity) float64 {
+func (p *Pass) checkedQuantity(obj metav1.Object, label string, list corev1.ResourceList, name corev1.ResourceName, bound *apiresource.Quantity) float64 {
 	q, ok := list[name]
 	if !ok {
 		return 0
@@ -304,9 +308,9 @@ func (p *Pass) checkedQuantity(obj metav1.Object, resource string, list corev1.R
 	}
 	if p.Invalid == nil {
 		p.Invalid = map[InvalidQuantity]int{}
-		p.FirstInvalid = fmt.Sprintf("%s %s/%s: %s %s", kindOf(obj), obj.GetNamespace(), obj.GetName(), resource, q.String())
+		p.FirstInvalid = fmt.Sprintf("%s %s/%s: %s %s", kindOf(obj), obj.GetNamespace(), obj.GetName(), label, q.String())
 	}
-	p.Invalid[InvalidQuantity{Namespace: strings.Clone(obj.GetNamespace()), Resource: resource}]++
+	p.Invalid[InvalidQuantity{Namespace: strings.Clone(obj.GetNamespace()), Resource: label}]++
 	return 0
 }
 

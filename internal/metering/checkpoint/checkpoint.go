@@ -1,4 +1,12 @@
-package metering
+// Package checkpoint keeps what a metering process hands to the next one:
+// the Checkpoint (how far pods have been counted, the open windows' sums and
+// the closed windows not yet delivered), its encoding (gzipped JSON,
+// versioned and bounded on decoding) and the Store that keeps it, in fenced
+// ConfigMaps that a lost leader cannot overwrite.
+//
+// It neither counts nor delivers usage (packages usage and sink do), and it
+// decides nothing about when to save: the meter does.
+package checkpoint
 
 import (
 	"bytes"
@@ -11,6 +19,9 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // Checkpoint is everything a metering process must hand to the next one:
@@ -27,15 +38,15 @@ type Checkpoint struct {
 	// before the first.
 	Delivered time.Time
 	// Open are the windows that can still grow, oldest first.
-	Open []Window
+	Open []usage.Window
 	// Pending are closed windows, oldest first, whose sums are fixed and
 	// which are delivered in this order. A window stays here until its sink
 	// acknowledged it.
-	Pending []Window
+	Pending []usage.Window
 }
 
-// CheckpointStore keeps the checkpoint between processes.
-type CheckpointStore interface {
+// Store keeps the checkpoint between processes.
+type Store interface {
 	// Load returns the saved checkpoint, or nil when none was saved yet.
 	Load(ctx context.Context) (*Checkpoint, error)
 	// Save replaces the checkpoint if nobody else saved one since this
@@ -70,19 +81,19 @@ type encodedWindow struct {
 	Start time.Time `json:"start"`
 	// End is set only when the window is not Window long: a pending
 	// window closed before --metering-window changed.
-	End   *time.Time        `json:"end,omitempty"`
-	Usage map[string]*Usage `json:"usage"`
+	End   *time.Time              `json:"end,omitempty"`
+	Usage map[string]*usage.Usage `json:"usage"`
 	// Attribution holds, per namespace, the attribution of its usage;
 	// namespaces without one were counted before attribution.
-	Attribution map[string]*Attribution `json:"attribution,omitempty"`
+	Attribution map[string]*attribution.Attribution `json:"attribution,omitempty"`
 }
 
-// encodeCheckpoint renders cp as gzipped JSON. Floats survive the round trip
+// Encode renders cp as gzipped JSON. Floats survive the round trip
 // exactly (encoding/json writes the shortest form that parses back to the
 // same float64), which is what makes a redelivered window identical.
-func encodeCheckpoint(cp *Checkpoint) ([]byte, error) {
+func Encode(cp *Checkpoint) ([]byte, error) {
 	// encoding/json fails on +Inf and NaN only after it has written part
-	// of the checkpoint; refuse anything decodeCheckpoint would refuse,
+	// of the checkpoint; refuse anything Decode would refuse,
 	// with a message that says which namespace.
 	if err := checkWindows("open", cp.Open, 0); err != nil {
 		return nil, fmt.Errorf("refusing to save the metering checkpoint: %w", err)
@@ -115,14 +126,14 @@ func encodeCheckpoint(cp *Checkpoint) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func encodeWindows(windows []Window, length time.Duration) []encodedWindow {
+func encodeWindows(windows []usage.Window, length time.Duration) []encodedWindow {
 	out := make([]encodedWindow, 0, len(windows))
 	for _, w := range windows {
 		e := encodedWindow{Start: w.Start.UTC(), Usage: w.Usage}
 		for ns, u := range w.Usage {
 			if u.Attribution != nil {
 				if e.Attribution == nil {
-					e.Attribution = make(map[string]*Attribution, len(w.Usage))
+					e.Attribution = make(map[string]*attribution.Attribution, len(w.Usage))
 				}
 				e.Attribution[ns] = u.Attribution
 			}
@@ -136,26 +147,26 @@ func encodeWindows(windows []Window, length time.Duration) []encodedWindow {
 	return out
 }
 
-// MaxCheckpointBytes bounds the decompressed checkpoint: 64 MiB of JSON,
+// MaxBytes bounds the decompressed checkpoint: 64 MiB of JSON,
 // about 250,000 namespace-windows (twice what the default 8 ConfigMaps
 // hold compressed), well inside the chart's 256Mi memory limit for
 // metering. The gzipped parts of a checkpoint may inflate a
 // thousandfold (a ConfigMap of zeros), so decompression stops there.
-const MaxCheckpointBytes = 64 << 20
+const MaxBytes = 64 << 20
 
-// ErrCheckpointTooLarge is returned for a checkpoint that inflates to more
-// than MaxCheckpointBytes.
-var ErrCheckpointTooLarge = fmt.Errorf("the metering checkpoint inflates to more than %d MiB; it is refused (move it away to start without a checkpoint)", MaxCheckpointBytes>>20)
+// ErrTooLarge is returned for a checkpoint that inflates to more
+// than MaxBytes.
+var ErrTooLarge = fmt.Errorf("the metering checkpoint inflates to more than %d MiB; it is refused (move it away to start without a checkpoint)", MaxBytes>>20)
 
 // readAtMost reads r to its end into a buffer that never grows beyond
-// limit+1 bytes, and fails with ErrCheckpointTooLarge when r holds more
+// limit+1 bytes, and fails with ErrTooLarge when r holds more
 // than limit.
 func readAtMost(r io.Reader, limit int) ([]byte, error) {
 	buf := make([]byte, 0, min(512<<10, limit+1))
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
-				return nil, ErrCheckpointTooLarge
+				return nil, ErrTooLarge
 			}
 			buf = slices.Grow(buf, min(2*cap(buf), limit+1)-len(buf))[:len(buf)]
 		}
@@ -164,7 +175,7 @@ func readAtMost(r io.Reader, limit int) ([]byte, error) {
 		switch {
 		case errors.Is(err, io.EOF):
 			if len(buf) > limit {
-				return nil, ErrCheckpointTooLarge
+				return nil, ErrTooLarge
 			}
 			return buf, nil
 		case err != nil:
@@ -173,13 +184,13 @@ func readAtMost(r io.Reader, limit int) ([]byte, error) {
 	}
 }
 
-// decodeCheckpoint reads what encodeCheckpoint wrote.
-func decodeCheckpoint(data []byte) (*Checkpoint, error) {
+// Decode reads what Encode wrote.
+func Decode(data []byte) (*Checkpoint, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decompressing the metering checkpoint: %w", err)
 	}
-	raw, err := readAtMost(zr, MaxCheckpointBytes)
+	raw, err := readAtMost(zr, MaxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("decompressing the metering checkpoint: %w", err)
 	}
@@ -209,21 +220,21 @@ func decodeCheckpoint(data []byte) (*Checkpoint, error) {
 	return cp, nil
 }
 
-func decodeWindows(windows []encodedWindow, length time.Duration) []Window {
-	out := make([]Window, 0, len(windows))
+func decodeWindows(windows []encodedWindow, length time.Duration) []usage.Window {
+	out := make([]usage.Window, 0, len(windows))
 	for _, w := range windows {
-		usage := make(map[string]*Usage, len(w.Usage))
+		byNS := make(map[string]*usage.Usage, len(w.Usage))
 		for ns, u := range w.Usage {
 			if u != nil {
 				u.Attribution = w.Attribution[ns]
-				usage[ns] = u
+				byNS[ns] = u
 			}
 		}
 		end := w.Start.UTC().Add(length)
 		if w.End != nil {
 			end = w.End.UTC()
 		}
-		out = append(out, Window{Start: w.Start.UTC(), End: end, Usage: usage})
+		out = append(out, usage.Window{Start: w.Start.UTC(), End: end, Usage: byNS})
 	}
 	return out
 }
@@ -240,11 +251,11 @@ var (
 // usage of a namespace without a name, or usage that is negative or not
 // finite. Continuing from such windows would merge, reorder or garble
 // them.
-func checkWindows(kind string, windows []Window, length time.Duration) error {
+func checkWindows(kind string, windows []usage.Window, length time.Duration) error {
 	for i, w := range windows {
 		start := w.Start.Format(time.RFC3339Nano)
 		l := w.End.Sub(w.Start)
-		if l <= 0 || (length != 0 && l != length) || !WindowStart(w.Start, l).Equal(w.Start) ||
+		if l <= 0 || (length != 0 && l != length) || !usage.WindowStart(w.Start, l).Equal(w.Start) ||
 			w.Start.Before(earliestWindow) || w.Start.After(latestWindow) {
 			return fmt.Errorf("%s window %s to %s is not an aligned window of %v", kind, start, w.End.Format(time.RFC3339Nano), max(length, l))
 		}
@@ -252,25 +263,10 @@ func checkWindows(kind string, windows []Window, length time.Duration) error {
 			return fmt.Errorf("%s window %s is not after the one before it", kind, start)
 		}
 		for ns, u := range w.Usage {
-			if ns == "" || !u.sound() {
+			if ns == "" || !u.Valid() {
 				return fmt.Errorf("%s window %s: namespace %q has usage %+v, which is not a namespace's usage", kind, start, ns, *u)
 			}
 		}
 	}
 	return nil
-}
-
-// sound reports whether every figure is finite and not negative.
-func (u *Usage) sound() bool {
-	ok := finite
-	for _, byName := range []map[string]float64{u.StorageByteSecondsByClass, u.ExtendedResourceRequestSeconds, u.ExtendedResourceLimitSeconds} {
-		for _, v := range byName {
-			if !ok(v) {
-				return false
-			}
-		}
-	}
-	return u.Samples >= 0 && ok(u.PodSeconds) && ok(u.CPURequestCoreSeconds) && ok(u.MemoryRequestByteSeconds) &&
-		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds) &&
-		ok(u.EphemeralStorageRequestByteSeconds) && ok(u.EphemeralStorageLimitByteSeconds)
 }

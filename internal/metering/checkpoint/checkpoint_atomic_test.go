@@ -1,4 +1,4 @@
-package metering
+package checkpoint
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func checkpointInParts(t *testing.T, parts, minutes int) *Checkpoint {
 	for n := 1; n < 1000; n++ {
 		cp := checkpointWith(n)
 		cp.LastPass = cp.LastPass.Add(time.Duration(minutes) * time.Minute)
-		data, err := encodeCheckpoint(cp)
+		data, err := Encode(cp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func (ct *cutter) client(c client.WithWatch) client.WithWatch {
 // part in the first ConfigMap, the others in Name-1, Name-2, ….
 func saveLegacy(t *testing.T, c client.Client, cp *Checkpoint) {
 	t.Helper()
-	data, err := encodeCheckpoint(cp)
+	data, err := Encode(cp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +96,13 @@ func saveLegacy(t *testing.T, c client.Client, cp *Checkpoint) {
 	}
 	for i, chunk := range chunks {
 		cm := &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "meshcloud", Name: DefaultCheckpointName},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "meshcloud", Name: DefaultName},
 			BinaryData: map[string][]byte{checkpointKey: chunk},
 		}
 		if i == 0 {
 			cm.Data = map[string]string{partsKey: strconv.Itoa(len(chunks)), sha256Key: hex.EncodeToString(sum[:])}
 		} else {
-			cm.Name = fmt.Sprintf("%s-%d", DefaultCheckpointName, i)
+			cm.Name = fmt.Sprintf("%s-%d", DefaultName, i)
 		}
 		if err := c.Create(context.Background(), cm); err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func saveLegacy(t *testing.T, c client.Client, cp *Checkpoint) {
 // loadAfresh loads the checkpoint as a new process does.
 func loadAfresh(t *testing.T, c client.Client) (*Checkpoint, error) {
 	t.Helper()
-	store := newConfigMapCheckpoint(c)
+	store := newConfigMapStore(c)
 	return store.Load(context.Background())
 }
 
@@ -138,7 +138,7 @@ func TestConfigMapCheckpointSaveStoppedAnywhere(t *testing.T) {
 	ctx := context.Background()
 	save := func(cps ...*Checkpoint) func(*testing.T, client.Client) {
 		return func(t *testing.T, c client.Client) {
-			store := newConfigMapCheckpoint(c)
+			store := newConfigMapStore(c)
 			store.partBytes = testPartBytes
 			if _, err := store.Load(ctx); err != nil {
 				t.Fatal(err)
@@ -179,7 +179,7 @@ func TestConfigMapCheckpointSaveStoppedAnywhere(t *testing.T) {
 						c := fake.NewClientBuilder().Build()
 						old.setup(t, c)
 						ct := &cutter{at: at, applied: applied}
-						store := newConfigMapCheckpoint(ct.client(c))
+						store := newConfigMapStore(ct.client(c))
 						store.Reader, store.partBytes = c, testPartBytes
 						if got, err := store.Load(ctx); err != nil || !cmp.Equal(got, old.cp) {
 							t.Fatalf("Load before the save: %v, %v", err, cmp.Diff(old.cp, got))

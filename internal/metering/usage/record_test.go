@@ -1,4 +1,4 @@
-package metering
+package usage
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
 )
 
 func TestSplitIdentifiers(t *testing.T) {
@@ -30,7 +32,7 @@ func TestSplitIdentifiers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.namespace, func(t *testing.T) {
-			customer, project, ok := SplitIdentifiers(tt.namespace)
+			customer, project, ok := attribution.SplitIdentifiers(tt.namespace)
 			if diff := cmp.Diff([]any{tt.customer, tt.project, tt.ok}, []any{customer, project, ok}); diff != "" {
 				t.Errorf("SplitIdentifiers(%q) (-want +got):\n%s", tt.namespace, diff)
 			}
@@ -96,7 +98,7 @@ func TestWindowRecordsJSON(t *testing.T) {
 			StorageByteSecondsByClass: map[string]float64{"": 1 << 30, "fast": 2 << 30}},
 		"acme-shop": {PodSeconds: 3600, CPURequestCoreSeconds: 1800, MemoryRequestByteSeconds: 1 << 62, Samples: 60},
 	})
-	data, err := encodeWindow(records)
+	data, err := MarshalJSONLines(records)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestWindowRecordsJSON(t *testing.T) {
 func TestWindowRecordsWithCluster(t *testing.T) {
 	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	usage := map[string]*Usage{"acme-shop": {PodSeconds: 3600, Samples: 60}, "zeta": {PodSeconds: 1, Samples: 1}}
-	data, err := encodeWindow(WindowRecords("eu-1", start, start.Add(time.Hour), usage))
+	data, err := MarshalJSONLines(WindowRecords("eu-1", start, start.Add(time.Hour), usage))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package metering
+package sink
 
 import (
 	"bytes"
@@ -12,56 +12,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
-// StdoutOutput is the --metering-output value that writes to stdout.
-const StdoutOutput = "-"
-
-// Sink delivers the records of closed windows, one window at a time, in
-// window order. The records of one window are never empty, are sorted by
-// namespace and share WindowStart and WindowEnd; they are derived from the
-// fileTail, so a window delivered again (after a crash or a change of
-// leader) has the same records with the same ids and values.
-type Sink interface {
-	// Deliver blocks until the window's records are delivered, retrying
-	// what can be retried. It returns an error only when ctx is done or
-	// when delivery cannot succeed in this process (the meter then stops
-	// and the window stays pending in the checkpoint).
-	Deliver(ctx context.Context, records []Record) error
-	Close() error
-}
-
-// encodeWindow renders records as JSON Lines.
-func encodeWindow(records []Record) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for i := range records {
-		if err := enc.Encode(&records[i]); err != nil {
-			return nil, fmt.Errorf("encoding the record of %s: %w", records[i].Namespace, err)
-		}
-	}
-	return buf.Bytes(), nil
-}
-
-// writerSink writes to a stream, such as stdout.
-type writerSink struct{ w io.Writer }
-
-func (s writerSink) Deliver(_ context.Context, records []Record) error {
-	data, err := encodeWindow(records)
-	if err != nil {
-		return err
-	}
-	_, err = s.w.Write(data)
-	return err
-}
-
-func (s writerSink) Close() error { return nil }
-
-// fileSink appends to a file. A window the file already holds (delivered
+// File appends to a file. A window the file already holds (delivered
 // again after a crash, before the checkpoint said so) is skipped, so the
 // file has each window once.
-type fileSink struct {
+type File struct {
 	f *os.File
 	// upTo is the end of the last complete window in the file.
 	upTo time.Time
@@ -71,13 +29,13 @@ type fileSink struct {
 // Deliver appends the window with a single write and syncs it, so that a
 // crash leaves at most one torn window at the end of the file, which the
 // next start repairs.
-func (s *fileSink) Deliver(_ context.Context, records []Record) error {
+func (s *File) Deliver(_ context.Context, records []usage.Record) error {
 	if end := records[0].WindowEnd; !end.After(s.upTo) {
 		s.log.Info("The output file already holds this window; not writing it again",
 			"windowStart", records[0].WindowStart, "windowEnd", end, "fileUpTo", s.upTo)
 		return nil
 	}
-	data, err := encodeWindow(records)
+	data, err := usage.MarshalJSONLines(records)
 	if err != nil {
 		return err
 	}
@@ -91,7 +49,22 @@ func (s *fileSink) Deliver(_ context.Context, records []Record) error {
 	return nil
 }
 
-func (s *fileSink) Close() error { return s.f.Close() }
+// Close closes the file.
+func (s *File) Close() error { return s.f.Close() }
+
+// OpenFile opens (or creates) the output file for appending and repairs a
+// torn tail.
+func OpenFile(path string, log logr.Logger) (*File, error) {
+	f, upTo, err := openFile(path, log)
+	if err != nil {
+		return nil, err
+	}
+	return &File{f: f, upTo: upTo, log: log}, nil
+}
+
+// UpTo is the end of the last complete window the file holds; zero when it
+// holds none.
+func (s *File) UpTo() time.Time { return s.upTo }
 
 // openFile opens (or creates) the output file for appending, repairs a torn
 // tail and returns the end of the last complete window it holds (zero when
@@ -292,10 +265,10 @@ func analyzeTail(buf []byte, base int64) (fileTail, error) {
 }
 
 // parseLine decodes a complete line that holds a valid record.
-func parseLine(l line) (Record, bool) {
-	var r Record
-	if !l.terminated || json.Unmarshal(l.text, &r) != nil || !r.valid() {
-		return Record{}, false
+func parseLine(l line) (usage.Record, bool) {
+	var r usage.Record
+	if !l.terminated || json.Unmarshal(l.text, &r) != nil || !r.Valid() {
+		return usage.Record{}, false
 	}
 	return r, true
 }

@@ -1,4 +1,4 @@
-package metering
+package sink
 
 import (
 	"bytes"
@@ -6,25 +6,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/internal/meteringtest"
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // windowBytes is the batch of a window starting hour hours after t0 with n
 // records.
 func windowBytes(t testing.TB, hour, n int) []byte {
 	t.Helper()
-	usage := map[string]*Usage{}
+	byNS := map[string]*usage.Usage{}
 	for i := range n {
-		usage[fmt.Sprintf("cust%d-proj", i)] = &Usage{PodSeconds: float64(i), Samples: 1}
+		byNS[fmt.Sprintf("cust%d-proj", i)] = &usage.Usage{PodSeconds: float64(i), Samples: 1}
 	}
 	start := t0.Add(time.Duration(hour) * time.Hour)
-	data, err := encodeWindow(WindowRecords("", start, start.Add(time.Hour), usage))
+	data, err := usage.MarshalJSONLines(usage.WindowRecords("", start, start.Add(time.Hour), byNS))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,35 +103,6 @@ func TestReadCheckpoint(t *testing.T) {
 	}
 }
 
-// logSink collects log lines; the meter logs from more than one goroutine.
-type logSink struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logSink) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.lines = append(l.lines, prefix+" "+args)
-	}, funcr.Options{})
-}
-
-func (l *logSink) contains(s string) bool { return l.count(s) > 0 }
-
-// count is the number of lines that contain s.
-func (l *logSink) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range l.lines {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
-}
-
 func TestOpenFileRepairs(t *testing.T) {
 	w0, w1 := windowBytes(t, 0, 2), windowBytes(t, 1, 3)
 	tests := []struct {
@@ -156,8 +128,8 @@ func TestOpenFileRepairs(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var logs logSink
-			f, resume, err := openFile(path, logs.logger())
+			var logs meteringtest.Log
+			f, resume, err := openFile(path, logs.Logger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,11 +144,11 @@ func TestOpenFileRepairs(t *testing.T) {
 			if diff := cmp.Diff(string(tt.wantFile), string(got)); diff != "" {
 				t.Errorf("file after repair (-want +got):\n%s", diff)
 			}
-			if tt.wantLog == "" && len(logs.lines) > 0 {
-				t.Errorf("unexpected log: %v", logs.lines)
+			if tt.wantLog == "" && len(logs.Lines()) > 0 {
+				t.Errorf("unexpected log: %v", logs.Lines())
 			}
-			if tt.wantLog != "" && (!logs.contains(tt.wantLog) || !logs.contains("keeps every earlier record")) {
-				t.Errorf("log %v lacks %q", logs.lines, tt.wantLog)
+			if tt.wantLog != "" && (!logs.Contains(tt.wantLog) || !logs.Contains("keeps every earlier record")) {
+				t.Errorf("log %v lacks %q", logs.Lines(), tt.wantLog)
 			}
 		})
 	}

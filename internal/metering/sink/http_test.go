@@ -1,4 +1,4 @@
-package metering
+package sink
 
 import (
 	"bytes"
@@ -36,21 +36,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/usage"
 )
 
 // httpT0 is the start of the first window the HTTP tests deliver.
 var httpT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 // httpWindow is the window starting hour hours after httpT0 with n records.
-func httpWindow(hour, n int) []Record {
+func httpWindow(hour, n int) []usage.Record {
 	start := httpT0.Add(time.Duration(hour) * time.Hour)
 	end := start.Add(time.Hour)
-	records := make([]Record, n)
+	records := make([]usage.Record, n)
 	for i := range records {
 		ns := fmt.Sprintf("cust%05d-proj", i)
-		records[i] = Record{ID: RecordID("", ns, start, end), Namespace: ns, CustomerIdentifier: fmt.Sprintf("cust%05d", i),
+		records[i] = usage.Record{ID: usage.RecordID("", ns, start, end), Namespace: ns, CustomerIdentifier: fmt.Sprintf("cust%05d", i),
 			ProjectIdentifier: "proj", WindowStart: start, WindowEnd: end, WindowRecords: n,
-			Usage: Usage{PodSeconds: float64(i), CPURequestCoreSeconds: 0.5 * float64(i), Samples: 1}}
+			Usage: usage.Usage{PodSeconds: float64(i), CPURequestCoreSeconds: 0.5 * float64(i), Samples: 1}}
 	}
 	return records
 }
@@ -228,8 +230,9 @@ func (l *httpLog) waitFor(t *testing.T, s string, n int) {
 // retryWaits is the retryIn of every logged failure, in order.
 func retryWaits(t *testing.T, log string) []time.Duration {
 	t.Helper()
-	var waits []time.Duration
-	for _, m := range regexp.MustCompile(`"retryIn"="([^"]+)"`).FindAllStringSubmatch(log, -1) {
+	matches := regexp.MustCompile(`"retryIn"="([^"]+)"`).FindAllStringSubmatch(log, -1)
+	waits := make([]time.Duration, 0, len(matches))
+	for _, m := range matches {
 		d, err := time.ParseDuration(m[1])
 		if err != nil {
 			t.Fatal(err)
@@ -240,14 +243,14 @@ func retryWaits(t *testing.T, log string) []time.Duration {
 }
 
 // httpTestOptions are options with short backoffs.
-func httpTestOptions(url, caFile string, log logr.Logger) HTTPSinkOptions {
-	return HTTPSinkOptions{URL: url, CAFile: caFile, Log: log,
+func httpTestOptions(url, caFile string, log logr.Logger) HTTPOptions {
+	return HTTPOptions{URL: url, CAFile: caFile, Log: log,
 		InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, RequestTimeout: 5 * time.Second}
 }
 
-func newTestHTTPSink(t *testing.T, o HTTPSinkOptions) *HTTPSink {
+func newTestHTTPSink(t *testing.T, o HTTPOptions) *HTTP {
 	t.Helper()
-	s, err := NewHTTPSink(o)
+	s, err := NewHTTP(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func newTestHTTPSink(t *testing.T, o HTTPSinkOptions) *HTTPSink {
 }
 
 // deliverAsync runs Deliver in the background.
-func deliverAsync(ctx context.Context, s Sink, records []Record) <-chan error {
+func deliverAsync(ctx context.Context, s Sink, records []usage.Record) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- s.Deliver(ctx, records) }()
 	return done
@@ -274,13 +277,13 @@ func waitDelivered(t *testing.T, done <-chan error, timeout time.Duration) error
 }
 
 // parseBody decodes the JSON Lines of a request.
-func parseBody(t *testing.T, body []byte) []Record {
+func parseBody(t *testing.T, body []byte) []usage.Record {
 	t.Helper()
-	var records []Record
+	var records []usage.Record
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	for dec.More() {
-		var r Record
+		var r usage.Record
 		if err := dec.Decode(&r); err != nil {
 			t.Fatalf("parsing a request body: %v", err)
 		}
@@ -328,7 +331,7 @@ func TestHTTPSinkRetriesUntilEveryBatchIsAccepted(t *testing.T) {
 	}
 
 	all := rc.all()
-	var codes []int
+	codes := make([]int, 0, len(all))
 	for _, r := range all {
 		codes = append(codes, r.code)
 	}
@@ -342,7 +345,7 @@ func TestHTTPSinkRetriesUntilEveryBatchIsAccepted(t *testing.T) {
 	if k[2] == k[4] || k[4] == k[5] || k[2] == k[5] {
 		t.Errorf("different batches have the same key: %q", k)
 	}
-	var got []Record
+	var got []usage.Record
 	for i, r := range rc.accepted() {
 		batch := parseBody(t, r.body)
 		if want := min(2, len(records)-2*i); len(batch) != want {
@@ -402,10 +405,10 @@ func TestHTTPSinkIdempotencyKey(t *testing.T) {
 // same window of two clusters has two keys.
 func TestHTTPSinkIdempotencyKeyWithCluster(t *testing.T) {
 	start := httpT0
-	usage := map[string]*Usage{"acme-shop": {PodSeconds: 1, Samples: 1}, "globex-web": {PodSeconds: 2, Samples: 1}}
-	eu := WindowRecords("eu-1", start, start.Add(time.Hour), usage)
-	us := WindowRecords("us-1", start, start.Add(time.Hour), usage)
-	none := WindowRecords("", start, start.Add(time.Hour), usage)
+	byNS := map[string]*usage.Usage{"acme-shop": {PodSeconds: 1, Samples: 1}, "globex-web": {PodSeconds: 2, Samples: 1}}
+	eu := usage.WindowRecords("eu-1", start, start.Add(time.Hour), byNS)
+	us := usage.WindowRecords("us-1", start, start.Add(time.Hour), byNS)
+	none := usage.WindowRecords("", start, start.Add(time.Hour), byNS)
 	sum := sha256.Sum256([]byte("meshstack-metering-batch/v1\ncluster eu-1\n2026-03-01T10:00:00Z\n2026-03-01T11:00:00Z\n0\n2\n" +
 		eu[0].ID + "\n" + eu[1].ID + "\n"))
 	if got, want := idempotencyKey(eu, 0), hex.EncodeToString(sum[:]); got != want {
@@ -424,7 +427,7 @@ func TestHTTPSinkIdempotencyKeyWithCluster(t *testing.T) {
 
 func TestHTTPSinkWaitsForTheReceiverToComeBack(t *testing.T) {
 	rc := newHTTPReceiver(nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +470,7 @@ func TestHTTPSinkWaitsForTheReceiverToComeBack(t *testing.T) {
 		}
 	}
 
-	l, err = net.Listen("tcp", addr)
+	l, err = (&net.ListenConfig{}).Listen(t.Context(), "tcp", addr)
 	if err != nil {
 		t.Fatalf("listening on %s again: %v", addr, err)
 	}
@@ -649,7 +652,7 @@ func TestHTTPSinkBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var lines []int
+			lines := make([]int, 0, len(rc.all()))
 			var body []byte
 			keys := map[string]bool{}
 			for _, r := range rc.all() {
@@ -669,7 +672,7 @@ func TestHTTPSinkBatches(t *testing.T) {
 			if diff := cmp.Diff(records, parseBody(t, body)); diff != "" {
 				t.Errorf("records (-want +got):\n%s", diff)
 			}
-			file, err := encodeWindow(records)
+			file, err := usage.MarshalJSONLines(records)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -719,7 +722,7 @@ func TestHTTPSinkBearerToken(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var auths []string
+	auths := make([]string, 0, len(rc.accepted()))
 	for _, r := range rc.accepted() {
 		auths = append(auths, r.auth)
 	}
@@ -790,7 +793,7 @@ func newHTTPTestCA(t *testing.T) *httpTestCA {
 
 // issue returns a PEM certificate and key for cn, for 127.0.0.1 when the
 // usage is server authentication.
-func (ca *httpTestCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
+func (ca *httpTestCA) issue(t *testing.T, cn string, extUsage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -802,8 +805,8 @@ func (ca *httpTestCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (ce
 	}
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-	if usage == x509.ExtKeyUsageServerAuth {
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{extUsage}}
+	if extUsage == x509.ExtKeyUsageServerAuth {
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
@@ -874,7 +877,7 @@ func TestHTTPSinkMutualTLS(t *testing.T) {
 		t.Errorf("the failed reload is not logged:\n%s", log)
 	}
 
-	var cns []string
+	cns := make([]string, 0, len(rc.all()))
 	for _, r := range rc.all() {
 		cns = append(cns, r.clientCN)
 	}
@@ -963,38 +966,38 @@ func TestNewHTTPSinkErrors(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		o       HTTPSinkOptions
+		o       HTTPOptions
 		wantErr string
 	}{
-		{name: "everything set", o: HTTPSinkOptions{URL: url, BatchSize: 10, BearerTokenFile: tokenFile, CAFile: ca.file,
+		{name: "everything set", o: HTTPOptions{URL: url, BatchSize: 10, BearerTokenFile: tokenFile, CAFile: ca.file,
 			ClientCertFile: certFile, ClientKeyFile: keyFile}},
-		{name: "only a URL", o: HTTPSinkOptions{URL: url}},
-		{name: "plain http to another host", o: HTTPSinkOptions{URL: "http://metering.example.com/usage"},
+		{name: "only a URL", o: HTTPOptions{URL: url}},
+		{name: "plain http to another host", o: HTTPOptions{URL: "http://metering.example.com/usage"},
 			wantErr: "--metering-output"},
-		{name: "negative batch size", o: HTTPSinkOptions{URL: url, BatchSize: -1}, wantErr: "--metering-http-batch-size"},
-		{name: "missing token file", o: HTTPSinkOptions{URL: url, BearerTokenFile: missing},
+		{name: "negative batch size", o: HTTPOptions{URL: url, BatchSize: -1}, wantErr: "--metering-http-batch-size"},
+		{name: "missing token file", o: HTTPOptions{URL: url, BearerTokenFile: missing},
 			wantErr: "--metering-http-bearer-token-file"},
-		{name: "empty token file", o: HTTPSinkOptions{URL: url, BearerTokenFile: emptyFile},
+		{name: "empty token file", o: HTTPOptions{URL: url, BearerTokenFile: emptyFile},
 			wantErr: "--metering-http-bearer-token-file"},
-		{name: "missing CA file", o: HTTPSinkOptions{URL: url, CAFile: missing}, wantErr: "--metering-http-ca-file"},
-		{name: "CA file without certificates", o: HTTPSinkOptions{URL: url, CAFile: tokenFile},
+		{name: "missing CA file", o: HTTPOptions{URL: url, CAFile: missing}, wantErr: "--metering-http-ca-file"},
+		{name: "CA file without certificates", o: HTTPOptions{URL: url, CAFile: tokenFile},
 			wantErr: "--metering-http-ca-file"},
-		{name: "certificate without key", o: HTTPSinkOptions{URL: url, ClientCertFile: certFile},
+		{name: "certificate without key", o: HTTPOptions{URL: url, ClientCertFile: certFile},
 			wantErr: "must be set together"},
-		{name: "key without certificate", o: HTTPSinkOptions{URL: url, ClientKeyFile: keyFile},
+		{name: "key without certificate", o: HTTPOptions{URL: url, ClientKeyFile: keyFile},
 			wantErr: "must be set together"},
-		{name: "key of another certificate", o: HTTPSinkOptions{URL: url, ClientCertFile: certFile, ClientKeyFile: otherKeyFile},
+		{name: "key of another certificate", o: HTTPOptions{URL: url, ClientCertFile: certFile, ClientKeyFile: otherKeyFile},
 			wantErr: "--metering-http-client-cert-file"},
-		{name: "missing key file", o: HTTPSinkOptions{URL: url, ClientCertFile: certFile, ClientKeyFile: missing},
+		{name: "missing key file", o: HTTPOptions{URL: url, ClientCertFile: certFile, ClientKeyFile: missing},
 			wantErr: "--metering-http-client-key-file"},
-		{name: "backoffs out of order", o: HTTPSinkOptions{URL: url, InitialBackoff: time.Minute, MaxBackoff: time.Second},
+		{name: "backoffs out of order", o: HTTPOptions{URL: url, InitialBackoff: time.Minute, MaxBackoff: time.Second},
 			wantErr: "backoffs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewHTTPSink(tt.o)
+			s, err := NewHTTP(tt.o)
 			if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("NewHTTPSink = %v, want %q", err, tt.wantErr)
+				t.Fatalf("NewHTTP = %v, want %q", err, tt.wantErr)
 			}
 			if s != nil {
 				_ = s.Close()

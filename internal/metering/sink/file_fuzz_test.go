@@ -1,4 +1,4 @@
-package metering
+package sink
 
 import (
 	"bytes"
@@ -63,7 +63,7 @@ func FuzzReadTail(f *testing.F) {
 			return 2
 		}
 		k := int(windows % 5)
-		var complete []byte
+		complete := make([]byte, 0, 4<<10)
 		for i := range k {
 			complete = append(complete, windowBytes(t, i, count(i))...)
 		}

@@ -1,14 +1,18 @@
-package metering
+package usage
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshcloud/meshstack-operator/internal/metering/attribution"
 )
 
 // Usage is what the pods of one namespace reserved during one window. The
@@ -52,7 +56,7 @@ type Usage struct {
 	// Attribution is whose the usage is, as the latest pass that counted
 	// it found; nil in windows a release before attribution counted. The
 	// record carries it in fields of its own.
-	Attribution *Attribution `json:"-"`
+	Attribution *attribution.Attribution `json:"-"`
 }
 
 func (u *Usage) add(o *Usage) {
@@ -83,9 +87,9 @@ func addByName(to *map[string]float64, from map[string]float64) {
 	}
 }
 
-// sanitize sets every figure that is negative or not finite to 0 and
+// Sanitize sets every figure that is negative or not finite to 0 and
 // returns the names of those it set.
-func (u *Usage) sanitize() []string {
+func (u *Usage) Sanitize() []string {
 	var bad []string
 	fix := func(name string, v *float64) {
 		if !finite(*v) {
@@ -184,12 +188,6 @@ func ValidateCluster(cluster string) error {
 	return nil
 }
 
-// NoClusterWarning is logged at start when the meter POSTs to a receiver
-// without --metering-cluster.
-const NoClusterWarning = "WARNING: no --metering-cluster: the records name no cluster, so a receiver that gets records from " +
-	"several clusters gets the same ids for a namespace of the same name in the same window, and one de-duplicating by id drops all but one. " +
-	"Set --metering-cluster (chart value metering.cluster) to a name unique among your clusters; this changes the ids from then on."
-
 // WindowRecords turns the usage of one window into its records, sorted by
 // namespace, as the meter delivers them: each names the cluster (empty:
 // none) and has the id RecordID gives it.
@@ -208,7 +206,7 @@ func WindowRecords(cluster string, start, end time.Time, usage map[string]*Usage
 		if a := u.Attribution; a != nil {
 			r.CustomerIdentifier, r.ProjectIdentifier, r.LandingZone, r.Tags, r.AttributedBy = a.Customer, a.Project, a.LandingZone, a.Tags, a.By
 		} else {
-			r.CustomerIdentifier, r.ProjectIdentifier, _ = SplitIdentifiers(ns)
+			r.CustomerIdentifier, r.ProjectIdentifier, _ = attribution.SplitIdentifiers(ns)
 		}
 		records = append(records, r)
 	}
@@ -219,9 +217,39 @@ func WindowRecords(cluster string, start, end time.Time, usage map[string]*Usage
 	return records
 }
 
-// valid reports whether r is a record this package could have written; the
-// checkpoint reader treats anything else as garbage.
-func (r *Record) valid() bool {
+// Valid reports whether r is a record this package could have written; a
+// reader of the output treats anything else as garbage.
+func (r *Record) Valid() bool {
 	return r.ID != "" && r.Namespace != "" && r.WindowRecords > 0 &&
 		!r.WindowStart.IsZero() && r.WindowEnd.After(r.WindowStart)
+}
+
+// Valid reports whether every figure is finite and not negative: the usage
+// of a namespace this package could have summed.
+func (u *Usage) Valid() bool {
+	ok := finite
+	for _, byName := range []map[string]float64{u.StorageByteSecondsByClass, u.ExtendedResourceRequestSeconds, u.ExtendedResourceLimitSeconds} {
+		for _, v := range byName {
+			if !ok(v) {
+				return false
+			}
+		}
+	}
+	return u.Samples >= 0 && ok(u.PodSeconds) && ok(u.CPURequestCoreSeconds) && ok(u.MemoryRequestByteSeconds) &&
+		ok(u.CPULimitCoreSeconds) && ok(u.MemoryLimitByteSeconds) && ok(u.StorageByteSeconds) &&
+		ok(u.EphemeralStorageRequestByteSeconds) && ok(u.EphemeralStorageLimitByteSeconds)
+}
+
+// MarshalJSONLines renders records as JSON Lines, one record a line, in the
+// documented record schema: what every output writes.
+func MarshalJSONLines(records []Record) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i := range records {
+		if err := enc.Encode(&records[i]); err != nil {
+			return nil, fmt.Errorf("encoding the record of %s: %w", records[i].Namespace, err)
+		}
+	}
+	return buf.Bytes(), nil
 }

@@ -1,4 +1,4 @@
-package metering
+package checkpoint
 
 import (
 	"context"
@@ -28,8 +28,8 @@ import (
 
 // Defaults of the checkpoint flags.
 const (
-	DefaultCheckpointName  = "meshstack-metering"
-	DefaultCheckpointParts = 8
+	DefaultName  = "meshstack-metering"
+	DefaultParts = 8
 )
 
 const (
@@ -53,11 +53,11 @@ const (
 // <name>-b-1 ….
 var generations = [2]string{"a", "b"}
 
-// CheckpointNames are the names of every ConfigMap a checkpoint of that
+// Names are the names of every ConfigMap a checkpoint of that
 // name in up to parts parts may read or write: the first, both
 // generations of data parts, and the parts of the layout before
 // generations, which are only read.
-func CheckpointNames(name string, parts int) []string {
+func Names(name string, parts int) []string {
 	names := []string{name}
 	for _, g := range generations {
 		for i := 1; i <= parts; i++ {
@@ -70,7 +70,7 @@ func CheckpointNames(name string, parts int) []string {
 	return names
 }
 
-// ConfigMapCheckpoint keeps the checkpoint in ConfigMaps, so that a save
+// ConfigMapStore keeps the checkpoint in ConfigMaps, so that a save
 // that stops anywhere leaves the old or the new checkpoint readable:
 //
 //   - A checkpoint that fits into one ConfigMap lives in the first one,
@@ -97,7 +97,7 @@ func CheckpointNames(name string, parts int) []string {
 // checkpoint. The announcement also makes any older write of the first
 // ConfigMap that might still be on its way (a request that timed out)
 // fail, so no late commit can name parts that a later save rewrites.
-type ConfigMapCheckpoint struct {
+type ConfigMapStore struct {
 	// Reader reads past the informer cache; Writer creates and updates.
 	Reader    client.Reader
 	Writer    client.Writer
@@ -121,20 +121,20 @@ type ConfigMapCheckpoint struct {
 	partBytes int
 }
 
-var _ CheckpointStore = &ConfigMapCheckpoint{}
+var _ Store = &ConfigMapStore{}
 
 // Describe names the checkpoint's ConfigMap.
-func (c *ConfigMapCheckpoint) Describe() string {
+func (c *ConfigMapStore) Describe() string {
 	return fmt.Sprintf("ConfigMap %s/%s", c.Namespace, c.Name)
 }
 
 // partName names part i (from 1) of generation g.
-func (c *ConfigMapCheckpoint) partName(g, i int) string {
+func (c *ConfigMapStore) partName(g, i int) string {
 	return fmt.Sprintf("%s-%s-%d", c.Name, generations[g], i)
 }
 
 // legacyPartName names part i (from 1) of the layout before generations.
-func (c *ConfigMapCheckpoint) legacyPartName(i int) string {
+func (c *ConfigMapStore) legacyPartName(i int) string {
 	return fmt.Sprintf("%s-%d", c.Name, i)
 }
 
@@ -151,7 +151,7 @@ func liveGeneration(head *corev1.ConfigMap) int {
 	return -1
 }
 
-func (c *ConfigMapCheckpoint) get(ctx context.Context, name string) (*corev1.ConfigMap, error) {
+func (c *ConfigMapStore) get(ctx context.Context, name string) (*corev1.ConfigMap, error) {
 	cm := &corev1.ConfigMap{}
 	err := c.Reader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, cm)
 	switch {
@@ -165,7 +165,7 @@ func (c *ConfigMapCheckpoint) get(ctx context.Context, name string) (*corev1.Con
 
 // Load reads the first ConfigMap, then every data part the store may
 // write, so that later saves know each one's resourceVersion.
-func (c *ConfigMapCheckpoint) Load(ctx context.Context) (*Checkpoint, error) {
+func (c *ConfigMapStore) Load(ctx context.Context) (*Checkpoint, error) {
 	if c.MaxParts < 1 {
 		return nil, fmt.Errorf("the checkpoint needs at least one ConfigMap, got MaxParts=%d", c.MaxParts)
 	}
@@ -231,7 +231,7 @@ func (c *ConfigMapCheckpoint) Load(ctx context.Context) (*Checkpoint, error) {
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != head.Data[sha256Key] {
 		return nil, fmt.Errorf("the parts of the metering checkpoint (%d, named in %s) do not add up to the checksum in %s", n, c.Name, c.Name)
 	}
-	cp, err := decodeCheckpoint(data)
+	cp, err := Decode(data)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (c *ConfigMapCheckpoint) Load(ctx context.Context) (*Checkpoint, error) {
 }
 
 // Probe reads the first ConfigMap; that there is none yet is fine.
-func (c *ConfigMapCheckpoint) Probe(ctx context.Context) error {
+func (c *ConfigMapStore) Probe(ctx context.Context) error {
 	_, err := c.get(ctx, c.Name)
 	return err
 }
@@ -249,11 +249,11 @@ func (c *ConfigMapCheckpoint) Probe(ctx context.Context) error {
 // one; a bigger one into the generation the first ConfigMap does not
 // name, after announcing that in the first ConfigMap, and then switches
 // the first ConfigMap to it.
-func (c *ConfigMapCheckpoint) Save(ctx context.Context, cp *Checkpoint) error {
+func (c *ConfigMapStore) Save(ctx context.Context, cp *Checkpoint) error {
 	if !c.loaded {
 		return errors.New("the metering checkpoint must be loaded before it is saved")
 	}
-	data, err := encodeCheckpoint(cp)
+	data, err := Encode(cp)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (c *ConfigMapCheckpoint) Save(ctx context.Context, cp *Checkpoint) error {
 	return c.writeHead(ctx, head)
 }
 
-func (c *ConfigMapCheckpoint) object(name, resourceVersion string) *corev1.ConfigMap {
+func (c *ConfigMapStore) object(name, resourceVersion string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
 		Namespace: c.Namespace, Name: name, ResourceVersion: resourceVersion,
 		Labels: map[string]string{"app.kubernetes.io/name": "meshstack-operator", "app.kubernetes.io/component": "metering"},
@@ -321,7 +321,7 @@ func (c *ConfigMapCheckpoint) object(name, resourceVersion string) *corev1.Confi
 // may still be on its way fails. Where there is no first ConfigMap (none
 // yet, or deleted under this process), it creates one that holds no
 // checkpoint; a create fails if another process created one meanwhile.
-func (c *ConfigMapCheckpoint) announce(ctx context.Context, writing string) error {
+func (c *ConfigMapStore) announce(ctx context.Context, writing string) error {
 	var err error
 	if c.head != nil {
 		next := c.head.DeepCopy()
@@ -350,7 +350,7 @@ func (c *ConfigMapCheckpoint) announce(ctx context.Context, writing string) erro
 }
 
 // writeHead writes the first ConfigMap: the commit point of a save.
-func (c *ConfigMapCheckpoint) writeHead(ctx context.Context, head *corev1.ConfigMap) error {
+func (c *ConfigMapStore) writeHead(ctx context.Context, head *corev1.ConfigMap) error {
 	if c.head != nil {
 		head.ResourceVersion = c.head.ResourceVersion
 	}
@@ -367,7 +367,7 @@ func (c *ConfigMapCheckpoint) writeHead(ctx context.Context, head *corev1.Config
 // identity may not delete) is created again from this process's state,
 // which holds everything counted, so nothing is lost; a create fails if
 // another process created it meanwhile, which fences this one.
-func (c *ConfigMapCheckpoint) write(ctx context.Context, cm *corev1.ConfigMap) error {
+func (c *ConfigMapStore) write(ctx context.Context, cm *corev1.ConfigMap) error {
 	var err error
 	if cm.ResourceVersion == "" {
 		err = c.Writer.Create(ctx, cm)
@@ -386,7 +386,7 @@ func (c *ConfigMapCheckpoint) write(ctx context.Context, cm *corev1.ConfigMap) e
 
 // writeError wraps a failed write; a conflict or a name taken by a create
 // means this process's view of the checkpoint is no longer the truth.
-func (c *ConfigMapCheckpoint) writeError(cm *corev1.ConfigMap, err error) error {
+func (c *ConfigMapStore) writeError(cm *corev1.ConfigMap, err error) error {
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("writing the metering checkpoint ConfigMap %s/%s: %w: %w", cm.Namespace, cm.Name, ErrFenced, err)

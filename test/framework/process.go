@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"sync"
@@ -39,12 +40,13 @@ func StartProcessSplit(binary, stdoutFile, stderrFile string, args ...string) (*
 	stderr := stdout
 	if stderrFile != stdoutFile {
 		if stderr, err = open(stderrFile); err != nil {
-			stdout.Close()
+			_ = stdout.Close()
 			return nil, err
 		}
 		files = append(files, stderr)
 	}
-	cmd := exec.Command(binary, args...)
+	// The process outlives no context: Stop and Kill end it.
+	cmd := exec.CommandContext(context.Background(), binary, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	p := &Process{cmd: cmd, files: files, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -32,11 +31,7 @@ func TestE2E(t *testing.T) {
 
 var _ = BeforeSuite(func(ctx SpecContext) {
 	operatorBinary = filepath.Join(GinkgoT().TempDir(), "meshstack-operator")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", operatorBinary, "./cmd")
-	cmd.Dir = framework.RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "building the operator:\n%s", out)
+	Expect(framework.BuildOperator(ctx, operatorBinary)).To(Succeed())
 })
 
 // startControlPlane starts a control plane that is stopped when the spec

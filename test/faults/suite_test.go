@@ -8,7 +8,6 @@ package faults
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -55,11 +54,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(os.RemoveAll, tmp)
 	binary = filepath.Join(tmp, "meshstack-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", binary, "./cmd")
-	build.Dir = framework.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "building the operator:\n%s", out)
+	Expect(framework.BuildOperator(ctx, binary)).To(Succeed())
 
 	auditLog = filepath.Join(tmp, "audit.log")
 	policy := filepath.Join(tmp, "audit-policy.yaml")

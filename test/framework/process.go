@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -114,4 +115,15 @@ func (p *Process) Kill() {
 		<-p.done
 	}
 	p.closeFiles()
+}
+
+// BuildOperator builds the operator binary to path as `make build` does.
+func BuildOperator(ctx context.Context, path string) error {
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", path, "./cmd")
+	build.Dir = RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the operator: %w\n%s", err, out)
+	}
+	return nil
 }

@@ -216,7 +216,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MeteringHTTP.BatchSize, "metering-http-batch-size", o.MeteringHTTP.BatchSize,
 		"Records per POST of an http(s) --metering-output.")
 	fs.StringVar(&o.MeteringHTTP.BearerTokenFile, "metering-http-bearer-token-file", o.MeteringHTTP.BearerTokenFile,
-		"File with a bearer token for an http(s) --metering-output, read again for every request (a projected ServiceAccount token works).")
+		"File with a bearer token for an http(s) --metering-output, read again once it is 50 s old and after a 401 (a projected ServiceAccount token works).")
 	fs.StringVar(&o.MeteringHTTP.CAFile, "metering-http-ca-file", o.MeteringHTTP.CAFile,
 		"PEM CA bundle that an https --metering-output's certificate may also chain to.")
 	fs.StringVar(&o.MeteringHTTP.ClientCertFile, "metering-http-client-cert-file", o.MeteringHTTP.ClientCertFile,

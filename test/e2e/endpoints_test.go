@@ -5,15 +5,14 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -25,157 +24,161 @@ import (
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
-// freePort returns a loopback port nothing listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+// freeAddress is a loopback address nothing listens on right now.
+func freeAddress() string {
+	GinkgoHelper()
+	addr, err := framework.FreeAddress()
+	Expect(err).NotTo(HaveOccurred())
+	return addr
 }
 
-// TestMetricsAndProbes runs the binary with both components and checks what
+// The spec runs the binary with both components and checks what
 // --metrics-bind-address and --health-probe-bind-address serve: metrics
 // over HTTPS to a caller allowed to get /metrics only, and probes.
-func TestMetricsAndProbes(t *testing.T) {
-	g := newG(t)
-	dir := t.TempDir()
-	bin := buildOperator(t)
-	fw, kubeconfig := startControlPlane(t, dir)
+var _ = Describe("The metrics and probe endpoints", func() {
+	It("serve metrics over HTTPS only to callers allowed /metrics, bound what a token flood costs, and serve probes", func() {
+		dir := GinkgoT().TempDir()
+		fw, kubeconfig := startControlPlane(dir)
 
-	metrics, probes := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
-	p, err := framework.StartProcess(bin, filepath.Join(dir, "operator.log"),
-		"--kubeconfig="+kubeconfig, "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probes,
-		"--metering-output="+filepath.Join(dir, "usage.jsonl"), "--metering-interval=200ms", "--metering-window=1s",
-		"--leader-election-namespace=default")
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = p.Stop() })
+		metrics, probes := freeAddress(), freeAddress()
+		p, err := framework.StartProcess(operatorBinary, filepath.Join(dir, "operator.log"),
+			"--kubeconfig="+kubeconfig, "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probes,
+			"--metering-output="+filepath.Join(dir, "usage.jsonl"), "--metering-interval=200ms", "--metering-window=1s",
+			"--leader-election-namespace=default")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = p.Stop() })
 
-	reader := scraperToken(t, fw, "scraper", true)
-	stranger := scraperToken(t, fw, "stranger", false)
-	g.Eventually(func(g Gomega) {
-		g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
-		g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
-		g.Expect(httpGet(g, "https://"+metrics+"/metrics", "")).To(Equal(http.StatusUnauthorized), "no token")
-		g.Expect(httpGet(g, "https://"+metrics+"/metrics", "not-a-token")).To(Equal(http.StatusUnauthorized), "a token the API server does not know")
-		g.Expect(httpGet(g, "https://"+metrics+"/metrics", stranger)).To(Equal(http.StatusForbidden), "a token not bound to the reader role")
-		var body string
-		g.Expect(httpGetBody(g, "https://"+metrics+"/metrics", reader, &body)).To(Equal(http.StatusOK))
-		g.Expect(body).To(ContainSubstring(`controller_runtime_reconcile_total{controller="meshproject"`))
-		g.Expect(body).To(ContainSubstring("meshstack_metering_last_success_timestamp_seconds "))
-		g.Expect(body).To(ContainSubstring("meshstack_metering_pods_seen"))
-	}).Should(Succeed(), "log: %s", filepath.Join(dir, "operator.log"))
+		reader := scraperToken(fw, "scraper", true)
+		stranger := scraperToken(fw, "stranger", false)
+		Eventually(func(g Gomega) {
+			g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
+			g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
+			g.Expect(httpGet(g, "https://"+metrics+"/metrics", "")).To(Equal(http.StatusUnauthorized), "no token")
+			g.Expect(httpGet(g, "https://"+metrics+"/metrics", "not-a-token")).
+				To(Equal(http.StatusUnauthorized), "a token the API server does not know")
+			g.Expect(httpGet(g, "https://"+metrics+"/metrics", stranger)).To(Equal(http.StatusForbidden), "a token not bound to the reader role")
+			var body string
+			g.Expect(httpGetBody(g, "https://"+metrics+"/metrics", reader, &body)).To(Equal(http.StatusOK))
+			g.Expect(body).To(ContainSubstring(`controller_runtime_reconcile_total{controller="meshproject"`))
+			g.Expect(body).To(ContainSubstring("meshstack_metering_last_success_timestamp_seconds "))
+			g.Expect(body).To(ContainSubstring("meshstack_metering_pods_seen"))
+		}).Should(Succeed(), "log: %s", filepath.Join(dir, "operator.log"))
 
-	// A flood of made-up tokens costs the API server a bounded number of
-	// TokenReviews (a burst of 20, then 5 a second), counted by the API
-	// server itself; the reader keeps being served from its remembered
-	// decision.
-	reviewsBefore := tokenReviews(g, fw)
-	g.Expect(reviewsBefore).To(BeNumerically(">", 0), "the API server counted none of the reviews above: is the metric read right?")
-	start := time.Now()
-	statuses := map[int]int{}
-	for i := range 1000 {
-		statuses[httpGet(g, "https://"+metrics+"/metrics", fmt.Sprintf("made-up-%d", i))]++
-	}
-	g.Expect(httpGet(g, "https://"+metrics+"/metrics", reader)).To(Equal(http.StatusOK), "the reader during the flood")
-	elapsed := time.Since(start)
-	reviews := tokenReviews(g, fw) - reviewsBefore
-	t.Logf("1,000 made-up tokens in %v: %v; %d TokenReviews reached the API server", elapsed.Round(time.Millisecond), statuses, reviews)
-	g.Expect(reviews).To(BeNumerically("<=", 20+5*elapsed.Seconds()+1), "TokenReviews for 1,000 made-up tokens")
-	g.Expect(statuses[http.StatusTooManyRequests]).To(BeNumerically(">", 0))
-	g.Expect(p.Stop()).To(Succeed(), "a clean exit on SIGTERM")
+		// A flood of made-up tokens costs the API server a bounded number of
+		// TokenReviews (a burst of 20, then 5 a second), counted by the API
+		// server itself; the reader keeps being served from its remembered
+		// decision.
+		reviewsBefore := tokenReviews(Default, fw)
+		Expect(reviewsBefore).To(BeNumerically(">", 0), "the API server counted none of the reviews above: is the metric read right?")
+		start := time.Now()
+		statuses := map[int]int{}
+		for i := range 1000 {
+			statuses[httpGet(Default, "https://"+metrics+"/metrics", fmt.Sprintf("made-up-%d", i))]++
+		}
+		Expect(httpGet(Default, "https://"+metrics+"/metrics", reader)).To(Equal(http.StatusOK), "the reader during the flood")
+		elapsed := time.Since(start)
+		reviews := tokenReviews(Default, fw) - reviewsBefore
+		framework.Logf("1,000 made-up tokens in %v: %v; %d TokenReviews reached the API server",
+			elapsed.Round(time.Millisecond), statuses, reviews)
+		Expect(reviews).To(BeNumerically("<=", 20+5*elapsed.Seconds()+1), "TokenReviews for 1,000 made-up tokens")
+		Expect(statuses[http.StatusTooManyRequests]).To(BeNumerically(">", 0))
+		Expect(p.Stop()).To(Succeed(), "a clean exit on SIGTERM")
 
-	// --metrics-secure=false serves plain HTTP to anyone.
-	plain := "127.0.0.1:" + freePort(t)
-	p, err = framework.StartProcess(bin, filepath.Join(dir, "plain.log"),
-		"--kubeconfig="+kubeconfig, "--components=replicator", "--metrics-secure=false", "--metrics-bind-address="+plain,
-		"--health-probe-bind-address=0")
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = p.Stop() })
-	g.Eventually(func(g Gomega) {
-		g.Expect(httpGet(g, "http://"+plain+"/metrics", "")).To(Equal(http.StatusOK))
-	}).Should(Succeed(), "log: %s", filepath.Join(dir, "plain.log"))
-}
+		// --metrics-secure=false serves plain HTTP to anyone.
+		plain := freeAddress()
+		p, err = framework.StartProcess(operatorBinary, filepath.Join(dir, "plain.log"),
+			"--kubeconfig="+kubeconfig, "--components=replicator", "--metrics-secure=false", "--metrics-bind-address="+plain,
+			"--health-probe-bind-address=0")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = p.Stop() })
+		Eventually(func(g Gomega) {
+			g.Expect(httpGet(g, "http://"+plain+"/metrics", "")).To(Equal(http.StatusOK))
+		}).Should(Succeed(), "log: %s", filepath.Join(dir, "plain.log"))
+	})
+})
 
-// TestReadiness: /readyz fails until the replicator's informers have synced
+// /readyz fails until the replicator's informers have synced
 // and until the meter can read its checkpoint, for leaders and standbys
 // alike, while /healthz is fine all along.
-func TestReadiness(t *testing.T) {
-	g := newG(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	bin := buildOperator(t)
-	fw, _ := startControlPlane(t, dir)
+var _ = Describe("Readiness", func() {
+	It("fails until the informers have synced and the checkpoint can be read, for standbys too, while liveness passes", func() {
+		ctx := context.Background()
+		dir := GinkgoT().TempDir()
+		fw, _ := startControlPlane(dir)
 
-	// Each component runs under a ServiceAccount that at first lacks what it
-	// needs to become ready: the replicator may not list MeshProjects and
-	// the rest, the meter may not read its checkpoint.
-	replicator, err := fw.CreateServiceAccount(ctx, "meshcloud", "replicator-sa")
-	g.Expect(err).NotTo(HaveOccurred())
-	meter, err := fw.CreateServiceAccount(ctx, "meshcloud", "meter-sa")
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(bindSeedMeteringRules(ctx, fw, meter)).To(Succeed())
+		// Each component runs under a ServiceAccount that at first lacks what it
+		// needs to become ready: the replicator may not list MeshProjects and
+		// the rest, the meter may not read its checkpoint.
+		replicator, err := fw.CreateServiceAccount(ctx, "meshcloud", "replicator-sa")
+		Expect(err).NotTo(HaveOccurred())
+		meter, err := fw.CreateServiceAccount(ctx, "meshcloud", "meter-sa")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(bindSeedMeteringRules(ctx, fw, meter)).To(Succeed())
 
-	start := func(name string, sa framework.ServiceAccount, args ...string) string {
-		data, err := fw.TokenKubeconfig(ctx, sa, 3600)
-		g.Expect(err).NotTo(HaveOccurred())
-		kubeconfig := filepath.Join(dir, name+".kubeconfig")
-		g.Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
-		probes := "127.0.0.1:" + freePort(t)
-		p, err := framework.StartProcess(bin, filepath.Join(dir, name+".log"), append([]string{
-			"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probes,
-			"--leader-election-namespace=meshcloud"}, args...)...)
-		g.Expect(err).NotTo(HaveOccurred())
-		t.Cleanup(func() {
-			_ = p.Stop()
-			if t.Failed() {
-				log, _ := os.ReadFile(filepath.Join(dir, name+".log"))
-				t.Logf("%s.log:\n%s", name, log)
-			}
-		})
-		return probes
-	}
-	replicatorProbes := start("replicator", replicator, "--components=replicator")
-	// Two meters with leader election, both standbys: a third holds the
-	// Lease. (A leader that cannot read its checkpoint exits, and its
-	// Deployment restarts it.) Leader election itself needs the Lease.
-	g.Expect(bindLeases(ctx, fw, meter)).To(Succeed())
-	now := metav1.NewMicroTime(time.Now())
-	g.Expect(fw.Client.Create(ctx, &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "meshcloud", Name: "meshstack-operator-metering"},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("another-meter"), LeaseDurationSeconds: ptr.To[int32](3600),
-			AcquireTime: &now, RenewTime: &now},
-	})).To(Succeed())
-	meterProbes := []string{
-		start("meter-1", meter, "--components=metering", "--leader-elect", "--metering-interval=200ms", "--metering-window=1s"),
-		start("meter-2", meter, "--components=metering", "--leader-elect", "--metering-interval=200ms", "--metering-window=1s"),
-	}
-	all := append([]string{replicatorProbes}, meterProbes...)
-	for _, probes := range all {
-		g.Eventually(func(g Gomega) {
-			g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
-		}).Should(Succeed())
-	}
-	g.Consistently(func(g Gomega) {
-		for _, probes := range all {
-			g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusInternalServerError), "%s ready too early", probes)
+		start := func(name string, sa framework.ServiceAccount, args ...string) string {
+			data, err := fw.TokenKubeconfig(ctx, sa, 3600)
+			Expect(err).NotTo(HaveOccurred())
+			kubeconfig := filepath.Join(dir, name+".kubeconfig")
+			Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
+			probes := freeAddress()
+			p, err := framework.StartProcess(operatorBinary, filepath.Join(dir, name+".log"), append([]string{
+				"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probes,
+				"--leader-election-namespace=meshcloud"}, args...)...)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() {
+				_ = p.Stop()
+				if CurrentSpecReport().Failed() {
+					log, _ := os.ReadFile(filepath.Join(dir, name+".log"))
+					framework.Logf("%s.log:\n%s", name, log)
+				}
+			})
+			return probes
 		}
-	}, 3*time.Second, 200*time.Millisecond).Should(Succeed())
+		replicatorProbes := start("replicator", replicator, "--components=replicator")
+		// Two meters with leader election, both standbys: a third holds the
+		// Lease. (A leader that cannot read its checkpoint exits, and its
+		// Deployment restarts it.) Leader election itself needs the Lease.
+		Expect(bindLeases(ctx, fw, meter)).To(Succeed())
+		now := metav1.NewMicroTime(time.Now())
+		Expect(fw.Client.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "meshcloud", Name: "meshstack-operator-metering"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("another-meter"), LeaseDurationSeconds: ptr.To[int32](3600),
+				AcquireTime: &now, RenewTime: &now},
+		})).To(Succeed())
+		meterProbes := []string{
+			start("meter-1", meter, "--components=metering", "--leader-elect", "--metering-interval=200ms", "--metering-window=1s"),
+			start("meter-2", meter, "--components=metering", "--leader-elect", "--metering-interval=200ms", "--metering-window=1s"),
+		}
+		all := append([]string{replicatorProbes}, meterProbes...)
+		for _, probes := range all {
+			Eventually(func(g Gomega) {
+				g.Expect(httpGet(g, "http://"+probes+"/healthz", "")).To(Equal(http.StatusOK))
+			}).Should(Succeed())
+		}
+		Consistently(func(g Gomega) {
+			for _, probes := range all {
+				g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusInternalServerError), "%s ready too early", probes)
+			}
+		}, 3*time.Second, 200*time.Millisecond).Should(Succeed())
 
-	// With their roles, all become ready: the standby meters at the next
-	// probe, the replicator once its informers' next retry lists.
-	_, err = fw.CreateServiceAccount(ctx, "meshcloud", "replicator-sa", "config/rbac/replicator/role.yaml")
-	g.Expect(err).NotTo(HaveOccurred())
-	_, err = fw.CreateServiceAccount(ctx, "meshcloud", "meter-sa", "config/rbac/metering/role.yaml")
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, probes := range all {
-		g.Eventually(func(g Gomega) {
-			g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
-		}, 90*time.Second, 500*time.Millisecond).Should(Succeed(), "%s never ready (logs in %s)", probes, dir)
-	}
-}
+		// With their roles, all become ready: the standby meters at the next
+		// probe, the replicator once its informers' next retry lists.
+		_, err = fw.CreateServiceAccount(ctx, "meshcloud", "replicator-sa", "config/rbac/replicator/role.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = fw.CreateServiceAccount(ctx, "meshcloud", "meter-sa", "config/rbac/metering/role.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		for _, probes := range all {
+			Eventually(func(g Gomega) {
+				g.Expect(httpGet(g, "http://"+probes+"/readyz", "")).To(Equal(http.StatusOK))
+			}, readyAfterGrant).Should(Succeed(), "%s never ready (logs in %s)", probes, dir)
+		}
+	})
+})
+
+// readyAfterGrant bounds how long a component takes to become ready once
+// it has its roles: the replicator's informers retry their List with a
+// backoff that reaches about 30 s, so the next retry may be that far off.
+const readyAfterGrant = 90 * time.Second
 
 // bindSeedMeteringRules grants the seed's meshfed-metering rules alone.
 func bindSeedMeteringRules(ctx context.Context, fw *framework.Framework, sa framework.ServiceAccount) error {
@@ -186,7 +189,8 @@ func bindSeedMeteringRules(ctx context.Context, fw *framework.Framework, sa fram
 // bindLeases grants leader election in meshcloud, cluster-wide for brevity.
 func bindLeases(ctx context.Context, fw *framework.Framework, sa framework.ServiceAccount) error {
 	return bindRules(ctx, fw, sa, "readiness-leases", []rbacv1.PolicyRule{
-		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}}})
 }
 
@@ -210,7 +214,8 @@ func tokenReviews(g Gomega, fw *framework.Framework) int {
 	g.Expect(err).NotTo(HaveOccurred())
 	total := 0
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `resource="tokenreviews"`) && strings.Contains(line, `verb="POST"`) {
+		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `resource="tokenreviews"`) &&
+			strings.Contains(line, `verb="POST"`) {
 			fields := strings.Fields(line)
 			n, err := strconv.ParseFloat(fields[len(fields)-1], 64)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -222,27 +227,19 @@ func tokenReviews(g Gomega, fw *framework.Framework) int {
 
 // scraperToken is a token of a new ServiceAccount, bound to a role like the
 // chart's meshstack-operator-metrics-reader when reader is set.
-func scraperToken(t *testing.T, fw *framework.Framework, name string, reader bool) string {
-	t.Helper()
+func scraperToken(fw *framework.Framework, name string, reader bool) string {
+	GinkgoHelper()
 	ctx := context.Background()
 	sa, err := fw.CreateServiceAccount(ctx, "monitoring", name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	if reader {
-		if err := bindRules(ctx, fw, sa, name+"-metrics-reader", []rbacv1.PolicyRule{
-			{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}); err != nil {
-			t.Fatal(err)
-		}
+		Expect(bindRules(ctx, fw, sa, name+"-metrics-reader", []rbacv1.PolicyRule{
+			{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}})).To(Succeed())
 	}
 	cs, err := kubernetes.NewForConfig(fw.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	tr, err := cs.CoreV1().ServiceAccounts("monitoring").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	return tr.Status.Token
 }
 
@@ -254,7 +251,7 @@ func httpGet(g Gomega, url, token string) int {
 }
 
 func httpGetBody(g Gomega, url, token string, body *string) int {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -264,7 +261,7 @@ func httpGetBody(g Gomega, url, token string, body *string) int {
 	}}
 	resp, err := c.Do(req)
 	g.Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(resp.Body)
 	g.Expect(err).NotTo(HaveOccurred())
 	*body = string(data)

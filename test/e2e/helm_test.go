@@ -10,9 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -40,179 +40,266 @@ const (
 	releaseNamespace  = "meshcloud"
 )
 
-// TestHelmInstallEndToEnd installs the chart into a control plane whose
-// kube-apiserver trusts an OIDC issuer with meshStack's settings, runs both
-// components out of cluster under the chart's ServiceAccounts' tokens,
-// applies the samples, and checks namespaces, bindings, usage records and
-// what users signed in with ID tokens may do; then uninstalls the chart.
-func TestHelmInstallEndToEnd(t *testing.T) {
-	framework.RequireTool(t, "kubectl", "this test applies config/samples with it, as the README does")
-	g := newG(t)
-	ctx := t.Context()
-	dir := t.TempDir()
-	bin := buildOperator(t)
-
-	issuer, err := framework.StartOIDCIssuer(dir, "/auth/realms/meshfed")
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(issuer.Close)
-	fw, err := framework.Start(
-		// helm install brings the CRD.
-		framework.WithoutCRDs(),
-		framework.WithAPIServerFlag("oidc-issuer-url", issuer.URL),
-		framework.WithAPIServerFlag("oidc-ca-file", issuer.CAFile),
-		framework.WithAPIServerFlag("oidc-client-id", oidcClientID),
-		framework.WithAPIServerFlag("oidc-username-claim", oidcUsernameClaim),
-		framework.WithAPIServerFlag("oidc-username-prefix", "mesh:"),
-		framework.WithAPIServerFlag("oidc-groups-claim", oidcGroupsClaim),
-		framework.WithAPIServerFlag("oidc-groups-prefix", ""),
-		framework.WithAPIServerFlag("cors-allowed-origins", "http://localhost:9001,https://.*"),
-	)
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = fw.Stop() })
-	c := fw.Client
-
-	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	data, err := fw.AdminKubeconfig()
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(os.WriteFile(adminKubeconfig, data, 0o600)).To(Succeed())
-
-	// envtest runs no scheduler or kubelet: the chart's Deployments are
-	// created but never run. The components run below as processes instead.
-	t.Log("helm install meshstack-operator " + framework.ChartDir + " -n meshcloud --create-namespace")
-	_, err = framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
-		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
-		"--set", "tokenSecrets.enabled=true")
-	g.Expect(err).NotTo(HaveOccurred())
+// The chart installed into a control plane whose kube-apiserver trusts an
+// OIDC issuer with meshStack's settings, both components run out of cluster
+// under the chart's ServiceAccounts' tokens, and the samples applied: the
+// specs check namespaces, bindings, usage records and what users signed in
+// with ID tokens may do, then uninstall the chart. They run in order on the
+// one installation; a failing one does not stop the others.
+var _ = Describe("The chart installed with helm", Ordered, ContinueOnFailure, func() {
+	ctx := context.Background()
 	crd := &unstructured.Unstructured{}
 	crd.SetAPIVersion("apiextensions.k8s.io/v1")
 	crd.SetKind("CustomResourceDefinition")
-	g.Expect(c.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, crd)).To(Succeed(), "helm install installs the CRD")
-	for _, name := range []string{"meshfed-service", "meshfed-metering"} {
-		var sa corev1.ServiceAccount
-		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name}, &sa)).To(Succeed())
-		var secret corev1.Secret
-		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name + "-token"}, &secret)).To(Succeed())
-		g.Expect(secret.Type).To(Equal(corev1.SecretTypeServiceAccountToken))
-	}
-	// envtest runs no aggregation controller: fill admin, edit and view.
-	g.Expect(fw.FillAggregatedClusterRoles(ctx)).To(Succeed())
+	var (
+		dir, adminKubeconfig, usageFile string
+		issuer                          *framework.OIDCIssuer
+		fw                              *framework.Framework
+		c                               client.Client
+		replicator, meter               *component
+	)
 
-	t.Log("running the replicator and the meter, each under its ServiceAccount's token only")
-	usageFile := filepath.Join(dir, "usage.jsonl")
-	replicator := runComponent(t, fw, bin, dir, "meshfed-service", "--components=replicator")
-	meter := runComponent(t, fw, bin, dir, "meshfed-metering", "--components=metering",
-		"--metering-output="+usageFile, "--metering-interval=500ms", "--metering-window=2s")
+	BeforeAll(func() {
+		framework.RequireTool(GinkgoTB(), "kubectl", "this test applies config/samples with it, as the README does")
+		dir = GinkgoT().TempDir()
+		var err error
+		issuer, err = framework.StartOIDCIssuer(dir, "/auth/realms/meshfed")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(issuer.Close)
+		fw, err = framework.Start(
+			// helm install brings the CRD.
+			framework.WithoutCRDs(),
+			framework.WithAPIServerFlag("oidc-issuer-url", issuer.URL),
+			framework.WithAPIServerFlag("oidc-ca-file", issuer.CAFile),
+			framework.WithAPIServerFlag("oidc-client-id", oidcClientID),
+			framework.WithAPIServerFlag("oidc-username-claim", oidcUsernameClaim),
+			framework.WithAPIServerFlag("oidc-username-prefix", "mesh:"),
+			framework.WithAPIServerFlag("oidc-groups-claim", oidcGroupsClaim),
+			framework.WithAPIServerFlag("oidc-groups-prefix", ""),
+			framework.WithAPIServerFlag("cors-allowed-origins", "http://localhost:9001,https://.*"),
+		)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = fw.Stop() })
+		c = fw.Client
 
-	t.Log("kubectl apply -f config/samples")
-	apply := exec.CommandContext(ctx, "kubectl", "--kubeconfig", adminKubeconfig, "apply", "-f", "config/samples")
-	apply.Dir = framework.RepoRoot()
-	out, err := apply.CombinedOutput()
-	g.Expect(err).NotTo(HaveOccurred(), "kubectl apply: %s", out)
+		adminKubeconfig = filepath.Join(dir, "admin.kubeconfig")
+		data, err := fw.AdminKubeconfig()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(adminKubeconfig, data, 0o600)).To(Succeed())
 
-	for _, name := range []string{"acme-webshop", "acme-analytics"} {
-		g.Eventually(func(g Gomega) {
-			var p meshv1.MeshProject
-			g.Expect(c.Get(ctx, client.ObjectKey{Name: name}, &p)).To(Succeed())
-			g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, "Ready")).To(BeTrue(), "conditions %v", p.Status.Conditions)
-			g.Expect(p.Status.Namespace).To(Equal(name))
-		}).Should(Succeed(), "MeshProject %s becomes Ready (replicator log: %s)", name, replicator)
-		var ns corev1.Namespace
-		g.Expect(c.Get(ctx, client.ObjectKey{Name: name}, &ns)).To(Succeed())
-	}
-	g.Expect(binding(ctx, g, c, "acme-webshop", "admin")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:alice"}))
-	g.Expect(binding(ctx, g, c, "acme-webshop", "edit")).To(ConsistOf(rbacv1.Subject{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "acme-webshop-developers"}))
-	g.Expect(binding(ctx, g, c, "acme-webshop", "view")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:bob"}))
-	g.Expect(binding(ctx, g, c, "acme-analytics", "admin")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:carol"}))
-	// acme-analytics is in the sample landing zone: the chart's landing-zone
-	// role lets the replicator give it the zone's quota.
-	var quota corev1.ResourceQuota
-	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "acme-analytics", Name: "meshproject-quota"}, &quota)).To(Succeed())
-	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("50"))
+		// envtest runs no scheduler or kubelet: the chart's Deployments are
+		// created but never run. The components run below as processes instead.
+		By("helm install meshstack-operator " + framework.ChartDir + " -n meshcloud --create-namespace")
+		_, err = framework.Helm(ctx, dir, "install", "meshstack-operator", framework.ChartDir,
+			"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
+			"--set", "tokenSecrets.enabled=true")
+		Expect(err).NotTo(HaveOccurred())
 
-	// Both components elected a leader with the Role the chart gave them.
-	for _, lease := range []string{"meshstack-operator-replicator", "meshstack-operator-metering"} {
-		g.Eventually(func(g Gomega) {
-			var l coordinationv1.Lease
-			g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: lease}, &l)).To(Succeed())
-			g.Expect(l.Spec.HolderIdentity).NotTo(BeNil())
-		}).Should(Succeed(), "Lease %s/%s is held", releaseNamespace, lease)
-	}
+		// envtest runs no aggregation controller: fill admin, edit and view.
+		Expect(fw.FillAggregatedClusterRoles(ctx)).To(Succeed())
 
-	// A running pod for the meter to count. Its start is now, so its first
-	// window is counted from here on.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "acme-webshop"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-				corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}}},
-	}
-	g.Expect(c.Create(ctx, pod)).To(Succeed())
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: time.Now()}}
-	g.Expect(c.Status().Update(ctx, pod)).To(Succeed())
+		By("running the replicator and the meter, each under its ServiceAccount's token only")
+		usageFile = filepath.Join(dir, "usage.jsonl")
+		replicator = runComponent(fw, dir, "meshfed-service", "--components=replicator")
+		meter = runComponent(fw, dir, "meshfed-metering", "--components=metering",
+			"--metering-output="+usageFile, "--metering-interval=500ms", "--metering-window=2s")
 
-	t.Run("SSO", func(t *testing.T) { testSSO(t, fw, issuer) })
+		By("kubectl apply -f config/samples")
+		apply := exec.CommandContext(ctx, "kubectl", "--kubeconfig", adminKubeconfig, "apply", "-f", "config/samples")
+		apply.Dir = framework.RepoRoot()
+		out, err := apply.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "kubectl apply: %s", out)
+	})
 
-	t.Log("waiting for a usage record of acme-webshop in " + usageFile)
-	g.Eventually(func(g Gomega) {
-		records := readUsage(g, usageFile)
-		var found bool
-		for _, r := range records {
-			if r.Namespace == "acme-webshop" && r.PodSeconds > 0 {
-				g.Expect(r.CustomerIdentifier).To(Equal("acme"))
-				g.Expect(r.ProjectIdentifier).To(Equal("webshop"))
-				g.Expect(r.ID).NotTo(BeEmpty())
-				g.Expect(r.CPURequestCoreSeconds).To(BeNumerically(">", 0))
-				g.Expect(r.WindowEnd.Sub(r.WindowStart)).To(Equal(2 * time.Second))
-				found = true
+	It("installs the CRD and the ServiceAccounts with their token Secrets", func() {
+		Expect(c.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, crd)).To(Succeed(), "helm install installs the CRD")
+		for _, name := range []string{"meshfed-service", "meshfed-metering"} {
+			var sa corev1.ServiceAccount
+			Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name}, &sa)).To(Succeed())
+			var secret corev1.Secret
+			Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name + "-token"}, &secret)).To(Succeed())
+			Expect(secret.Type).To(Equal(corev1.SecretTypeServiceAccountToken))
+		}
+	})
+
+	It("converges the samples with their RoleBindings and the landing zone's quota, each component holding its Lease", func() {
+		for _, name := range []string{"acme-webshop", "acme-analytics"} {
+			Eventually(func(g Gomega) {
+				var p meshv1.MeshProject
+				g.Expect(c.Get(ctx, client.ObjectKey{Name: name}, &p)).To(Succeed())
+				g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, "Ready")).To(BeTrue(), "conditions %v", p.Status.Conditions)
+				g.Expect(p.Status.Namespace).To(Equal(name))
+			}).Should(Succeed(), "MeshProject %s becomes Ready (replicator log: %s)", name, replicator)
+			var ns corev1.Namespace
+			Expect(c.Get(ctx, client.ObjectKey{Name: name}, &ns)).To(Succeed())
+		}
+		Expect(binding(ctx, c, "acme-webshop", "admin")).
+			To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:alice"}))
+		Expect(binding(ctx, c, "acme-webshop", "edit")).
+			To(ConsistOf(rbacv1.Subject{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "acme-webshop-developers"}))
+		Expect(binding(ctx, c, "acme-webshop", "view")).To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:bob"}))
+		Expect(binding(ctx, c, "acme-analytics", "admin")).
+			To(ConsistOf(rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "mesh:carol"}))
+		// acme-analytics is in the sample landing zone: the chart's landing-zone
+		// role lets the replicator give it the zone's quota.
+		var quota corev1.ResourceQuota
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: "acme-analytics", Name: "meshproject-quota"}, &quota)).To(Succeed())
+		Expect(quota.Spec.Hard.Pods().String()).To(Equal("50"))
+
+		// Both components elected a leader with the Role the chart gave them.
+		for _, lease := range []string{"meshstack-operator-replicator", "meshstack-operator-metering"} {
+			Eventually(func(g Gomega) {
+				var l coordinationv1.Lease
+				g.Expect(c.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: lease}, &l)).To(Succeed())
+				g.Expect(l.Spec.HolderIdentity).NotTo(BeNil())
+			}).Should(Succeed(), "Lease %s/%s is held", releaseNamespace, lease)
+		}
+	})
+
+	// Users signed in with ID tokens the way meshStack's identity broker
+	// issues them: what the samples' bindings let them do.
+	Describe("to users signed in with ID tokens as meshStack's identity broker issues them", func() {
+		var alice, bob, carol, dave *kubernetes.Clientset
+		BeforeAll(func() {
+			user := func(sub string, groups ...string) *kubernetes.Clientset {
+				claims := map[string]any{oidcUsernameClaim: sub, "email": sub + "@acme.example"}
+				if groups != nil {
+					claims[oidcGroupsClaim] = groups
+				}
+				token, err := issuer.IDToken(oidcClientID, claims)
+				Expect(err).NotTo(HaveOccurred())
+				return bearerClient(fw.Config, token)
 			}
-		}
-		g.Expect(found).To(BeTrue(), "records so far: %+v", records)
-	}).Should(Succeed(), "the meter writes a usage record (log: %s)", meter)
+			alice = user("alice", "acme-analytics-viewers")
+			bob = user("bob")
+			carol = user("carol")
+			dave = user("dave", "acme-webshop-developers")
 
-	// Stop the components before their accounts go.
-	for _, p := range []*component{replicator, meter} {
-		g.Expect(p.Stop()).To(Succeed(), "%s exits cleanly on SIGTERM", p)
-	}
+			// kube-apiserver fetches the issuer's keys in the background; until
+			// then it rejects ID tokens.
+			var review *authenticationv1.SelfSubjectReview
+			Eventually(func() error {
+				var err error
+				review, err = alice.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+				return err
+			}).Should(Succeed(), "kube-apiserver accepts ID tokens of %s", issuer.URL)
+			Expect(review.Status.UserInfo.Username).To(Equal("mesh:alice"), "username claim sub with prefix mesh:")
+			Expect(review.Status.UserInfo.Groups).To(ContainElement("acme-analytics-viewers"), "groups claim %s without prefix", oidcGroupsClaim)
+		})
 
-	t.Log("helm uninstall meshstack-operator -n meshcloud")
-	_, err = framework.Helm(ctx, dir, "uninstall", "meshstack-operator", "--namespace", releaseNamespace, "--kubeconfig", adminKubeconfig)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Eventually(func(g Gomega) {
-		var left []string
-		var roles rbacv1.ClusterRoleList
-		g.Expect(c.List(ctx, &roles)).To(Succeed())
-		for _, r := range roles.Items {
-			left = append(left, fromChart("ClusterRole", r.ObjectMeta)...)
-		}
-		var bindings rbacv1.ClusterRoleBindingList
-		g.Expect(c.List(ctx, &bindings)).To(Succeed())
-		for _, b := range bindings.Items {
-			left = append(left, fromChart("ClusterRoleBinding", b.ObjectMeta)...)
-		}
-		var sas corev1.ServiceAccountList
-		g.Expect(c.List(ctx, &sas, client.InNamespace(releaseNamespace))).To(Succeed())
-		for _, sa := range sas.Items {
-			left = append(left, fromChart("ServiceAccount", sa.ObjectMeta)...)
-		}
-		var secrets corev1.SecretList
-		g.Expect(c.List(ctx, &secrets, client.InNamespace(releaseNamespace))).To(Succeed())
-		for _, s := range secrets.Items {
-			left = append(left, fromChart("Secret", s.ObjectMeta)...)
-		}
-		g.Expect(left).To(BeEmpty(), "helm uninstall leaves these behind")
-	}).Should(Succeed())
-	g.Expect(c.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, crd)).To(Succeed(), "the CRD stays after helm uninstall")
-	var projects meshv1.MeshProjectList
-	g.Expect(c.List(ctx, &projects)).To(Succeed())
-	g.Expect(projects.Items).To(HaveLen(2), "the MeshProjects stay with the CRD")
-}
+		It("rejects an ID token issued to another client", func() {
+			token, err := issuer.IDToken("another-client", map[string]any{oidcUsernameClaim: "alice"})
+			Expect(err).NotTo(HaveOccurred())
+			_, err = bearerClient(fw.Config, token).CoreV1().ConfigMaps("acme-webshop").List(ctx, metav1.ListOptions{})
+			Expect(apierrors.IsUnauthorized(err)).To(BeTrue(), "got %v", err)
+		})
+		It("lets a project admin create a ConfigMap", func() {
+			Expect(createConfigMap(ctx, alice, "acme-webshop", "from-alice")).To(Succeed())
+		})
+		It("lets a viewer read but not write", func() {
+			_, err := bob.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(apierrors.IsForbidden(createConfigMap(ctx, bob, "acme-webshop", "from-bob"))).To(BeTrue())
+		})
+		It("forbids a user of another project", func() {
+			_, err := carol.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
+			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+			Expect(apierrors.IsForbidden(createConfigMap(ctx, carol, "acme-webshop", "from-carol"))).To(BeTrue())
+			Expect(createConfigMap(ctx, carol, "acme-analytics", "from-carol")).To(Succeed(), "carol is admin of acme-analytics")
+		})
+		It("lets a group member act through the group claim", func() {
+			Expect(createConfigMap(ctx, dave, "acme-webshop", "from-dave")).To(Succeed())
+			Expect(apierrors.IsForbidden(createConfigMap(ctx, dave, "acme-analytics", "from-dave"))).To(BeTrue())
+		})
+		It("forbids a user once removed from the MeshProject", func() {
+			var p meshv1.MeshProject
+			Expect(fw.Client.Get(ctx, client.ObjectKey{Name: "acme-webshop"}, &p)).To(Succeed())
+			patch := client.MergeFrom(p.DeepCopy())
+			var kept []meshv1.ProjectRoleBinding
+			for _, b := range p.Spec.RoleBindings {
+				if b.Role != "admin" {
+					kept = append(kept, b)
+				}
+			}
+			p.Spec.RoleBindings = kept
+			Expect(fw.Client.Patch(ctx, &p, patch)).To(Succeed())
+			Eventually(func() error {
+				err := createConfigMap(ctx, alice, "acme-webshop", "from-alice-again")
+				if apierrors.IsForbidden(err) {
+					return nil
+				}
+				return fmt.Errorf("alice can still create ConfigMaps in acme-webshop (err %w)", err)
+			}).Should(Succeed())
+			_, err := alice.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
+			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+			Expect(createConfigMap(ctx, dave, "acme-webshop", "from-dave-again")).To(Succeed(), "the other bindings stay")
+		})
+	})
 
-func newG(t *testing.T) *WithT {
-	g := NewWithT(t)
-	g.SetDefaultEventuallyTimeout(60 * time.Second)
-	g.SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
-	return g
-}
+	It("meters a running pod into a usage record of its project", func() {
+		// A running pod for the meter to count. Its start is now, so its first
+		// window is counted from here on.
+		pod := framework.Pod("acme-webshop", "web", corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("64Mi")}})
+		Expect(framework.CreateRunningPod(ctx, c, pod, time.Now())).To(Succeed())
+
+		By("waiting for a usage record of acme-webshop in " + usageFile)
+		Eventually(func(g Gomega) {
+			records := readUsage(g, usageFile)
+			var found bool
+			for _, r := range records {
+				if r.Namespace == "acme-webshop" && r.PodSeconds > 0 {
+					g.Expect(r.CustomerIdentifier).To(Equal("acme"))
+					g.Expect(r.ProjectIdentifier).To(Equal("webshop"))
+					g.Expect(r.ID).NotTo(BeEmpty())
+					g.Expect(r.CPURequestCoreSeconds).To(BeNumerically(">", 0))
+					g.Expect(r.WindowEnd.Sub(r.WindowStart)).To(Equal(2 * time.Second))
+					found = true
+				}
+			}
+			g.Expect(found).To(BeTrue(), "records so far: %+v", records)
+		}).Should(Succeed(), "the meter writes a usage record (log: %s)", meter)
+	})
+
+	It("stops the components cleanly and uninstalls, leaving only the CRD and the MeshProjects", func() {
+		// Stop the components before their accounts go.
+		for _, p := range []*component{replicator, meter} {
+			Expect(p.Stop()).To(Succeed(), "%s exits cleanly on SIGTERM", p)
+		}
+
+		By("helm uninstall meshstack-operator -n meshcloud")
+		_, err := framework.Helm(ctx, dir, "uninstall", "meshstack-operator", "--namespace", releaseNamespace, "--kubeconfig", adminKubeconfig)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			var roles rbacv1.ClusterRoleList
+			g.Expect(c.List(ctx, &roles)).To(Succeed())
+			var bindings rbacv1.ClusterRoleBindingList
+			g.Expect(c.List(ctx, &bindings)).To(Succeed())
+			var sas corev1.ServiceAccountList
+			g.Expect(c.List(ctx, &sas, client.InNamespace(releaseNamespace))).To(Succeed())
+			var secrets corev1.SecretList
+			g.Expect(c.List(ctx, &secrets, client.InNamespace(releaseNamespace))).To(Succeed())
+			left := make([]string, 0, len(roles.Items)+len(bindings.Items)+len(sas.Items)+len(secrets.Items))
+			for _, r := range roles.Items {
+				left = append(left, fromChart("ClusterRole", r.ObjectMeta)...)
+			}
+			for _, b := range bindings.Items {
+				left = append(left, fromChart("ClusterRoleBinding", b.ObjectMeta)...)
+			}
+			for _, sa := range sas.Items {
+				left = append(left, fromChart("ServiceAccount", sa.ObjectMeta)...)
+			}
+			for _, s := range secrets.Items {
+				left = append(left, fromChart("Secret", s.ObjectMeta)...)
+			}
+			g.Expect(left).To(BeEmpty(), "helm uninstall leaves these behind")
+		}).Should(Succeed())
+		Expect(c.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, crd)).To(Succeed(), "the CRD stays after helm uninstall")
+		var projects meshv1.MeshProjectList
+		Expect(c.List(ctx, &projects)).To(Succeed())
+		Expect(projects.Items).To(HaveLen(2), "the MeshProjects stay with the CRD")
+	})
+})
 
 // fromChart names obj when it looks like one of the chart's: a seed name,
 // a meshstack-operator- name or the chart's instance label.
@@ -226,10 +313,11 @@ func fromChart(kind string, obj metav1.ObjectMeta) []string {
 
 // binding returns the subjects of the RoleBinding the replicator made for
 // role in namespace.
-func binding(ctx context.Context, g Gomega, c client.Client, namespace, role string) []rbacv1.Subject {
+func binding(ctx context.Context, c client.Client, namespace, role string) []rbacv1.Subject {
+	GinkgoHelper()
 	var rb rbacv1.RoleBinding
-	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "meshproject-" + role}, &rb)).To(Succeed())
-	g.Expect(rb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}))
+	Expect(c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "meshproject-" + role}, &rb)).To(Succeed())
+	Expect(rb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}))
 	return rb.Subjects
 }
 
@@ -247,27 +335,21 @@ func (c *component) String() string {
 // runComponent runs the operator binary authenticated only by a TokenRequest
 // token of the ServiceAccount, with leader election in the release
 // namespace.
-func runComponent(t *testing.T, fw *framework.Framework, bin, dir, serviceAccount string, args ...string) *component {
-	t.Helper()
+func runComponent(fw *framework.Framework, dir, serviceAccount string, args ...string) *component {
+	GinkgoHelper()
 	kubeconfig := filepath.Join(dir, serviceAccount+".kubeconfig")
-	data, err := fw.TokenKubeconfig(t.Context(), framework.ServiceAccount{Namespace: releaseNamespace, Name: serviceAccount}, 3600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data, err := fw.TokenKubeconfig(context.Background(), framework.ServiceAccount{Namespace: releaseNamespace, Name: serviceAccount}, 3600)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
 	log := filepath.Join(dir, serviceAccount+".log")
-	p, err := framework.StartProcess(bin, log, append([]string{
+	p, err := framework.StartProcess(operatorBinary, log, append([]string{
 		"--kubeconfig=" + kubeconfig, "--leader-elect", "--leader-election-namespace=" + releaseNamespace,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	c := &component{Process: p, log: log}
-	t.Cleanup(func() {
-		if err := p.Stop(); err != nil || t.Failed() {
-			t.Logf("%s stopped with %v; %s", serviceAccount, err, c)
+	DeferCleanup(func() {
+		if err := p.Stop(); err != nil || CurrentSpecReport().Failed() {
+			framework.Logf("%s stopped with %v; %s", serviceAccount, err, c)
 		}
 	})
 	return c
@@ -290,100 +372,16 @@ func readUsage(g Gomega, path string) []usage.Record {
 	return records
 }
 
-// testSSO signs in users with ID tokens the way meshStack's identity
-// broker issues them and checks what the samples' bindings let them do.
-func testSSO(t *testing.T, fw *framework.Framework, issuer *framework.OIDCIssuer) {
-	g := newG(t)
-	ctx := t.Context()
-	user := func(sub string, groups ...string) *kubernetes.Clientset {
-		claims := map[string]any{oidcUsernameClaim: sub, "email": sub + "@acme.example"}
-		if groups != nil {
-			claims[oidcGroupsClaim] = groups
-		}
-		token, err := issuer.IDToken(oidcClientID, claims)
-		g.Expect(err).NotTo(HaveOccurred())
-		return bearerClient(g, fw.Config, token)
-	}
-	alice := user("alice", "acme-analytics-viewers")
-	bob := user("bob")
-	carol := user("carol")
-	dave := user("dave", "acme-webshop-developers")
-
-	// kube-apiserver fetches the issuer's keys in the background; until
-	// then it rejects ID tokens.
-	var review *authenticationv1.SelfSubjectReview
-	g.Eventually(func() error {
-		var err error
-		review, err = alice.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-		return err
-	}).Should(Succeed(), "kube-apiserver accepts ID tokens of %s", issuer.URL)
-	g.Expect(review.Status.UserInfo.Username).To(Equal("mesh:alice"), "username claim sub with prefix mesh:")
-	g.Expect(review.Status.UserInfo.Groups).To(ContainElement("acme-analytics-viewers"), "groups claim %s without prefix", oidcGroupsClaim)
-
-	t.Run("a token for another client is rejected", func(t *testing.T) {
-		g := newG(t)
-		token, err := issuer.IDToken("another-client", map[string]any{oidcUsernameClaim: "alice"})
-		g.Expect(err).NotTo(HaveOccurred())
-		_, err = bearerClient(g, fw.Config, token).CoreV1().ConfigMaps("acme-webshop").List(ctx, metav1.ListOptions{})
-		g.Expect(apierrors.IsUnauthorized(err)).To(BeTrue(), "got %v", err)
-	})
-	t.Run("project admin creates a ConfigMap", func(t *testing.T) {
-		g := newG(t)
-		g.Expect(createConfigMap(ctx, alice, "acme-webshop", "from-alice")).To(Succeed())
-	})
-	t.Run("viewer reads but cannot write", func(t *testing.T) {
-		g := newG(t)
-		_, err := bob.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(apierrors.IsForbidden(createConfigMap(ctx, bob, "acme-webshop", "from-bob"))).To(BeTrue())
-	})
-	t.Run("a user of another project is forbidden", func(t *testing.T) {
-		g := newG(t)
-		_, err := carol.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
-		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
-		g.Expect(apierrors.IsForbidden(createConfigMap(ctx, carol, "acme-webshop", "from-carol"))).To(BeTrue())
-		g.Expect(createConfigMap(ctx, carol, "acme-analytics", "from-carol")).To(Succeed(), "carol is admin of acme-analytics")
-	})
-	t.Run("a group member acts through the group claim", func(t *testing.T) {
-		g := newG(t)
-		g.Expect(createConfigMap(ctx, dave, "acme-webshop", "from-dave")).To(Succeed())
-		g.Expect(apierrors.IsForbidden(createConfigMap(ctx, dave, "acme-analytics", "from-dave"))).To(BeTrue())
-	})
-	t.Run("removed from the MeshProject, forbidden", func(t *testing.T) {
-		g := newG(t)
-		var p meshv1.MeshProject
-		g.Expect(fw.Client.Get(ctx, client.ObjectKey{Name: "acme-webshop"}, &p)).To(Succeed())
-		patch := client.MergeFrom(p.DeepCopy())
-		var kept []meshv1.ProjectRoleBinding
-		for _, b := range p.Spec.RoleBindings {
-			if b.Role != "admin" {
-				kept = append(kept, b)
-			}
-		}
-		p.Spec.RoleBindings = kept
-		g.Expect(fw.Client.Patch(ctx, &p, patch)).To(Succeed())
-		g.Eventually(func() error {
-			err := createConfigMap(ctx, alice, "acme-webshop", "from-alice-again")
-			if apierrors.IsForbidden(err) {
-				return nil
-			}
-			return fmt.Errorf("alice can still create ConfigMaps in acme-webshop (err %w)", err)
-		}).Should(Succeed())
-		_, err := alice.CoreV1().ConfigMaps("acme-webshop").Get(ctx, "from-alice", metav1.GetOptions{})
-		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
-		g.Expect(createConfigMap(ctx, dave, "acme-webshop", "from-dave-again")).To(Succeed(), "the other bindings stay")
-	})
-}
-
 // bearerClient authenticates with token alone: no client certificate.
-func bearerClient(g Gomega, admin *rest.Config, token string) *kubernetes.Clientset {
+func bearerClient(admin *rest.Config, token string) *kubernetes.Clientset {
+	GinkgoHelper()
 	cfg := &rest.Config{
 		Host:            admin.Host,
 		TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData},
 		BearerToken:     token,
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred())
 	return cs
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
 
@@ -31,16 +32,17 @@ type auditEvent struct {
 // process sent them. Leader election's own writes (its Lease and the
 // Events about it in the release namespace) and SelfSubjectAccessReviews
 // (questions, nothing is stored) are left out.
-func replicatorWrites(g Gomega, since time.Time) []string {
+func replicatorWrites(since time.Time) []string {
+	GinkgoHelper()
 	f, err := os.Open(auditLog)
-	g.Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = f.Close() }()
 	var writes []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var e auditEvent
-		g.Expect(json.Unmarshal(sc.Bytes(), &e)).To(Succeed())
+		Expect(json.Unmarshal(sc.Bytes(), &e)).To(Succeed())
 		if e.Stage != "ResponseComplete" || e.ObjectRef == nil || e.RequestReceivedTimestamp.Before(since) {
 			continue
 		}
@@ -55,6 +57,6 @@ func replicatorWrites(g Gomega, since time.Time) []string {
 		}
 		writes = append(writes, e.Verb+" "+resource+" "+ref.Namespace+"/"+ref.Name)
 	}
-	g.Expect(sc.Err()).NotTo(HaveOccurred())
+	Expect(sc.Err()).NotTo(HaveOccurred())
 	return writes
 }

@@ -9,15 +9,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
@@ -51,7 +50,7 @@ const (
 )
 
 // Names of the keys of the checkpoint's first ConfigMap (see
-// internal/metering/configmap.go): how many data parts the checkpoint it
+// internal/metering/checkpoint/configmap.go): how many data parts the checkpoint it
 // names has, and the announcement "<generation> <sha256>" of a save in
 // flight, which the commit removes.
 const (
@@ -111,7 +110,7 @@ type meteredNamespace struct {
 	claimsCreated time.Time
 }
 
-// TestCheckpointKilledMidSave SIGKILLs the metering process nine times
+// The spec SIGKILLs the metering process nine times
 // while it saves a checkpoint of two or three ConfigMaps a second and
 // more, and starts a new process each time, as the Deployment would. The
 // process reaches kube-apiserver through a proxy that kills it at a chosen
@@ -128,88 +127,93 @@ type meteredNamespace struct {
 // namespace exactly once by id (a window delivered again is identical), and
 // each window counts the namespace's pods, CPU requests and claims for
 // exactly the window (within 2 %): nothing lost, nothing doubled.
-func TestCheckpointKilledMidSave(t *testing.T) {
-	g := NewWithT(t)
-	startAfresh(g)
-	grantClaimMetering(t, g)
-	began := time.Now()
-	namespaces := createMeteredNamespaces(g, killNamespaces, killClaims)
-	t.Logf("%d namespaces with %d pods and %d Bound claims made in %.1f s", len(namespaces),
-		sumOf(namespaces, func(n meteredNamespace) int { return n.pods }), sumOf(namespaces, func(n meteredNamespace) int { return n.claims }),
-		time.Since(began).Seconds())
+var _ = Describe("A meter SIGKILLed at every write of a checkpoint save", Serial, func() {
+	It("always leaves a checkpoint its successor resumes from, and every window of every namespace is counted exactly once", func() {
+		startAfresh()
+		grantClaimMetering()
+		began := time.Now()
+		namespaces := createMeteredNamespaces(killNamespaces, killClaims)
+		framework.Logf("%d namespaces with %d pods and %d Bound claims made in %.1f s", len(namespaces),
+			sumOf(namespaces, func(n meteredNamespace) int { return n.pods }), sumOf(namespaces, func(n meteredNamespace) int { return n.claims }),
+			time.Since(began).Seconds())
 
-	trap := startWriteTrap(t)
-	args := []string{"--kubeconfig=" + trap.kubeconfig(t), "--metering-interval=" + killInterval.String(),
-		"--metering-window=" + killWindow.String(), "--metering-resources=pods,persistentvolumeclaims"}
-	current := startReplica(t, "metering", "metering-0", args...)
-	replicas := []*replica{current}
-	expectResumedOrStarted(g, current, false)
-	waitCaughtUp(g, current)
-	// The checkpoint spans several ConfigMaps before the first kill, even
-	// with no window pending.
-	g.Expect(strconv.Atoi(checkpointHead(g).Data[headPartsKey])).To(BeNumerically(">=", 2), "parts of the checkpoint")
-	firstKill := time.Now()
-
-	var lastPass time.Time
-	for i, point := range killPlan {
-		how := kill(g, trap, current, point)
-		head := checkpointHead(g)
-		inFlight := head.Data[headWritingKey] != ""
-		// The killed process left a checkpoint the meter's own store reads
-		// (the parts the first ConfigMap names add up to its checksum), no
-		// older than the last one.
-		cp, err := (&checkpoint.ConfigMapStore{Reader: fw.Client, Namespace: releaseNamespace, Name: checkpoint.DefaultName,
-			MaxParts: checkpoint.DefaultParts}).Load(context.Background())
-		g.Expect(err).NotTo(HaveOccurred(), "the checkpoint left by a process killed %s", point)
-		g.Expect(cp).NotTo(BeNil())
-		g.Expect(cp.LastPass).NotTo(BeTemporally("<", lastPass), "the checkpoint went back in time")
-		// It is the checkpoint the first ConfigMap's last commit described.
-		g.Expect(cp.LastPass.Format("2006-01-02T15:04:05.000Z07:00")).To(Equal(head.Data[headLastPassKey]), "the last pass of the checkpoint read")
-		lastPass = cp.LastPass
-		if !point.random {
-			// Only a kill after the commit was applied leaves the new
-			// checkpoint; any other leaves the save in flight.
-			g.Expect(inFlight).To(Equal(point.write != commit || !point.after), "a save in flight after the kill %s", point)
-		}
-		state := "committed"
-		if inFlight {
-			state = "save in flight (generation " + head.Data[headWritingKey][:1] + "), the previous checkpoint stands"
-		}
-		t.Logf("kill %d %s (%s): %s, %s parts, last pass %s, %d open and %d pending windows", i+1, point, how, state,
-			head.Data[headPartsKey], cp.LastPass.Format("15:04:05.000"), len(cp.Open), len(cp.Pending))
-
-		// The Deployment starts a new Pod. The killed process cannot
-		// renew its Lease: delete it rather than wait out its 15 s, which
-		// the failover tests measure; this test is about the checkpoint.
-		deleteMeteringLease(g)
-		current = startReplica(t, "metering", fmt.Sprintf("metering-%d", i+1), args...)
+		trap := startWriteTrap()
+		args := []string{"--kubeconfig=" + trap.kubeconfig(), "--metering-interval=" + killInterval.String(),
+			"--metering-window=" + killWindow.String(), "--metering-resources=pods,persistentvolumeclaims"}
+		current := startReplica("metering", "metering-0", args...)
+		replicas := make([]*replica, 0, 1+len(killPlan))
 		replicas = append(replicas, current)
-		expectResumedOrStarted(g, current, true)
-		waitCaughtUp(g, current)
-	}
-	lastRestart := time.Now()
+		expectResumedOrStarted(current, false)
+		waitCaughtUp(current)
+		// The checkpoint spans several ConfigMaps before the first kill, even
+		// with no window pending.
+		Expect(strconv.Atoi(checkpointHead(Default).Data[headPartsKey])).To(BeNumerically(">=", 2), "parts of the checkpoint")
+		firstKill := time.Now()
 
-	// The last process delivers two windows that start after it resumed.
-	for _, ns := range []meteredNamespace{namespaces[0], namespaces[len(namespaces)-1]} {
-		waitForWindow(g, 30*time.Second, ns.name, lastRestart.Add(killWindow), func() []string { return stdouts(current) })
-	}
-	g.Expect(current.Stop()).To(Succeed())
-	for _, r := range replicas {
-		log, err := os.ReadFile(r.log)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(string(log)).NotTo(ContainSubstring("reading the metering checkpoint"), "%s could not read the checkpoint", r)
-		g.Expect(string(log)).NotTo(ContainSubstring("Metering stops"), "%s stopped metering", r)
-	}
+		var lastPass time.Time
+		for i, point := range killPlan {
+			how := kill(trap, current, point)
+			head := checkpointHead(Default)
+			inFlight := head.Data[headWritingKey] != ""
+			// The killed process left a checkpoint the meter's own store reads
+			// (the parts the first ConfigMap names add up to its checksum), no
+			// older than the last one.
+			cp, err := (&checkpoint.ConfigMapStore{Reader: fw.Client, Namespace: releaseNamespace, Name: checkpoint.DefaultName,
+				MaxParts: checkpoint.DefaultParts}).Load(context.Background())
+			Expect(err).NotTo(HaveOccurred(), "the checkpoint left by a process killed %s", point)
+			Expect(cp).NotTo(BeNil())
+			Expect(cp.LastPass).NotTo(BeTemporally("<", lastPass), "the checkpoint went back in time")
+			// It is the checkpoint the first ConfigMap's last commit described.
+			Expect(cp.LastPass.Format("2006-01-02T15:04:05.000Z07:00")).To(Equal(head.Data[headLastPassKey]), "the last pass of the checkpoint read")
+			lastPass = cp.LastPass
+			if !point.random {
+				// Only a kill after the commit was applied leaves the new
+				// checkpoint; any other leaves the save in flight.
+				Expect(inFlight).To(Equal(point.write != commit || !point.after), "a save in flight after the kill %s", point)
+			}
+			state := "committed"
+			if inFlight {
+				state = "save in flight (generation " + head.Data[headWritingKey][:1] + "), the previous checkpoint stands"
+			}
+			framework.Logf("kill %d %s (%s): %s, %s parts, last pass %s, %d open and %d pending windows", i+1, point, how, state,
+				head.Data[headPartsKey], cp.LastPass.Format("15:04:05.000"), len(cp.Open), len(cp.Pending))
 
-	windows, duplicates := expectEveryWindowCounted(g, namespaces, firstKill, lastRestart, stdouts(replicas...)...)
-	t.Logf("%d processes: %d windows of each of %d namespaces, none missing or doubled, %d identical records delivered again; %.1f s in all",
-		len(replicas), windows, len(namespaces), duplicates, time.Since(began).Seconds())
-}
+			// The Deployment starts a new Pod. The killed process cannot
+			// renew its Lease: delete it rather than wait out its 15 s, which
+			// the failover tests measure; this test is about the checkpoint.
+			deleteMeteringLease()
+			current = startReplica("metering", fmt.Sprintf("metering-%d", i+1), args...)
+			replicas = append(replicas, current)
+			expectResumedOrStarted(current, true)
+			waitCaughtUp(current)
+		}
+		lastRestart := time.Now()
+
+		// The last process delivers two windows that start after it resumed.
+		for _, ns := range []meteredNamespace{namespaces[0], namespaces[len(namespaces)-1]} {
+			waitForWindow(ns.name, lastRestart.Add(killWindow), func() []string { return stdouts(current) })
+		}
+		Expect(current.Stop()).To(Succeed())
+		for _, r := range replicas {
+			log, err := os.ReadFile(r.log)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(log)).NotTo(ContainSubstring("reading the metering checkpoint"), "%s could not read the checkpoint", r)
+			Expect(string(log)).NotTo(ContainSubstring("Metering stops"), "%s stopped metering", r)
+		}
+
+		windows, duplicates := expectEveryWindowCounted(namespaces, firstKill, lastRestart, stdouts(replicas...)...)
+		framework.Logf("%d processes: %d windows of each of %d namespaces, none missing or doubled, "+
+			"%d identical records delivered again; %.1f s in all",
+			len(replicas), windows, len(namespaces), duplicates, time.Since(began).Seconds())
+	})
+})
 
 // grantClaimMetering lets the metering ServiceAccount list claims, as the
 // chart's metering.persistentVolumeClaims.enabled does, until the test
 // ends.
-func grantClaimMetering(t *testing.T, g Gomega) {
+func grantClaimMetering() {
+	GinkgoHelper()
+	GinkgoHelper()
 	ctx := context.Background()
 	const name = "meshstack-faults-metering-storage"
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{{
@@ -217,9 +221,9 @@ func grantClaimMetering(t *testing.T, g Gomega) {
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: releaseNamespace, Name: meteringAccount}},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}}
-	g.Expect(fw.Client.Create(ctx, role)).To(Succeed())
-	g.Expect(fw.Client.Create(ctx, binding)).To(Succeed())
-	t.Cleanup(func() {
+	Expect(fw.Client.Create(ctx, role)).To(Succeed())
+	Expect(fw.Client.Create(ctx, binding)).To(Succeed())
+	DeferCleanup(func() {
 		_ = fw.Client.Delete(ctx, binding)
 		_ = fw.Client.Delete(ctx, role)
 	})
@@ -228,23 +232,24 @@ func grantClaimMetering(t *testing.T, g Gomega) {
 // createMeteredNamespaces makes n namespaces, each with 1–3 pods Running
 // for an hour that request 250m–1 CPU, and claims Bound claims of 1 GiB,
 // each of a storage class of its own with a random 253-character name.
-func createMeteredNamespaces(g Gomega, n, claims int) []meteredNamespace {
+func createMeteredNamespaces(n, claims int) []meteredNamespace {
+	GinkgoHelper()
 	ctx := context.Background()
 	run := randomName(5)
 	namespaces := make([]meteredNamespace, n)
 	for i := range namespaces {
 		namespaces[i] = meteredNamespace{name: fmt.Sprintf("ckill-%s-%02d", run, i), pods: 1 + i%3, claims: claims,
 			cpuPerPod: 0.25 * float64(1+i%4)}
-		g.Expect(fw.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespaces[i].name}})).To(Succeed())
+		Expect(fw.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespaces[i].name}})).To(Succeed())
 	}
-	inParallel(g, n*3, func(k int) error {
+	inParallel(n*3, func(k int) error {
 		ns := namespaces[k/3]
 		if k%3 >= ns.pods {
 			return nil
 		}
 		return createRunningPod(ctx, ns.name, fmt.Sprintf("steady-%d", k%3), ns.cpuPerPod)
 	})
-	inParallel(g, n*claims, func(k int) error {
+	inParallel(n*claims, func(k int) error {
 		return createBoundClaim(ctx, namespaces[k/claims].name, fmt.Sprintf("claim-%d", k%claims), randomName(253))
 	})
 	created := time.Now()
@@ -257,19 +262,9 @@ func createMeteredNamespaces(g Gomega, n, claims int) []meteredNamespace {
 // createRunningPod creates a pod and sets it Running since an hour ago
 // (envtest runs no kubelet).
 func createRunningPod(ctx context.Context, namespace, name string, cpu float64) error {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: ptr.To(false),
-			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(int64(cpu*1000), resource.DecimalSI)}}}},
-		},
-	}
-	if err := fw.Client.Create(ctx, pod); err != nil {
-		return err
-	}
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: time.Now().Add(-time.Hour)}}
-	return fw.Client.Status().Update(ctx, pod)
+	pod := framework.Pod(namespace, name, corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(int64(cpu*1000), resource.DecimalSI)}})
+	return framework.CreateRunningPod(ctx, fw.Client, pod, time.Now().Add(-time.Hour))
 }
 
 // createBoundClaim creates a claim of 1 GiB of the class and sets it
@@ -292,7 +287,8 @@ func createBoundClaim(ctx context.Context, namespace, name, class string) error 
 }
 
 // inParallel calls do for 0 … n-1 with 16 goroutines.
-func inParallel(g Gomega, n int, do func(int) error) {
+func inParallel(n int, do func(int) error) {
+	GinkgoHelper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -309,7 +305,7 @@ func inParallel(g Gomega, n int, do func(int) error) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		g.Expect(err).NotTo(HaveOccurred())
+		Expect(err).NotTo(HaveOccurred())
 	}
 }
 
@@ -339,21 +335,24 @@ func sumOf(namespaces []meteredNamespace, f func(meteredNamespace) int) int {
 // checkpointHead is the checkpoint's first ConfigMap.
 func checkpointHead(g Gomega) *corev1.ConfigMap {
 	var cm corev1.ConfigMap
-	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: checkpoint.DefaultName}, &cm)).To(Succeed())
+	key := client.ObjectKey{Namespace: releaseNamespace, Name: checkpoint.DefaultName}
+	g.Expect(fw.Client.Get(context.Background(), key, &cm)).To(Succeed())
 	return &cm
 }
 
-func deleteMeteringLease(g Gomega) {
-	l := lease(g, "metering")
-	g.Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), l))).To(Succeed())
+func deleteMeteringLease() {
+	GinkgoHelper()
+	l := lease(Default, "metering")
+	Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), l))).To(Succeed())
 }
 
 // expectResumedOrStarted waits until the process leads, has read the
 // checkpoint (resumed from it, where resumed), is ready, and has run a
 // pass; it gives up at once when the process exits or fails to read the
 // checkpoint.
-func expectResumedOrStarted(g Gomega, r *replica, resumed bool) {
-	g.Eventually(func(g Gomega) {
+func expectResumedOrStarted(r *replica, resumed bool) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
 		data, _ := os.ReadFile(r.log)
 		log := string(data)
 		if exited, err := r.Exited(); exited {
@@ -366,14 +365,15 @@ func expectResumedOrStarted(g Gomega, r *replica, resumed bool) {
 			g.Expect(log).To(ContainSubstring("Metering: resuming from the checkpoint"))
 		}
 		g.Expect(r.ready()).To(BeTrue(), "%s is ready", r)
-	}, 30*time.Second, 50*time.Millisecond).Should(Succeed())
+	}).Should(Succeed())
 }
 
 // waitCaughtUp waits until the process has committed the checkpoint of a
 // pass it made, with no closed window pending: it has delivered the windows
 // that closed while no process metered.
-func waitCaughtUp(g Gomega, r *replica) {
-	g.Eventually(func(g Gomega) {
+func waitCaughtUp(r *replica) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
 		if exited, err := r.Exited(); exited {
 			StopTrying(fmt.Sprintf("%s exited (%v)", r, err)).Now()
 		}
@@ -383,18 +383,19 @@ func waitCaughtUp(g Gomega, r *replica) {
 		last, err := time.Parse(time.RFC3339Nano, head.Data[headLastPassKey])
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(last).To(BeTemporally(">", r.started), "the last pass in the checkpoint")
-	}, time.Minute, 50*time.Millisecond).Should(Succeed(), "%s catches up", r)
+	}, framework.SlowTimeout).Should(Succeed(), "%s catches up", r)
 }
 
 // kill SIGKILLs the process at the point, through the trap, and says how.
-func kill(g Gomega, trap *writeTrap, r *replica, point killPoint) string {
+func kill(trap *writeTrap, r *replica, point killPoint) string {
+	GinkgoHelper()
 	if point.random {
 		delay := rand.N(2 * killInterval)
 		select {
 		case <-time.After(delay):
 		case <-r.Done():
 		}
-		g.Expect(r.running()).To(BeTrue(), "%s exited before it was killed", r)
+		Expect(r.running()).To(BeTrue(), "%s exited before it was killed", r)
 		r.Kill()
 		return fmt.Sprintf("%d ms after it caught up", delay.Milliseconds())
 	}
@@ -410,10 +411,10 @@ func kill(g Gomega, trap *writeTrap, r *replica, point killPoint) string {
 		case <-time.After(5 * time.Second):
 		}
 		trap.disarm()
-		g.Expect(r.running()).To(BeTrue(), "%s exited before it was killed %s", r, point)
-	case <-time.After(30 * time.Second):
+		Expect(r.running()).To(BeTrue(), "%s exited before it was killed %s", r, point)
+	case <-time.After(framework.Timeout):
 		trap.disarm()
-		g.Expect(false).To(BeTrue(), "no save of %s reached the point %s within 30 s", r, point)
+		Fail(fmt.Sprintf("no save of %s reached the point %s within %s", r, point, framework.Timeout))
 	}
 	return ""
 }
@@ -424,32 +425,33 @@ func kill(g Gomega, trap *writeTrap, r *replica, point killPoint) string {
 // counts the namespace's pods, their CPU requests and (once all were
 // created) its claims for the whole window, within 2 %. It returns the
 // number of windows and of identical duplicates.
-func expectEveryWindowCounted(g Gomega, namespaces []meteredNamespace, from, to time.Time, outputs ...string) (windows, duplicates int) {
+func expectEveryWindowCounted(namespaces []meteredNamespace, from, to time.Time, outputs ...string) (windows, duplicates int) {
+	GinkgoHelper()
 	all, err := framework.ReadRecordFiles(outputs...)
-	g.Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred())
 	unique, duplicates, err := framework.Deduplicate(all)
-	g.Expect(err).NotTo(HaveOccurred(), "a record delivered twice is identical")
+	Expect(err).NotTo(HaveOccurred(), "a record delivered twice is identical")
 	seconds := killWindow.Seconds()
 	var first, last time.Time
 	for _, ns := range namespaces {
 		records := framework.RecordsIn(unique, ns.name)
-		g.Expect(framework.CheckContiguous(records, killWindow)).To(Succeed(), "every window of %s once", ns.name)
+		Expect(framework.CheckContiguous(records, killWindow)).To(Succeed(), "every window of %s once", ns.name)
 		if first.IsZero() {
 			first, last = records[0].WindowStart, records[len(records)-1].WindowStart
-			g.Expect(first).To(BeTemporally("<", from))
-			g.Expect(last).To(BeTemporally(">", to))
+			Expect(first).To(BeTemporally("<", from))
+			Expect(last).To(BeTemporally(">", to))
 		}
-		g.Expect(records[0].WindowStart).To(Equal(first), "the first window of %s", ns.name)
-		g.Expect(records[len(records)-1].WindowStart).To(Equal(last), "the last window of %s", ns.name)
+		Expect(records[0].WindowStart).To(Equal(first), "the first window of %s", ns.name)
+		Expect(records[len(records)-1].WindowStart).To(Equal(last), "the last window of %s", ns.name)
 		for _, r := range records {
 			pods := seconds * float64(ns.pods)
-			g.Expect(r.PodSeconds).To(BeNumerically("~", pods, 0.02*pods), "pod-seconds of %s in window %s", ns.name, r.WindowStart)
+			Expect(r.PodSeconds).To(BeNumerically("~", pods, 0.02*pods), "pod-seconds of %s in window %s", ns.name, r.WindowStart)
 			cpu := pods * ns.cpuPerPod
-			g.Expect(r.CPURequestCoreSeconds).To(BeNumerically("~", cpu, 0.02*cpu), "core-seconds of %s in window %s", ns.name, r.WindowStart)
+			Expect(r.CPURequestCoreSeconds).To(BeNumerically("~", cpu, 0.02*cpu), "core-seconds of %s in window %s", ns.name, r.WindowStart)
 			if !r.WindowStart.Before(ns.claimsCreated) {
 				storage := seconds * float64(ns.claims) * claimBytes
-				g.Expect(r.StorageByteSeconds).To(BeNumerically("~", storage, 0.02*storage), "byte-seconds of %s in window %s", ns.name, r.WindowStart)
-				g.Expect(r.StorageByteSecondsByClass).To(HaveLen(ns.claims), "storage classes of %s in window %s", ns.name, r.WindowStart)
+				Expect(r.StorageByteSeconds).To(BeNumerically("~", storage, 0.02*storage), "byte-seconds of %s in window %s", ns.name, r.WindowStart)
+				Expect(r.StorageByteSecondsByClass).To(HaveLen(ns.claims), "storage classes of %s in window %s", ns.name, r.WindowStart)
 			}
 		}
 		windows = len(records)

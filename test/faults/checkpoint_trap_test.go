@@ -8,18 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
+	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 // checkpointWrite is one write of a checkpoint save, as the meter sends
@@ -70,42 +71,34 @@ type trapArm struct {
 
 type trapKey struct{}
 
-// startWriteTrap starts the proxy; it stops when the test ends.
-func startWriteTrap(t *testing.T) *writeTrap {
-	t.Helper()
+// startWriteTrap starts the proxy; it stops when the spec ends.
+func startWriteTrap() *writeTrap {
+	GinkgoHelper()
 	target, err := url.Parse(fw.Config.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(fw.Config.CAData) {
-		t.Fatal("no CA certificate in the admin config")
-	}
+	Expect(roots.AppendCertsFromPEM(fw.Config.CAData)).To(BeTrue(), "a CA certificate in the admin config")
 	p := &writeTrap{killed: make(chan string, 1)}
 	p.proxy = httputil.NewSingleHostReverseProxy(target)
 	p.proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}
 	p.proxy.FlushInterval = -1 // watches stream
 	p.proxy.ModifyResponse = p.afterWrite
 	p.proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, err := framework.Listen("127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
 	p.addr = l.Addr().String()
 	p.server = &http.Server{Handler: p}
 	go func() { _ = p.server.Serve(l) }()
-	t.Cleanup(func() { _ = p.server.Close() })
+	DeferCleanup(func() { _ = p.server.Close() })
 	return p
 }
 
 // kubeconfig writes a kubeconfig of the metering ServiceAccount that
 // reaches the API server through the proxy.
-func (p *writeTrap) kubeconfig(t *testing.T) string {
-	t.Helper()
+func (p *writeTrap) kubeconfig() string {
+	GinkgoHelper()
 	cfg, err := clientcmd.LoadFromFile(kubeconfigs[meteringAccount])
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	for _, c := range cfg.Clusters {
 		c.Server, c.CertificateAuthorityData = "http://"+p.addr, nil
 	}
@@ -114,10 +107,8 @@ func (p *writeTrap) kubeconfig(t *testing.T) string {
 		p.token = a.Token
 		p.mu.Unlock()
 	}
-	path := filepath.Join(t.TempDir(), "metering-via-trap.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join(GinkgoT().TempDir(), "metering-via-trap.kubeconfig")
+	Expect(clientcmd.WriteToFile(*cfg, path)).To(Succeed())
 	return path
 }
 
@@ -129,13 +120,11 @@ func (p *writeTrap) arm(victim *replica, write checkpointWrite, after bool) {
 	p.armed = &trapArm{victim: victim, write: write, after: after}
 }
 
-// disarm takes the armed kill back, and reports whether it was still armed.
-func (p *writeTrap) disarm() bool {
+// disarm takes the armed kill back.
+func (p *writeTrap) disarm() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	armed := p.armed != nil
 	p.armed = nil
-	return armed
 }
 
 // ServeHTTP forwards a request, unless it is a checkpoint write the trap

@@ -2,14 +2,12 @@ package faults
 
 import (
 	"context"
-	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcloud/meshstack-operator/internal/metering/checkpoint"
@@ -25,15 +23,22 @@ const (
 	cpuRequest = 0.5
 )
 
+// recordsPoll is how often a wait reads every record file again: they
+// grow to megabytes (the checkpoint spec's records list 250 storage classes
+// each), and reading them 20 times a second would take CPU from the
+// processes the spec measures.
+const recordsPoll = 2 * framework.PollInterval
+
 // meteringArgs make passes and windows short.
 var meteringArgs = []string{"--metering-interval=500ms", "--metering-window=" + meteringWindow.String()}
 
 // resetCheckpoint deletes the metering checkpoint, so that a test's meters
 // start afresh: the metering Role lets them write only these names.
-func resetCheckpoint(g Gomega) {
+func resetCheckpoint() {
+	GinkgoHelper()
 	for _, name := range checkpoint.Names(checkpoint.DefaultName, checkpoint.DefaultParts) {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: name}}
-		g.Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), cm))).To(Succeed())
+		Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), cm))).To(Succeed())
 	}
 }
 
@@ -41,20 +46,11 @@ func resetCheckpoint(g Gomega) {
 // hour and requests half a core: every window it is metered in counts
 // exactly cpuRequest × the window. (envtest has no kubelet: the test sets
 // the pod's status.) It returns the namespace.
-func steadyPod(g Gomega, namespace string) string {
+func steadyPod(namespace string) string {
+	GinkgoHelper()
 	ctx := context.Background()
-	g.Expect(fw.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "steady"},
-		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: ptr.To(false),
-			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}},
-		},
-	}
-	g.Expect(fw.Client.Create(ctx, pod)).To(Succeed())
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, StartTime: &metav1.Time{Time: time.Now().Add(-time.Hour)}}
-	g.Expect(fw.Client.Status().Update(ctx, pod)).To(Succeed())
+	Expect(fw.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
+	Expect(createRunningPod(ctx, namespace, "steady", cpuRequest)).To(Succeed())
 	return namespace
 }
 
@@ -69,8 +65,9 @@ func stdouts(replicas ...*replica) []string {
 
 // waitForWindow waits until the outputs hold a record of the namespace for
 // a window that starts at or after since.
-func waitForWindow(g Gomega, within time.Duration, namespace string, since time.Time, outputs func() []string) {
-	g.Eventually(func(g Gomega) {
+func waitForWindow(namespace string, since time.Time, outputs func() []string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
 		records, err := framework.ReadRecordFiles(outputs()...)
 		g.Expect(err).NotTo(HaveOccurred())
 		var last time.Time
@@ -80,67 +77,70 @@ func waitForWindow(g Gomega, within time.Duration, namespace string, since time.
 			}
 		}
 		g.Expect(last).NotTo(BeTemporally("<", since), "the last window of %s", namespace)
-	}, within, 100*time.Millisecond).Should(Succeed())
+	}).WithPolling(recordsPoll).Should(Succeed())
 }
 
 // expectEveryWindow checks the outputs together: records with the same id
 // are identical, and the steady pod's namespace has every window from
 // before from to after to, each counting the pod exactly. It returns how
 // many windows and identical duplicates there were.
-func expectEveryWindow(g Gomega, namespace string, from, to time.Time, outputs ...string) (windows, duplicates int) {
+func expectEveryWindow(namespace string, from, to time.Time, outputs ...string) (windows, duplicates int) {
+	GinkgoHelper()
 	all, err := framework.ReadRecordFiles(outputs...)
-	g.Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred())
 	unique, duplicates, err := framework.Deduplicate(all)
-	g.Expect(err).NotTo(HaveOccurred(), "only identical duplicates")
+	Expect(err).NotTo(HaveOccurred(), "only identical duplicates")
 	records := framework.RecordsIn(unique, namespace)
-	g.Expect(framework.CheckContiguous(records, meteringWindow)).To(Succeed(), "no window missing")
-	g.Expect(records[0].WindowStart).To(BeTemporally("<", from))
-	g.Expect(records[len(records)-1].WindowEnd).To(BeTemporally(">", to))
+	Expect(framework.CheckContiguous(records, meteringWindow)).To(Succeed(), "no window missing")
+	Expect(records[0].WindowStart).To(BeTemporally("<", from))
+	Expect(records[len(records)-1].WindowEnd).To(BeTemporally(">", to))
 	seconds := meteringWindow.Seconds()
 	for _, r := range records {
-		g.Expect(r.PodSeconds).To(BeNumerically("~", seconds, 1e-6), "pod-seconds of window %s", r.WindowStart)
-		g.Expect(r.CPURequestCoreSeconds).To(BeNumerically("~", cpuRequest*seconds, 1e-6), "core-seconds of window %s", r.WindowStart)
+		Expect(r.PodSeconds).To(BeNumerically("~", seconds, 1e-6), "pod-seconds of window %s", r.WindowStart)
+		Expect(r.CPURequestCoreSeconds).To(BeNumerically("~", cpuRequest*seconds, 1e-6), "core-seconds of window %s", r.WindowStart)
 	}
 	return len(records), duplicates
 }
 
-// TestMeteringFailover runs two metering replicas with the chart's leader
+// The spec runs two metering replicas with the chart's leader
 // election, each writing usage records to its own stdout, with no volume
 // shared: SIGKILL of the leader in the middle of a window loses no window —
 // the standby resumes from the checkpoint and fills the windows that closed
 // while nobody metered — and every record both wrote is identical.
-func TestMeteringFailover(t *testing.T) {
-	g := NewWithT(t)
-	startAfresh(g)
-	namespace := steadyPod(g, "failover-metered")
-	a := startReplica(t, "metering", "metering-a", meteringArgs...)
-	b := startReplica(t, "metering", "metering-b", meteringArgs...)
-	first, standby := leaderAndStandby(g, a, b)
-	expectReady(g, a, b)
-	started := time.Now()
-	waitForWindow(g, 30*time.Second, namespace, started, func() []string { return stdouts(first) })
+var _ = Describe("Metering failover with the chart's leader election", Serial, func() {
+	It("loses no window when the leader is SIGKILLed mid-window, and both replicas write identical records", func() {
+		startAfresh()
+		namespace := steadyPod("failover-metered")
+		a := startReplica("metering", "metering-a", meteringArgs...)
+		b := startReplica("metering", "metering-b", meteringArgs...)
+		first, standby := leaderAndStandby(a, b)
+		expectReady(a, b)
+		started := time.Now()
+		waitForWindow(namespace, started, func() []string { return stdouts(first) })
 
-	// In the middle of a window, so that the killed leader has counted part
-	// of it.
-	waitUntilInWindow(g, 0.4, 0.6)
-	t.Log("SIGKILL the leader " + first.name)
-	killed := time.Now()
-	first.Kill()
-	leader(g, takeoverAfterKill, standby)
-	tookOver := time.Now()
-	t.Logf("%s leads %.1f s after the kill", standby, tookOver.Sub(killed).Seconds())
-	waitForWindow(g, 30*time.Second, namespace, tookOver.Add(meteringWindow), func() []string { return stdouts(standby) })
-	g.Expect(standby.Stop()).To(Succeed())
+		// In the middle of a window, so that the killed leader has counted part
+		// of it.
+		waitUntilInWindow(0.4, 0.6)
+		By("SIGKILL the leader " + first.name)
+		killed := time.Now()
+		first.Kill()
+		leader(takeoverAfterKill, standby)
+		tookOver := time.Now()
+		framework.Logf("%s leads %.1f s after the kill", standby, tookOver.Sub(killed).Seconds())
+		waitForWindow(namespace, tookOver.Add(meteringWindow), func() []string { return stdouts(standby) })
+		Expect(standby.Stop()).To(Succeed())
 
-	windows, duplicates := expectEveryWindow(g, namespace, killed, tookOver, stdouts(a, b)...)
-	t.Logf("%d windows, none missing, %d identical duplicates", windows, duplicates)
-}
+		windows, duplicates := expectEveryWindow(namespace, killed, tookOver, stdouts(a, b)...)
+		framework.Logf("%d windows, none missing, %d identical duplicates", windows, duplicates)
+	})
+})
 
 // waitUntilInWindow waits until the clock is between from and to
 // (fractions of a window) into the current metering window.
-func waitUntilInWindow(g Gomega, from, to float64) {
-	g.Eventually(func() float64 {
+func waitUntilInWindow(from, to float64) {
+	GinkgoHelper()
+	Eventually(func() float64 {
 		now := time.Now()
 		return float64(now.Sub(usage.WindowStart(now, meteringWindow))) / float64(meteringWindow)
-	}, 10*time.Second, 10*time.Millisecond).Should(And(BeNumerically(">=", from), BeNumerically("<=", to)))
+	}).WithPolling(10 * time.Millisecond).Should(And(BeNumerically(">=", from), BeNumerically("<=", to)))
 }

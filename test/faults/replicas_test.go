@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -63,7 +62,7 @@ func readDeploymentArgs(ctx context.Context) error {
 // any of them (the flag package keeps the last value).
 func launch(dir, component, name string, extra ...string) (*replica, error) {
 	args := slices.Clone(deploymentArgs[component])
-	probes, err := freeAddress()
+	probes, err := framework.FreeAddress()
 	if err != nil {
 		return nil, err
 	}
@@ -77,25 +76,23 @@ func launch(dir, component, name string, extra ...string) (*replica, error) {
 	return r, nil
 }
 
-// startReplica launches a replica that is stopped when the test ends, and
-// whose log the test shows when it fails.
-func startReplica(t *testing.T, component, name string, extra ...string) *replica {
-	t.Helper()
-	r, err := launch(t.TempDir(), component, name, extra...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
+// startReplica launches a replica that is stopped when the spec ends, and
+// whose log the spec shows when it fails.
+func startReplica(component, name string, extra ...string) *replica {
+	GinkgoHelper()
+	r, err := launch(GinkgoT().TempDir(), component, name, extra...)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
 		_ = r.Stop()
-		logTail(t, r)
+		logTail(r)
 	})
 	return r
 }
 
-// logTail shows the end of a replica's log when the test failed, each line
+// logTail shows the end of a replica's log when the spec failed, each line
 // cut short.
-func logTail(t *testing.T, r *replica) {
-	if !t.Failed() {
+func logTail(r *replica) {
+	if !CurrentSpecReport().Failed() {
 		return
 	}
 	data, _ := os.ReadFile(r.log)
@@ -106,7 +103,7 @@ func logTail(t *testing.T, r *replica) {
 			tail[i] = l[:400] + "…"
 		}
 	}
-	t.Logf("%s (%s), last %d of %d lines:\n%s", r, r.log, len(tail), len(lines), strings.Join(tail, "\n"))
+	framework.Logf("%s (%s), last %d of %d lines:\n%s", r, r.log, len(tail), len(lines), strings.Join(tail, "\n"))
 }
 
 // leads reports whether the replica has acquired its Lease: client-go's
@@ -130,9 +127,10 @@ func (r *replica) running() bool {
 
 // leader waits until exactly one of the running replicas leads, and returns
 // it.
-func leader(g Gomega, within time.Duration, replicas ...*replica) *replica {
+func leader(within time.Duration, replicas ...*replica) *replica {
+	GinkgoHelper()
 	var found *replica
-	g.Eventually(func(g Gomega) {
+	Eventually(func(g Gomega) {
 		var leaders []*replica
 		for _, r := range replicas {
 			if r.running() && r.leads() {
@@ -141,14 +139,15 @@ func leader(g Gomega, within time.Duration, replicas ...*replica) *replica {
 		}
 		g.Expect(leaders).To(HaveLen(1), "replicas leading")
 		found = leaders[0]
-	}, within, 100*time.Millisecond).Should(Succeed())
+	}, within).Should(Succeed())
 	return found
 }
 
 // expectReady waits until every replica is ready, standbys included.
-func expectReady(g Gomega, replicas ...*replica) {
+func expectReady(replicas ...*replica) {
+	GinkgoHelper()
 	for _, r := range replicas {
-		g.Eventually(r.ready, time.Minute, 100*time.Millisecond).Should(BeTrue(), "%s is never ready", r)
+		Eventually(r.ready, framework.SlowTimeout).Should(BeTrue(), "%s is never ready", r)
 	}
 }
 
@@ -156,7 +155,8 @@ func expectReady(g Gomega, replicas ...*replica) {
 // (--leader-election-id defaults to meshstack-operator-<component>).
 func lease(g Gomega, component string) *coordinationv1.Lease {
 	var l coordinationv1.Lease
-	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: "meshstack-operator-" + component}, &l)).To(Succeed())
+	key := client.ObjectKey{Namespace: releaseNamespace, Name: "meshstack-operator-" + component}
+	g.Expect(fw.Client.Get(context.Background(), key, &l)).To(Succeed())
 	return &l
 }
 
@@ -190,17 +190,16 @@ func crashLoopDelay(crashes int) time.Duration {
 	return min(crashLoopInitialDelay<<(crashes-2), crashLoopMaxDelay)
 }
 
-// runPod starts the pod; it stops when the test ends.
-func runPod(t *testing.T, component, name string, extra ...string) *pod {
-	t.Helper()
+// runPod starts the pod; it stops when the spec ends.
+func runPod(component, name string, extra ...string) *pod {
+	GinkgoHelper()
 	p := &pod{cancel: make(chan struct{}), done: make(chan struct{})}
-	dir := t.TempDir()
+	dir := GinkgoT().TempDir()
 	first, err := launch(dir, component, name+"-0", extra...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Expect(err).NotTo(HaveOccurred())
 	p.runs = append(p.runs, first)
 	go func() {
+		defer GinkgoRecover()
 		defer close(p.done)
 		current, crashes := first, 0
 		for {
@@ -225,8 +224,7 @@ func runPod(t *testing.T, component, name string, extra ...string) *pod {
 			}
 			next, err := launch(dir, component, fmt.Sprintf("%s-%d", name, len(p.exits)), extra...)
 			if err != nil {
-				t.Errorf("restarting %s: %v", name, err)
-				return
+				Fail(fmt.Sprintf("restarting %s: %v", name, err))
 			}
 			current = next
 			p.mu.Lock()
@@ -234,10 +232,10 @@ func runPod(t *testing.T, component, name string, extra ...string) *pod {
 			p.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
+	DeferCleanup(func() {
 		p.stop()
 		for _, r := range p.replicas() {
-			logTail(t, r)
+			logTail(r)
 		}
 	})
 	return p
@@ -273,16 +271,6 @@ func (p *pod) exitErrors() []error {
 	return append([]error(nil), p.exits...)
 }
 
-// freeAddress is a loopback address nothing listens on right now.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // httpStatus is the status of a GET, 0 when it fails.
 func httpStatus(url string) int {
 	_, status := httpGet(url)
@@ -291,11 +279,15 @@ func httpStatus(url string) int {
 
 func httpGet(url string) (string, int) {
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
 		return "", 0
 	}
-	defer resp.Body.Close()
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", 0
+	}
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	return string(data), resp.StatusCode
 }
@@ -303,17 +295,19 @@ func httpGet(url string) (string, int) {
 // startAfresh deletes both components' Leases and the metering
 // checkpoint, so that a test's first replicas need not wait for a Lease a
 // killed process of an earlier test still holds, and meter from scratch.
-func startAfresh(g Gomega) {
+func startAfresh() {
+	GinkgoHelper()
 	for _, component := range []string{"replicator", "metering"} {
 		l := &coordinationv1.Lease{}
 		l.Namespace, l.Name = releaseNamespace, "meshstack-operator-"+component
-		g.Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), l))).To(Succeed())
+		Expect(client.IgnoreNotFound(fw.Client.Delete(context.Background(), l))).To(Succeed())
 	}
-	resetCheckpoint(g)
+	resetCheckpoint()
 }
 
 // leaderAndStandby waits until one of the two replicas leads.
-func leaderAndStandby(g Gomega, a, b *replica) (leading, standby *replica) {
-	leading = leader(g, time.Minute, a, b)
+func leaderAndStandby(a, b *replica) (leading, standby *replica) {
+	GinkgoHelper()
+	leading = leader(framework.SlowTimeout, a, b)
 	return leading, map[*replica]*replica{a: b, b: a}[leading]
 }

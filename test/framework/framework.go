@@ -2,6 +2,16 @@
 // end-to-end suites: one real kube-apiserver and etcd per suite, the
 // operator's CRD installed, and helpers that run the operator under the
 // least-privilege identity it ships with.
+//
+// Every envtest suite (test/integration/..., test/faults, test/e2e) is a
+// Ginkgo v2 suite with Gomega: one suite_test.go whose TestX calls
+// RunSpecs and sets the Eventually defaults from timeouts.go, a
+// BeforeSuite (or an Ordered container's BeforeAll) for the control plane,
+// and Describe/It specs named after what they prove. Ginkgo because the
+// integration suites already were, as kubebuilder scaffolds them and kueue
+// keeps its integration framework: shared setup per suite or container,
+// cleanup with DeferCleanup, and Eventually(func(g Gomega) {...}) instead
+// of sleeps. Builders that more than one suite uses live in builders.go.
 package framework
 
 import (

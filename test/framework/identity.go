@@ -87,7 +87,8 @@ func (f *Framework) bind(ctx context.Context, obj client.Object, subject rbacv1.
 // ensure creates obj, and its namespace first, unless they already exist.
 func (f *Framework) ensure(ctx context.Context, obj client.Object) error {
 	if ns := obj.GetNamespace(); ns != "" {
-		if err := f.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		err := f.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
 	}

@@ -42,6 +42,9 @@ func WithoutCRDs() func(*envtest.Environment) {
 	}
 }
 
+// signingAlgorithm is the JWS algorithm of the ID tokens.
+const signingAlgorithm = "RS256"
+
 // OIDCIssuer is an OpenID Connect identity provider for tests: it serves
 // the discovery document and signing keys over HTTPS on loopback, with a
 // certificate from a CA of its own, and signs ID tokens (RS256).
@@ -127,13 +130,13 @@ func StartOIDCIssuer(dir, path string) (*OIDCIssuer, error) {
 			"token_endpoint":                        i.URL + "/protocol/openid-connect/token",
 			"response_types_supported":              []string{"code", "id_token"},
 			"subject_types_supported":               []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"RS256"},
+			"id_token_signing_alg_values_supported": []string{signingAlgorithm},
 		})
 	})
 	mux.HandleFunc(path+"/protocol/openid-connect/certs", func(w http.ResponseWriter, _ *http.Request) {
 		pub := signingKey.PublicKey
 		writeJSON(w, map[string]any{"keys": []map[string]string{{
-			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": i.keyID,
+			"kty": "RSA", "alg": signingAlgorithm, "use": "sig", "kid": i.keyID,
 			"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
 			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
 		}}})
@@ -163,7 +166,7 @@ func (i *OIDCIssuer) IDToken(audience string, claims map[string]any) (string, er
 	for k, v := range claims {
 		payload[k] = v
 	}
-	header, err := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": i.keyID})
+	header, err := json.Marshal(map[string]string{"alg": signingAlgorithm, "typ": "JWT", "kid": i.keyID})
 	if err != nil {
 		return "", err
 	}

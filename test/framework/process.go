@@ -1,6 +1,8 @@
 package framework
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -39,12 +41,13 @@ func StartProcessSplit(binary, stdoutFile, stderrFile string, args ...string) (*
 	stderr := stdout
 	if stderrFile != stdoutFile {
 		if stderr, err = open(stderrFile); err != nil {
-			stdout.Close()
+			_ = stdout.Close()
 			return nil, err
 		}
 		files = append(files, stderr)
 	}
-	cmd := exec.Command(binary, args...)
+	// The process outlives no context: Stop and Kill end it.
+	cmd := exec.CommandContext(context.Background(), binary, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	p := &Process{cmd: cmd, files: files, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
@@ -112,4 +115,15 @@ func (p *Process) Kill() {
 		<-p.done
 	}
 	p.closeFiles()
+}
+
+// BuildOperator builds the operator binary to path as `make build` does.
+func BuildOperator(ctx context.Context, path string) error {
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", path, "./cmd")
+	build.Dir = RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the operator: %w\n%s", err, out)
+	}
+	return nil
 }

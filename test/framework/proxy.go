@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -38,7 +39,7 @@ func StartProxy(apiServerURL string) (*Proxy, error) {
 func (p *Proxy) URL() string { return "https://" + p.addr }
 
 func (p *Proxy) listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(addr)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,8 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) forward(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
+	var d net.Dialer
+	server, err := d.DialContext(context.Background(), "tcp", p.target)
 	if err != nil {
 		_ = client.Close()
 		return

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ func WithRestartableAPIServer(certDir string) func(*envtest.Environment) {
 		s := env.ControlPlane.GetAPIServer()
 		s.CertDir = certDir
 		if port, err := portBelowEphemeralRange(); err == nil {
-			s.SecureServing.Address, s.SecureServing.Port = "127.0.0.1", strconv.Itoa(port)
+			s.Address, s.Port = "127.0.0.1", strconv.Itoa(port)
 		}
 	}
 }
@@ -48,7 +47,7 @@ func portBelowEphemeralRange() (int, error) {
 	}
 	for range 100 {
 		port := low - 1 - rand.IntN(min(low-2048, 10000))
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		l, err := Listen("127.0.0.1:" + strconv.Itoa(port))
 		if err == nil {
 			_ = l.Close()
 			return port, nil
@@ -66,10 +65,10 @@ func (f *Framework) RestartAPIServer(down time.Duration) (stopped, started time.
 	if s == nil || s.CertDir == "" {
 		return time.Time{}, time.Time{}, errors.New("start the control plane WithRestartableAPIServer to restart its API server")
 	}
-	if s.SecureServing.Port == "" {
+	if s.Port == "" {
 		return time.Time{}, time.Time{}, errors.New("the API server has no fixed port")
 	}
-	addr := s.SecureServing.Address + ":" + s.SecureServing.Port
+	addr := s.Address + ":" + s.Port
 	if err := s.Stop(); err != nil {
 		return time.Time{}, time.Time{}, fmt.Errorf("stopping kube-apiserver: %w", err)
 	}
@@ -79,7 +78,7 @@ func (f *Framework) RestartAPIServer(down time.Duration) (stopped, started time.
 		return stopped, time.Time{}, fmt.Errorf("starting kube-apiserver again: %w", err)
 	}
 	started = time.Now()
-	if again := s.SecureServing.Address + ":" + s.SecureServing.Port; again != addr {
+	if again := s.Address + ":" + s.Port; again != addr {
 		return stopped, started, fmt.Errorf("kube-apiserver came back on %s, not %s", again, addr)
 	}
 	return stopped, started, nil

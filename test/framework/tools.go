@@ -2,6 +2,7 @@ package framework
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ func cachedTool(env, script string) func() (string, error) {
 		if p := os.Getenv(env); p != "" {
 			return p, nil
 		}
-		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", script))
+		cmd := exec.CommandContext(context.Background(), filepath.Join(RepoRoot(), "hack", script))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()

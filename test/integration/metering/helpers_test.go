@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -58,20 +57,10 @@ func createPod(namespace, name string, res corev1.ResourceRequirements, phase co
 	if !apierrors.IsAlreadyExists(err) {
 		Expect(err).NotTo(HaveOccurred())
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: ptr.To(false),
-			Containers:                   []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: res}},
-		},
-	}
+	pod := framework.Pod(namespace, name, res)
 	Expect(fw.Client.Create(ctx, pod)).To(Succeed())
 	DeferCleanup(func() { deletePod(pod) })
-	pod.Status.Phase = phase
-	if !start.IsZero() {
-		pod.Status.StartTime = &metav1.Time{Time: start}
-	}
-	Expect(fw.Client.Status().Update(ctx, pod)).To(Succeed())
+	Expect(framework.SetPodStatus(ctx, fw.Client, pod, phase, start)).To(Succeed())
 	return pod
 }
 

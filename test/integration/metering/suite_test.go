@@ -32,8 +32,8 @@ const (
 	// bound (one interval per pod end) assumes passes on time; the unit
 	// tests prove it exactly on a fake clock.
 	passJitter = 400 * time.Millisecond
-	timeout    = 30 * time.Second
-	poll       = 50 * time.Millisecond
+	timeout    = framework.Timeout
+	poll       = framework.PollInterval
 )
 
 var (
@@ -45,6 +45,8 @@ var (
 
 func TestMetering(t *testing.T) {
 	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(framework.Timeout)
+	SetDefaultEventuallyPollingInterval(framework.PollInterval)
 	RunSpecs(t, "Metering suite")
 }
 

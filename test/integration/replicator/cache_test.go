@@ -41,7 +41,7 @@ var _ = Describe("The operator's informer cache", func() {
 			g.Expect(cached.Get(ctx, binding(b), &inB, client.UnsafeDisableDeepCopy)).To(Succeed())
 			g.Expect(same(inA.Labels, inB.Labels)).To(BeTrue(), "the equal labels of two projects' RoleBindings are one map")
 			g.Expect(same(inA.Annotations, viewInA.Annotations)).To(BeTrue(), "a project's RoleBindings share one ownership mark")
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		By("changing what a Get and a List hand out")
 		var got rbacv1.RoleBinding

@@ -16,19 +16,20 @@ import (
 // Serial: it stops the suite's operator and runs a fresh one in its place.
 var _ = Describe("A converged project", Serial, func() {
 	It("costs no write requests, and no reads of its baseline objects, when a restarted operator reconciles it again", func() {
-		var projects []*meshv1.MeshProject
+		projects := make([]*meshv1.MeshProject, 0, 13) // 10 here, 3 in the zone below
 		for range 10 {
 			projects = append(projects, aProject().users("admin", "alice").users("view", "bob").groups("edit", "devs").tag("env", "prod").create())
 		}
 		// Projects in a landing zone with every kind of baseline object,
 		// including the ones the API server adds defaults to.
 		ensureClusterRole("lz-secret-reader", readSecrets)
-		z := aZone().mapping("admin", "admin").mapping("reader", "view", "lz-secret-reader").label(psaEnforce, "baseline").
+		z := aZone().mapping("admin", "admin").mapping("reader", "view", "lz-secret-reader").podSecurity("baseline").
 			hard("requests.cpu", "4", "limits.memory", "16Gi").maxQuota("requests.cpu", "16").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").
 			policy("default-deny-ingress", denyIngress).policy("allow-dns", allowDNS).create()
 		for range 3 {
-			projects = append(projects, aProject().zone(z.Name).users("admin", "alice").users("reader", "bob").quota("requests.cpu", "8").create())
+			projects = append(projects,
+				aProject().zone(z.Name).users("admin", "alice").users("reader", "bob").quota("requests.cpu", "8").create())
 		}
 		for _, p := range projects {
 			expectReady(p)
@@ -47,12 +48,12 @@ var _ = Describe("A converged project", Serial, func() {
 
 		Eventually(func() float64 {
 			return framework.ReconcileCount("meshproject") - before
-		}, timeout, interval).Should(BeNumerically(">=", len(all.Items)))
+		}).Should(BeNumerically(">=", len(all.Items)))
 		var zones meshv1.MeshLandingZoneList
 		Expect(fw.Client.List(ctx, &zones)).To(Succeed())
 		Eventually(func() float64 {
 			return framework.ReconcileCount("meshlandingzone") - zonesBefore
-		}, timeout, interval).Should(BeNumerically(">=", len(zones.Items)))
+		}).Should(BeNumerically(">=", len(zones.Items)))
 		Expect(fresh.Writes()).To(BeZero(), "a converged state must cost no writes, got %v", fresh.WritePaths())
 		// Nor reads: the cache's digest of each baseline object's spec
 		// equals the desired one's, so no object is fetched to compare.
@@ -99,7 +100,8 @@ var _ = Describe("The operator's cache", func() {
 			g.Expect(cache.List(ctx, &bindings)).To(Succeed())
 			g.Expect(bindings.Items).NotTo(BeEmpty())
 			for _, rb := range bindings.Items {
-				g.Expect(rb.Labels).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue), "cached RoleBinding %s/%s", rb.Namespace, rb.Name)
+				g.Expect(rb.Labels).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue),
+					"cached RoleBinding %s/%s", rb.Namespace, rb.Name)
 			}
 
 			var quotas corev1.ResourceQuotaList
@@ -111,7 +113,7 @@ var _ = Describe("The operator's cache", func() {
 			var policies networkingv1.NetworkPolicyList
 			g.Expect(cache.List(ctx, &policies)).To(Succeed())
 			g.Expect(policies.Items).NotTo(BeEmpty())
-			var objs []client.Object
+			objs := make([]client.Object, 0, len(quotas.Items)+len(limits.Items)+len(policies.Items))
 			for i := range quotas.Items {
 				objs = append(objs, &quotas.Items[i])
 			}
@@ -122,8 +124,9 @@ var _ = Describe("The operator's cache", func() {
 				objs = append(objs, &policies.Items[i])
 			}
 			for _, obj := range objs {
-				g.Expect(obj.GetLabels()).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue), "cached %T %s/%s", obj, obj.GetNamespace(), obj.GetName())
+				g.Expect(obj.GetLabels()).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue),
+					"cached %T %s/%s", obj, obj.GetNamespace(), obj.GetName())
 			}
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 })

@@ -24,6 +24,7 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 // The differential test sends MeshProjects made at random, valid and
@@ -77,7 +78,7 @@ var _ = Describe("Random MeshProjects", Serial, func() {
 		// meshproject-admin-view.
 		zone := aZone().mapping("admin", "admin", "view").mapping("admin-view", "view").
 			mapping("reader", "view", "lz-secret-reader").mapping("edit", "edit").
-			label(psaEnforce, "baseline").hard("pods", "20", "requests.cpu", "4").maxQuota("requests.cpu", "8", "pods", "50").
+			podSecurity("baseline").hard("pods", "20", "requests.cpu", "4").maxQuota("requests.cpu", "8", "pods", "50").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").policy("deny-ingress", denyIngress).create()
 		closed := aZone().build()
 		closed.Spec.Disabled = true
@@ -106,7 +107,8 @@ var _ = Describe("Random MeshProjects", Serial, func() {
 		panicsBefore := reconcilePanics()
 		writesBefore := mgr.WritesByPath()
 
-		gen := &projectGen{rng: rand.New(rand.NewPCG(seed, 0x5eed)), run: fmt.Sprintf("fz%d", time.Now().UnixNano()%1000000+int64(projectSeq.Add(1))*1000000),
+		gen := &projectGen{rng: rand.New(rand.NewPCG(seed, 0x5eed)),
+			run:   fmt.Sprintf("fz%d", time.Now().UnixNano()%1000000+int64(projectSeq.Add(1))*1000000),
 			zones: []string{zone.Name, closed.Name, "nozone-" + fmt.Sprint(seed%100000)}}
 		var accepted []*meshv1.MeshProject
 		preexisting := map[string]*corev1.Namespace{}
@@ -162,7 +164,7 @@ var _ = Describe("Random MeshProjects", Serial, func() {
 					g.Expect(cond.Message).To(ContainSubstring(w.message), "%s: %s", replay, describe(p))
 				}
 			}
-		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+		}, framework.SlowTimeout, 200*time.Millisecond).Should(Succeed())
 
 		outcomes := map[string]int{}
 		for _, p := range accepted {
@@ -188,7 +190,7 @@ var _ = Describe("Random MeshProjects", Serial, func() {
 			since := writesSince(previous, current)
 			previous = current
 			return since
-		}, 30*time.Second, 500*time.Millisecond).Should(BeEmpty(), "%s: the operator keeps writing", replay)
+		}, framework.Timeout, 500*time.Millisecond).Should(BeEmpty(), "%s: the operator keeps writing", replay)
 		// ...and stay stopped over a window (2s, the window the check always had).
 		quiet := mgr.WritesByPath()
 		Consistently(func() map[string]int {
@@ -331,7 +333,8 @@ func (g *projectGen) project(i int) *meshv1.MeshProject {
 	if g.chance(0.35) {
 		p.Spec.Quota = corev1.ResourceList{}
 		for range 1 + g.rng.IntN(2) {
-			key := pick(g, "requests.cpu", "pods", "limits.memory", "count/deployments.apps", "example.com/gpu", "services", "foo", "requests.cpu", "pods")
+			key := pick(g, "requests.cpu", "pods", "limits.memory", "count/deployments.apps", "example.com/gpu", "services", "foo",
+				"requests.cpu", "pods")
 			if g.chance(0.05) {
 				key = "Bad Key"
 			}
@@ -419,7 +422,8 @@ func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 		var bound []string
 		for _, cr := range crs {
 			if name := bindingName(b.Role, crs, cr); taken[name] {
-				want = append(want, expected{meshv1.ReasonRoleBindingNameClash, fmt.Sprintf("role %q (ClusterRole %q) needs RoleBinding %s", b.Role, cr, name)})
+				want = append(want, expected{meshv1.ReasonRoleBindingNameClash,
+					fmt.Sprintf("role %q (ClusterRole %q) needs RoleBinding %s", b.Role, cr, name)})
 			} else {
 				taken[name], bound = true, append(bound, cr)
 			}
@@ -454,7 +458,8 @@ func (o *oracle) expect(p *meshv1.MeshProject, owner bool) []expected {
 	}
 	for k, v := range hard {
 		if !quotaAccepts(k, v) {
-			return append(want, expected{meshv1.ReasonResourceQuotaInvalid, "ResourceQuota " + p.NamespaceName() + "/" + replicator.ResourceQuotaName})
+			return append(want, expected{meshv1.ReasonResourceQuotaInvalid,
+				"ResourceQuota " + p.NamespaceName() + "/" + replicator.ResourceQuotaName})
 		}
 	}
 	return want
@@ -484,7 +489,7 @@ func quotaAccepts(name corev1.ResourceName, v resource.Quantity) bool {
 	}
 	extended := strings.Contains(n, "/") && !strings.Contains(n, "kubernetes.io/") && !strings.HasPrefix(n, "requests.") &&
 		len(validation.IsQualifiedName("requests."+n)) == 0
-	return v.Sign() >= 0 && (!(slices.Contains(counted, n) || extended) || v.MilliValue()%1000 == 0)
+	return v.Sign() >= 0 && ((!slices.Contains(counted, n) && !extended) || v.MilliValue()%1000 == 0)
 }
 
 // expectObjects checks the namespace and RoleBindings of a project that
@@ -502,7 +507,7 @@ func (o *oracle) expectObjects(p *meshv1.MeshProject, replay string) {
 	mapping, _ := o.mappingOf(p)
 	for _, b := range p.Spec.RoleBindings {
 		crs := mapping[b.Role]
-		var subjects []rbacv1.Subject
+		subjects := make([]rbacv1.Subject, 0, len(b.Users)+len(b.Groups))
 		for _, u := range b.Users {
 			subjects = append(subjects, user("mesh:"+string(u)))
 		}
@@ -518,7 +523,8 @@ func (o *oracle) expectObjects(p *meshv1.MeshProject, replay string) {
 		}
 	}
 	var list rbacv1.RoleBindingList
-	Expect(fw.Client.List(ctx, &list, client.InNamespace(ns.Name), client.MatchingLabels{meshv1.LabelManagedBy: meshv1.ManagedByValue})).To(Succeed())
+	Expect(fw.Client.List(ctx, &list, client.InNamespace(ns.Name),
+		client.MatchingLabels{meshv1.LabelManagedBy: meshv1.ManagedByValue})).To(Succeed())
 	got := map[string][]rbacv1.Subject{}
 	for _, rb := range list.Items {
 		got[rb.Name] = rb.Subjects
@@ -632,7 +638,7 @@ func describe(p *meshv1.MeshProject) string {
 // deleteAndWait deletes the projects and zones and waits until they are
 // gone, so that no later spec sees the operator finish their deletion.
 func deleteAndWait(projects []*meshv1.MeshProject, zones ...*meshv1.MeshLandingZone) {
-	var objs []client.Object
+	objs := make([]client.Object, 0, len(projects)+len(zones))
 	for _, p := range projects {
 		objs = append(objs, p)
 	}
@@ -647,5 +653,5 @@ func deleteAndWait(projects []*meshv1.MeshProject, zones ...*meshv1.MeshLandingZ
 			err := fw.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%T %s still exists", obj, obj.GetName())
 		}
-	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+	}, framework.SlowTimeout, 200*time.Millisecond).Should(Succeed())
 }

@@ -26,6 +26,6 @@ var _ = Describe("The events API the operator writes to", func() {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "test-core-events-only"},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: operatorNamespace, Name: "core-events-only"}},
 		})).To(Succeed())
-		Eventually(func() (string, error) { return eventrecorder.APIGroup(ctx, sa.Config) }, timeout, interval).Should(Equal(""))
+		Eventually(func() (string, error) { return eventrecorder.APIGroup(ctx, sa.Config) }).Should(Equal(""))
 	})
 })

@@ -19,79 +19,44 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
-)
-
-const (
-	timeout  = 20 * time.Second
-	interval = 50 * time.Millisecond
+	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 var projectSeq atomic.Int32
 
 // projectBuilder builds MeshProjects with identifiers unique to the run, so
-// that specs never share namespaces.
-type projectBuilder struct{ p *meshv1.MeshProject }
+// that specs never share namespaces. framework.ProjectBuilder builds them;
+// the lower-case methods chain to create.
+type projectBuilder struct{ *framework.ProjectBuilder }
 
 func aProject() *projectBuilder {
 	n := projectSeq.Add(1)
 	customer := fmt.Sprintf("cust%d%d", n, time.Now().UnixNano()%100000)
-	project := fmt.Sprintf("proj%d", n)
-	return &projectBuilder{p: &meshv1.MeshProject{
-		ObjectMeta: metav1.ObjectMeta{Name: customer + "-" + project},
-		Spec: meshv1.MeshProjectSpec{
-			CustomerIdentifier: meshv1.Identifier(customer),
-			ProjectIdentifier:  meshv1.Identifier(project),
-		},
-	}}
+	return &projectBuilder{framework.Project(customer, fmt.Sprintf("proj%d", n))}
 }
 
-func (b *projectBuilder) named(name string) *projectBuilder { b.p.Name = name; return b }
+func (b *projectBuilder) named(name string) *projectBuilder { b.Named(name); return b }
 
 func (b *projectBuilder) identifiers(customer, project string) *projectBuilder {
-	b.p.Spec.CustomerIdentifier, b.p.Spec.ProjectIdentifier = meshv1.Identifier(customer), meshv1.Identifier(project)
+	b.Identifiers(customer, project)
 	return b
 }
 
-func (b *projectBuilder) binding(role string) *meshv1.ProjectRoleBinding {
-	for i := range b.p.Spec.RoleBindings {
-		if b.p.Spec.RoleBindings[i].Role == role {
-			return &b.p.Spec.RoleBindings[i]
-		}
-	}
-	b.p.Spec.RoleBindings = append(b.p.Spec.RoleBindings, meshv1.ProjectRoleBinding{Role: role})
-	return &b.p.Spec.RoleBindings[len(b.p.Spec.RoleBindings)-1]
-}
-
 func (b *projectBuilder) users(role string, users ...string) *projectBuilder {
-	rb := b.binding(role)
-	for _, u := range users {
-		rb.Users = append(rb.Users, meshv1.SubjectName(u))
-	}
+	b.Users(role, users...)
 	return b
 }
 
 func (b *projectBuilder) groups(role string, groups ...string) *projectBuilder {
-	rb := b.binding(role)
-	for _, g := range groups {
-		rb.Groups = append(rb.Groups, meshv1.SubjectName(g))
-	}
+	b.Groups(role, groups...)
 	return b
 }
 
-func (b *projectBuilder) tag(k, v string) *projectBuilder {
-	if b.p.Spec.Tags == nil {
-		b.p.Spec.Tags = map[string]meshv1.TagValue{}
-	}
-	b.p.Spec.Tags[k] = meshv1.TagValue(v)
-	return b
-}
+func (b *projectBuilder) tag(k, v string) *projectBuilder { b.Tag(k, v); return b }
 
-func (b *projectBuilder) policy(p meshv1.DeletionPolicy) *projectBuilder {
-	b.p.Spec.DeletionPolicy = p
-	return b
-}
+func (b *projectBuilder) policy(p meshv1.DeletionPolicy) *projectBuilder { b.Policy(p); return b }
 
-func (b *projectBuilder) build() *meshv1.MeshProject { return b.p.DeepCopy() }
+func (b *projectBuilder) build() *meshv1.MeshProject { return b.Build() }
 
 // create creates the project and returns it.
 func (b *projectBuilder) create() *meshv1.MeshProject {
@@ -114,7 +79,7 @@ func updateObject[T client.Object](obj T, mutate func(T)) {
 		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
 		mutate(obj)
 		g.Expect(fw.Client.Update(ctx, obj)).To(Succeed())
-	}, timeout, interval).Should(Succeed())
+	}).Should(Succeed())
 }
 
 // readyCondition returns p's Ready condition once the operator has observed
@@ -131,7 +96,7 @@ func readyCondition(g Gomega, p *meshv1.MeshProject) *metav1.Condition {
 // expectReady waits until p is Ready for its current generation.
 func expectReady(p *meshv1.MeshProject) {
 	GinkgoHelper()
-	expectReadyWithin(p, timeout)
+	expectReadyWithin(p, framework.Timeout)
 }
 
 func expectReadyWithin(p *meshv1.MeshProject, within time.Duration) {
@@ -143,7 +108,7 @@ func expectReadyWithin(p *meshv1.MeshProject, within time.Duration) {
 		g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(p), current)).To(Succeed())
 		g.Expect(current.Status.ObservedGeneration).To(Equal(current.Generation))
 		g.Expect(current.Status.Namespace).To(Equal(p.NamespaceName()))
-	}, within, interval).Should(Succeed())
+	}, within).Should(Succeed())
 }
 
 // expectNotReady waits until p's Ready condition is False with reason, and
@@ -155,7 +120,7 @@ func expectNotReady(p *meshv1.MeshProject, reason string) string {
 		g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
 		message = cond.Message
-	}, timeout, interval).Should(Succeed())
+	}).Should(Succeed())
 	return message
 }
 
@@ -256,5 +221,5 @@ func expectConditions(p *meshv1.MeshProject, want map[string]stepState) {
 			g.Expect(stepState{cond.Status, cond.Reason}).To(Equal(state), "%s: %s", typ, cond.Message)
 			g.Expect(cond.ObservedGeneration).To(Equal(current.Generation), "%s is for an older generation", typ)
 		}
-	}, timeout, interval).Should(Succeed())
+	}).Should(Succeed())
 }

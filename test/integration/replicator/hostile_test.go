@@ -14,6 +14,7 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 // Hostile input: what a namespace creator, a tenant admin or a careless
@@ -44,11 +45,11 @@ var _ = Describe("Hostile input", func() {
 			g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(plantedBinding), rb)).To(Succeed())
 			g.Expect(rb.ResourceVersion).To(Equal(plantedBinding.ResourceVersion))
 			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:mallory")), "the project's users were bound in a namespace it does not own")
-		}, "2s", interval).Should(Succeed())
+		}, "2s").Should(Succeed())
 
 		// Deleting the project (deletionPolicy Delete) leaves it alone.
 		Expect(fw.Client.Delete(ctx, p)).To(Succeed())
-		Eventually(func(g Gomega) { expectGone(g, &meshv1.MeshProject{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}) }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { expectGone(g, &meshv1.MeshProject{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}) }).Should(Succeed())
 		ns := getNamespace(Default, planted.Name)
 		Expect(ns.DeletionTimestamp).To(BeNil(), "the operator deleted a namespace it did not create")
 	})
@@ -85,7 +86,7 @@ var _ = Describe("Hostile input", func() {
 		Expect(message).To(ContainSubstring(`spec.quota[requests.cpu]: "1e1.5"`))
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, bad, "admin").Subjects).To(ConsistOf(user("mesh:bob")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		// Others converge, new and old, and lose access as their spec says.
 		later := aProject().users("admin", "carol").create()
@@ -93,11 +94,11 @@ var _ = Describe("Hostile input", func() {
 		update(alice, func(p *meshv1.MeshProject) { p.Spec.RoleBindings[0].Users = []meshv1.SubjectName{"dave"} })
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, alice, "admin").Subjects).To(ConsistOf(user("mesh:dave")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		expectReady(alice)
 	})
 
-	It("keeps a namespace in a zone under the zone's quota when the merged one is refused, and lets a project raise only what the zone bounds", func() {
+	It("keeps a namespace under its zone's quota when the merged one is refused; a project raises only what the zone bounds", func() {
 		z := aZone().hard("pods", "10", "requests.cpu", "4").maxQuota("requests.cpu", "8").create()
 		// 500m pods is lower than the zone's 10, but no ResourceQuota may have it.
 		p := aProject().zone(z.Name).users("admin", "alice").quota("pods", "500m").create()
@@ -105,18 +106,19 @@ var _ = Describe("Hostile input", func() {
 		Expect(message).To(ContainSubstring("the landing zone's own quota applies instead"))
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "10", "requests.cpu": "4"}))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		// pods has no maximum: it may be lowered and not raised.
 		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("pods", "20") })
-		Expect(expectNotReady(p, meshv1.ReasonQuotaAboveMaximum)).To(ContainSubstring("pods 20 is above the zone's 10, and the zone sets no maximum for it"))
+		Expect(expectNotReady(p, meshv1.ReasonQuotaAboveMaximum)).
+			To(ContainSubstring("pods 20 is above the zone's 10, and the zone sets no maximum for it"))
 		update(p, func(p *meshv1.MeshProject) {
 			p.Spec.Quota = resources("pods", "5", "requests.cpu", "8", "services", "3")
 		})
 		expectReady(p)
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "5", "requests.cpu": "8", "services": "3"}))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("converges about the biggest MeshProject etcd stores: 32 roles of 150 users with 250-character names", func() {
@@ -133,7 +135,7 @@ var _ = Describe("Hostile input", func() {
 		}
 		p := b.create()
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(fw.Client.Delete(ctx, p))).To(Succeed()) })
-		expectReadyWithin(p, 2*timeout)
+		expectReadyWithin(p, 2*framework.Timeout)
 		Eventually(func(g Gomega) {
 			var bindings rbacv1.RoleBindingList
 			g.Expect(fw.Client.List(ctx, &bindings, client.InNamespace(p.NamespaceName()))).To(Succeed())
@@ -141,7 +143,7 @@ var _ = Describe("Hostile input", func() {
 			for _, rb := range bindings.Items {
 				g.Expect(rb.Subjects).To(HaveLen(150), rb.Name)
 			}
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("strips finalizers and ownerReferences that others add to its RoleBindings", func() {
@@ -156,7 +158,7 @@ var _ = Describe("Hostile input", func() {
 			after := getRoleBinding(g, p, "admin")
 			g.Expect(after.Finalizers).To(BeEmpty())
 			g.Expect(after.OwnerReferences).To(BeEmpty())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 })
 
@@ -176,7 +178,8 @@ func withoutQuantityValidation(create func(g Gomega)) {
 		quota, found, _ := unstructured.NestedMap(v.(map[string]any), "schema", "openAPIV3Schema", "properties", "spec", "properties", "quota")
 		Expect(found).To(BeTrue())
 		dropValidations(quota)
-		Expect(unstructured.SetNestedMap(v.(map[string]any), quota, "schema", "openAPIV3Schema", "properties", "spec", "properties", "quota")).To(Succeed())
+		Expect(unstructured.SetNestedMap(v.(map[string]any), quota,
+			"schema", "openAPIV3Schema", "properties", "spec", "properties", "quota")).To(Succeed())
 	}
 	Expect(unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions")).To(Succeed())
 	Expect(fw.Client.Update(ctx, crd)).To(Succeed())
@@ -186,10 +189,10 @@ func withoutQuantityValidation(create func(g Gomega)) {
 			g.Expect(fw.Client.Get(ctx, client.ObjectKey{Name: "meshprojects.meshcloud.io"}, current)).To(Succeed())
 			original.SetResourceVersion(current.GetResourceVersion())
 			g.Expect(fw.Client.Update(ctx, original)).To(Succeed())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	}()
 	// The API server takes the new schema a moment after the update.
-	Eventually(create, timeout, interval).Should(Succeed())
+	Eventually(create).Should(Succeed())
 }
 
 // dropValidations removes every CEL rule and pattern from a schema.

@@ -37,7 +37,8 @@ var _ = Describe("The operator under the seed's roles alone", Serial, func() {
 		permitted, missing, err := permissions.LandingZonesPermitted(ctx, sa.Config)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(permitted).To(BeFalse())
-		Expect(missing).To(ContainElements("create /resourcequotas", "watch networking.k8s.io/networkpolicies", "list meshcloud.io/meshlandingzones"))
+		Expect(missing).To(ContainElements("create /resourcequotas", "watch networking.k8s.io/networkpolicies",
+			"list meshcloud.io/meshlandingzones"))
 		Expect(permissions.LandingZonesPermitted(ctx, identity.Config)).To(BeTrue())
 
 		seedOnly := replaceOperator(sa, replicatorOptions())
@@ -50,7 +51,7 @@ var _ = Describe("The operator under the seed's roles alone", Serial, func() {
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, zoned, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
 			g.Expect(canCreateDeployments(g, zoned.NamespaceName(), "mesh:alice")).To(BeTrue())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		var quotas corev1.ResourceQuotaList
 		Expect(fw.Client.List(ctx, &quotas, client.InNamespace(zoned.NamespaceName()))).To(Succeed())
 		Expect(quotas.Items).To(BeEmpty())
@@ -71,7 +72,7 @@ var _ = Describe("--default-landing-zone", Serial, func() {
 			expectNotReady(p, meshv1.ReasonLandingZoneRequired)
 			Consistently(func(g Gomega) {
 				g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "7"}))
-			}, "1s", interval).Should(Succeed())
+			}, "1s").Should(Succeed())
 		})
 		opts := replicatorOptions()
 		opts.DefaultLandingZone = z.Name
@@ -91,6 +92,6 @@ var _ = Describe("--default-landing-zone", Serial, func() {
 			zone := &meshv1.MeshLandingZone{}
 			g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(z), zone)).To(Succeed())
 			g.Expect(zone.Status.Projects).To(BeNumerically(">=", 1))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 })

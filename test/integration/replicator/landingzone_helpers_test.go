@@ -38,11 +38,13 @@ func (b *zoneBuilder) mapping(role string, clusterRoles ...string) *zoneBuilder 
 	return b
 }
 
-func (b *zoneBuilder) label(k, v string) *zoneBuilder {
+// podSecurity labels the zone's namespaces with the Pod Security level
+// enforced in them.
+func (b *zoneBuilder) podSecurity(level string) *zoneBuilder {
 	if b.z.Spec.NamespaceLabels == nil {
 		b.z.Spec.NamespaceLabels = map[string]meshv1.LabelValue{}
 	}
-	b.z.Spec.NamespaceLabels[k] = meshv1.LabelValue(v)
+	b.z.Spec.NamespaceLabels[psaEnforce] = meshv1.LabelValue(level)
 	return b
 }
 
@@ -89,10 +91,10 @@ var (
 	}}}
 )
 
-func (b *projectBuilder) zone(name string) *projectBuilder { b.p.Spec.LandingZone = name; return b }
+func (b *projectBuilder) zone(name string) *projectBuilder { b.Zone(name); return b }
 
 func (b *projectBuilder) quota(pairs ...string) *projectBuilder {
-	b.p.Spec.Quota = resources(pairs...)
+	b.Quota(resources(pairs...))
 	return b
 }
 
@@ -126,6 +128,12 @@ func getNetworkPolicy(g Gomega, p *meshv1.MeshProject, name string) *networkingv
 	np := &networkingv1.NetworkPolicy{}
 	g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName(name)}, np)).To(Succeed())
 	return np
+}
+
+// networkPolicyOf is the (unread) NetworkPolicy of the zone's policy name in
+// the project's namespace.
+func networkPolicyOf(p *meshv1.MeshProject, name string) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName(name)}}
 }
 
 // expectGone asserts that obj (by its key) does not exist.

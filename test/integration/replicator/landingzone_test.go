@@ -16,6 +16,7 @@ import (
 
 	meshv1 "github.com/meshcloud/meshstack-operator/api/v1alpha1"
 	"github.com/meshcloud/meshstack-operator/internal/replicator"
+	"github.com/meshcloud/meshstack-operator/test/framework"
 )
 
 const psaEnforce = "pod-security.kubernetes.io/enforce"
@@ -31,7 +32,7 @@ var readSecrets = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string
 
 var _ = Describe("A landing zone", func() {
 	It("gives its projects the quota with their overrides, the limit range, the policies and the namespace labels", func() {
-		z := aZone().label(psaEnforce, "baseline").
+		z := aZone().podSecurity("baseline").
 			hard("requests.cpu", "4", "limits.memory", "16Gi", "pods", "50").
 			maxQuota("requests.cpu", "16").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").
@@ -47,7 +48,8 @@ var _ = Describe("A landing zone", func() {
 			expectMarked(g, q, plain, z.Name)
 			g.Expect(hardOf(q)).To(Equal(map[string]string{"requests.cpu": "4", "limits.memory": "16Gi", "pods": "50"}))
 			// Merged key by key: requests.cpu overridden, requests.memory added, the rest kept.
-			g.Expect(hardOf(getQuota(g, bigger))).To(Equal(map[string]string{"requests.cpu": "8", "requests.memory": "32Gi", "limits.memory": "16Gi", "pods": "50"}))
+			g.Expect(hardOf(getQuota(g, bigger))).
+				To(Equal(map[string]string{"requests.cpu": "8", "requests.memory": "32Gi", "limits.memory": "16Gi", "pods": "50"}))
 
 			lr := getLimitRange(g, plain)
 			expectMarked(g, lr, plain, z.Name)
@@ -73,7 +75,7 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(zone.Status.Projects).To(BeEquivalentTo(2))
 			g.Expect(zone.Status.ProjectNames).To(ConsistOf(plain.Name, bigger.Name))
 			g.Expect(zone.Finalizers).To(ContainElement(meshv1.LandingZoneFinalizer))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("refuses a quota above the zone's maximum, naming the resource and both values, and keeps the last accepted one", func() {
@@ -82,7 +84,7 @@ var _ = Describe("A landing zone", func() {
 		expectReady(p)
 		Eventually(func(g Gomega) {
 			g.Expect(getQuota(g, p).Spec.Hard[corev1.ResourceRequestsCPU]).To(Equal(resource.MustParse("8")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("requests.cpu", "32", "pods", "60") })
 		message := expectNotReady(p, meshv1.ReasonQuotaAboveMaximum)
@@ -90,13 +92,13 @@ var _ = Describe("A landing zone", func() {
 		Expect(message).To(ContainSubstring(z.Name))
 		Consistently(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"requests.cpu": "8", "pods": "50"}))
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 
 		update(p, func(p *meshv1.MeshProject) { p.Spec.Quota = resources("requests.cpu", "16", "pods", "60") })
 		expectReady(p)
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"requests.cpu": "16", "pods": "60"}))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("maps a role to several ClusterRoles, one RoleBinding each, and the API server grants their access", func() {
@@ -109,7 +111,8 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(admin.RoleRef.Name).To(Equal("admin"))
 			for _, cr := range []string{"view", "lz-secret-reader"} {
 				rb := &rbacv1.RoleBinding{}
-				g.Expect(fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.MultiRoleBindingName("reader", cr)}, rb)).To(Succeed())
+				key := client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.MultiRoleBindingName("reader", cr)}
+				g.Expect(fw.Client.Get(ctx, key, rb)).To(Succeed())
 				g.Expect(rb.RoleRef.Name).To(Equal(cr))
 				g.Expect(rb.Subjects).To(ConsistOf(user("mesh:bob")))
 				g.Expect(rb.Labels).To(HaveKeyWithValue(meshv1.LabelRole, "reader"))
@@ -121,7 +124,7 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(canCreateDeployments(g, p.NamespaceName(), "mesh:bob")).To(BeFalse())
 			g.Expect(canCreateDeployments(g, p.NamespaceName(), "mesh:alice")).To(BeTrue())
 			g.Expect(can(g, "mesh:bob", "get", "", "secrets", "default")).To(BeFalse())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("reports a role its zone does not map, although --role-mapping does", func() {
@@ -129,7 +132,7 @@ var _ = Describe("A landing zone", func() {
 		p := aProject().zone(z.Name).users("admin", "alice").users("view", "bob").create()
 		message := expectNotReady(p, meshv1.ReasonUnknownRole)
 		Expect(message).To(ContainSubstring(`role "view" is not mapped to a ClusterRole by landing zone "` + z.Name + `"`))
-		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }).Should(Succeed())
 	})
 
 	It("changes a role's ClusterRoles without a moment in which the role's users have no binding", func() {
@@ -137,7 +140,7 @@ var _ = Describe("A landing zone", func() {
 		z := aZone().mapping("reader", "view").create()
 		p := aProject().zone(z.Name).users("reader", "bob").create()
 		expectReady(p)
-		Eventually(func(g Gomega) { g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("view")) }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("view")) }).Should(Succeed())
 
 		// Watch every change to the namespace's RoleBindings while the
 		// mapping changes twice: from one ClusterRole to another (same
@@ -151,26 +154,28 @@ var _ = Describe("A landing zone", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("lz-secret-reader"))
 			g.Expect(can(g, "mesh:bob", "get", "", "secrets", p.NamespaceName())).To(BeTrue())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		updateZone(z, func(z *meshv1.MeshLandingZone) {
 			z.Spec.RoleMappings[0].ClusterRoles = []meshv1.ClusterRoleName{"view", "lz-secret-reader"}
 		})
 		Eventually(func(g Gomega) {
 			var list rbacv1.RoleBindingList
 			g.Expect(fw.Client.List(ctx, &list, client.InNamespace(p.NamespaceName()))).To(Succeed())
-			var names []string
+			names := make([]string, 0, len(list.Items))
 			for _, rb := range list.Items {
 				names = append(names, rb.Name)
 			}
-			g.Expect(names).To(ConsistOf(replicator.MultiRoleBindingName("reader", "view"), replicator.MultiRoleBindingName("reader", "lz-secret-reader")))
-		}, timeout, interval).Should(Succeed())
+			g.Expect(names).To(ConsistOf(replicator.MultiRoleBindingName("reader", "view"),
+				replicator.MultiRoleBindingName("reader", "lz-secret-reader")))
+		}).Should(Succeed())
 
 		// Replay the watch up to the final state: bob held a binding after
 		// every single event.
-		final := map[string]bool{replicator.MultiRoleBindingName("reader", "view"): true, replicator.MultiRoleBindingName("reader", "lz-secret-reader"): true}
+		final := map[string]bool{replicator.MultiRoleBindingName("reader", "view"): true,
+			replicator.MultiRoleBindingName("reader", "lz-secret-reader"): true}
 		bindings := map[string]bool{}
 		events := 0
-		deadline := time.After(timeout)
+		deadline := time.After(framework.Timeout)
 		for !equalSets(bindings, final) {
 			select {
 			case ev := <-w.ResultChan():
@@ -209,13 +214,13 @@ var _ = Describe("A landing zone", func() {
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "reader").RoleRef.Name).To(Equal("view"))
 			g.Expect(can(g, "mesh:bob", "list", "", "pods", p.NamespaceName())).To(BeTrue())
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 	})
 
 	It("reaches every project of the zone when the zone is edited, and deletes what the zone no longer has", func() {
-		z := aZone().label(psaEnforce, "baseline").hard("pods", "50").
+		z := aZone().podSecurity("baseline").hard("pods", "50").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").policy("default-deny-ingress", denyIngress).create()
-		var projects []*meshv1.MeshProject
+		projects := make([]*meshv1.MeshProject, 0, 3)
 		for range 3 {
 			projects = append(projects, aProject().zone(z.Name).users("admin", "alice").create())
 		}
@@ -232,28 +237,28 @@ var _ = Describe("A landing zone", func() {
 			for _, p := range projects {
 				g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "70"}))
 				expectGone(g, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.LimitRangeName}})
-				expectGone(g, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName("default-deny-ingress")}})
+				expectGone(g, networkPolicyOf(p, "default-deny-ingress"))
 				getNetworkPolicy(g, p, "allow-dns")
 				ns := getNamespace(g, p.NamespaceName())
 				g.Expect(ns.Labels).NotTo(HaveKey(psaEnforce))
 				g.Expect(ns.Labels).To(HaveKeyWithValue("example.com/tier", "gold"))
 			}
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		updateZone(z, func(z *meshv1.MeshLandingZone) { z.Spec.ResourceQuota = nil })
 		Eventually(func(g Gomega) {
 			for _, p := range projects {
 				expectGone(g, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.ResourceQuotaName}})
 			}
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("gives a project that moves to another zone the other zone's objects", func() {
-		from := aZone().label(psaEnforce, "privileged").hard("pods", "10").policy("from-policy", denyIngress).create()
-		to := aZone().label(psaEnforce, "restricted").hard("pods", "20").policy("to-policy", denyIngress).create()
+		from := aZone().podSecurity("privileged").hard("pods", "10").policy("from-policy", denyIngress).create()
+		to := aZone().podSecurity("restricted").hard("pods", "20").policy("to-policy", denyIngress).create()
 		p := aProject().zone(from.Name).users("admin", "alice").create()
 		expectReady(p)
-		Eventually(func(g Gomega) { getNetworkPolicy(g, p, "from-policy") }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { getNetworkPolicy(g, p, "from-policy") }).Should(Succeed())
 
 		update(p, func(p *meshv1.MeshProject) { p.Spec.LandingZone = to.Name })
 		expectReady(p)
@@ -262,7 +267,7 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(hardOf(q)).To(Equal(map[string]string{"pods": "20"}))
 			expectMarked(g, q, p, to.Name)
 			expectMarked(g, getNetworkPolicy(g, p, "to-policy"), p, to.Name)
-			expectGone(g, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName("from-policy")}})
+			expectGone(g, networkPolicyOf(p, "from-policy"))
 			g.Expect(getNamespace(g, p.NamespaceName()).Labels).To(HaveKeyWithValue(psaEnforce, "restricted"))
 			// Metering attributes the namespace's usage to its zone by this label.
 			g.Expect(getNamespace(g, p.NamespaceName()).Labels).To(HaveKeyWithValue(meshv1.LabelLandingZone, to.Name))
@@ -271,11 +276,11 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(zone.Status.Projects).To(BeZero())
 			g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(to), zone)).To(Succeed())
 			g.Expect(zone.Status.ProjectNames).To(Equal([]string{p.Name}))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("corrects drift on every kind it manages; tenants' admins may edit NetworkPolicies but not quotas or limit ranges", func() {
-		z := aZone().label(psaEnforce, "baseline").hard("pods", "50").
+		z := aZone().podSecurity("baseline").hard("pods", "50").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").policy("default-deny-ingress", denyIngress).create()
 		p := aProject().zone(z.Name).users("admin", "alice").create()
 		expectReady(p)
@@ -284,7 +289,7 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(can(g, "mesh:alice", "update", "networking.k8s.io", "networkpolicies", p.NamespaceName())).To(BeTrue())
 			g.Expect(can(g, "mesh:alice", "update", "", "resourcequotas", p.NamespaceName())).To(BeFalse())
 			g.Expect(can(g, "mesh:alice", "update", "", "limitranges", p.NamespaceName())).To(BeFalse())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		// Edited by hand.
 		Eventually(func(g Gomega) {
@@ -302,7 +307,7 @@ var _ = Describe("A landing zone", func() {
 			ns := getNamespace(g, p.NamespaceName())
 			ns.Labels[psaEnforce] = "privileged"
 			g.Expect(fw.Client.Update(ctx, ns)).To(Succeed())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Eventually(func(g Gomega) {
 			q := getQuota(g, p)
 			g.Expect(hardOf(q)).To(Equal(map[string]string{"pods": "50"}))
@@ -310,7 +315,7 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(getLimitRange(g, p).Spec.Limits[0].Default.Cpu().String()).To(Equal("500m"))
 			g.Expect(getNetworkPolicy(g, p, "default-deny-ingress").Spec.Ingress).To(BeEmpty())
 			g.Expect(getNamespace(g, p.NamespaceName()).Labels).To(HaveKeyWithValue(psaEnforce, "baseline"))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		// Deleted by hand.
 		var uids []string
@@ -319,12 +324,12 @@ var _ = Describe("A landing zone", func() {
 				uids = append(uids, string(obj.GetUID()))
 				g.Expect(fw.Client.Delete(ctx, obj)).To(Succeed())
 			}
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Eventually(func(g Gomega) {
 			for _, obj := range []client.Object{getQuota(g, p), getLimitRange(g, p), getNetworkPolicy(g, p, "default-deny-ingress")} {
 				g.Expect(uids).NotTo(ContainElement(string(obj.GetUID())))
 			}
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("never touches a tenant's own policies, and replaces a policy with its name that it did not create", func() {
@@ -333,7 +338,8 @@ var _ = Describe("A landing zone", func() {
 		expectReady(p)
 		own := &networkingv1.NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Name: "allow-frontend", Namespace: p.NamespaceName()},
-			Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, Ingress: []networkingv1.NetworkPolicyIngressRule{{}}},
+			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{}}},
 		}
 		Expect(fw.Client.Create(ctx, own)).To(Succeed())
 		squatter := &networkingv1.NetworkPolicy{
@@ -347,13 +353,13 @@ var _ = Describe("A landing zone", func() {
 			z.Spec.NetworkPolicies = []meshv1.LandingZoneNetworkPolicy{{Name: "allow-dns", Spec: allowDNS}}
 		})
 		Eventually(func(g Gomega) {
-			expectGone(g, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.NetworkPolicyName("default-deny-ingress")}})
+			expectGone(g, networkPolicyOf(p, "default-deny-ingress"))
 			policy := getNetworkPolicy(g, p, "allow-dns")
 			expectMarked(g, policy, p, z.Name)
 			g.Expect(policy.UID).NotTo(Equal(squatter.UID))
 			g.Expect(policy.OwnerReferences).To(BeEmpty())
 			g.Expect(policy.Spec.Egress).NotTo(BeEmpty(), "the zone's spec, not the squatter's")
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		expectReady(p)
 		after := &networkingv1.NetworkPolicy{}
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(own), after)).To(Succeed())
@@ -375,7 +381,7 @@ var _ = Describe("A landing zone", func() {
 		})
 		Consistently(func(g Gomega) {
 			expectGone(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.NamespaceName()}})
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 
 		Expect(fw.Client.Create(ctx, z)).To(Succeed())
 		expectReady(p)
@@ -383,7 +389,7 @@ var _ = Describe("A landing zone", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("keeps mapping roles through the zone a project was in while the zone it names is missing", func() {
@@ -395,7 +401,7 @@ var _ = Describe("A landing zone", func() {
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "reader").Subjects).To(ConsistOf(user("mesh:bob")))
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 	})
 
 	It("keeps serving the projects of a disabled zone and takes no new ones", func() {
@@ -406,7 +412,7 @@ var _ = Describe("A landing zone", func() {
 			z.Spec.Disabled = true
 			z.Spec.ResourceQuota.Hard = resources("pods", "40")
 		})
-		Eventually(func(g Gomega) { g.Expect(hardOf(getQuota(g, member))).To(Equal(map[string]string{"pods": "40"})) }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { g.Expect(hardOf(getQuota(g, member))).To(Equal(map[string]string{"pods": "40"})) }).Should(Succeed())
 		expectReady(member)
 
 		newcomer := aProject().zone(z.Name).users("admin", "alice").create()
@@ -417,7 +423,7 @@ var _ = Describe("A landing zone", func() {
 			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: newcomer.NamespaceName(), Name: replicator.ResourceQuotaName}, q)
 			g.Expect(client.IgnoreNotFound(err)).To(Succeed())
 			g.Expect(err).To(HaveOccurred(), "a newcomer got the disabled zone's quota")
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 	})
 
 	It("cannot be deleted while a project is in it: its finalizer holds it and its status names the projects", func() {
@@ -427,7 +433,7 @@ var _ = Describe("A landing zone", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(z), z)).To(Succeed())
 			g.Expect(z.Finalizers).To(ContainElement(meshv1.LandingZoneFinalizer))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		Expect(fw.Client.Delete(ctx, z)).To(Succeed())
 		Consistently(func(g Gomega) {
@@ -436,7 +442,7 @@ var _ = Describe("A landing zone", func() {
 			g.Expect(held.DeletionTimestamp).NotTo(BeNil())
 			g.Expect(held.Status.ProjectNames).To(Equal([]string{p.Name}))
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 		expectReady(p)
 
 		// Leaving the zone for none (there is no default zone) lets the
@@ -444,11 +450,11 @@ var _ = Describe("A landing zone", func() {
 		update(p, func(p *meshv1.MeshProject) { p.Spec.LandingZone = "" })
 		Eventually(func(g Gomega) {
 			expectGone(g, &meshv1.MeshLandingZone{ObjectMeta: metav1.ObjectMeta{Name: z.Name}})
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Expect(expectNotReady(p, meshv1.ReasonLandingZoneRequired)).To(ContainSubstring(`keeps the baseline of landing zone "` + z.Name + `"`))
 		Consistently(func(g Gomega) {
 			g.Expect(hardOf(getQuota(g, p))).To(Equal(map[string]string{"pods": "50"}))
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 	})
 
 	It("reports a ClusterRole the operator may not bind and says to add it to the bind list", func() {
@@ -460,9 +466,10 @@ var _ = Describe("A landing zone", func() {
 		Expect(message).To(ContainSubstring(`add "lz-unbindable" to the resourceNames of the bind rule of ClusterRole meshfed-service`))
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-			expectGone(g, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("reader")}})
+			expectGone(g, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: p.NamespaceName(),
+				Name: replicator.RoleBindingName("reader")}})
 			g.Expect(can(g, "mesh:bob", "get", "", "secrets", p.NamespaceName())).To(BeFalse())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 })
 

@@ -55,15 +55,18 @@ var _ = Describe("Admission of quantities", func() {
 		obj  func() runtime.Object
 		path []string
 	}
+	inProject := func(path ...string) place { return place{func() runtime.Object { return project() }, path} }
+	inZone := func(path ...string) place { return place{func() runtime.Object { return zone() }, path} }
+	limit := func(field string) place { return inZone("spec", "limitRange", "limits", "0", field, "cpu") }
 	places := map[string]place{
-		"MeshProject spec.quota":                   {func() runtime.Object { return project() }, []string{"spec", "quota", "requests.cpu"}},
-		"zone resourceQuota.hard":                  {func() runtime.Object { return zone() }, []string{"spec", "resourceQuota", "hard", "pods"}},
-		"zone maxQuota":                            {func() runtime.Object { return zone() }, []string{"spec", "maxQuota", "pods"}},
-		"zone limitRange.limits[].max":             {func() runtime.Object { return zone() }, []string{"spec", "limitRange", "limits", "0", "max", "cpu"}},
-		"zone limitRange.limits[].min":             {func() runtime.Object { return zone() }, []string{"spec", "limitRange", "limits", "0", "min", "cpu"}},
-		"zone limitRange.limits[].default":         {func() runtime.Object { return zone() }, []string{"spec", "limitRange", "limits", "0", "default", "cpu"}},
-		"zone limitRange.limits[].defaultRequest":  {func() runtime.Object { return zone() }, []string{"spec", "limitRange", "limits", "0", "defaultRequest", "cpu"}},
-		"zone limitRange.limits[].maxLimitRequest": {func() runtime.Object { return zone() }, []string{"spec", "limitRange", "limits", "0", "maxLimitRequestRatio", "cpu"}},
+		"MeshProject spec.quota":                   inProject("spec", "quota", "requests.cpu"),
+		"zone resourceQuota.hard":                  inZone("spec", "resourceQuota", "hard", "pods"),
+		"zone maxQuota":                            inZone("spec", "maxQuota", "pods"),
+		"zone limitRange.limits[].max":             limit("max"),
+		"zone limitRange.limits[].min":             limit("min"),
+		"zone limitRange.limits[].default":         limit("default"),
+		"zone limitRange.limits[].defaultRequest":  limit("defaultRequest"),
+		"zone limitRange.limits[].maxLimitRequest": limit("maxLimitRequestRatio"),
 	}
 	for name, pl := range places {
 		It("refuses quantities that are no quantities, or negative, in "+name, func() {

@@ -45,7 +45,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 				ContainSubstring(`User "mesh:alice" gained role admin (ClusterRole admin)`),
 				ContainSubstring(`Group "devs" gained role edit (ClusterRole edit)`),
 				HaveSuffix(" in namespace "+p.NamespaceName()))))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("gives access that the API server enforces, and takes it away again", func() {
@@ -61,7 +61,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(canCreateDeployments(g, other.NamespaceName(), "mesh:somebody", "team-a")).To(BeFalse())
 			// Without the prefix the name is not an OIDC user of ours.
 			g.Expect(canCreateDeployments(g, mine.NamespaceName(), "alice")).To(BeFalse())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		update(mine, func(p *meshv1.MeshProject) {
 			p.Spec.RoleBindings[0].Users = []meshv1.SubjectName{"dave"}
@@ -73,7 +73,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			g.Expect(canCreateDeployments(g, mine.NamespaceName(), "mesh:dave")).To(BeTrue())
 			g.Expect(eventNotes(g, mine, "AccessRevoked")).To(ContainElement(
 				`User "mesh:alice" lost role admin (ClusterRole admin) in namespace ` + mine.NamespaceName()))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("deletes the RoleBinding of a role removed from the spec", func() {
@@ -84,12 +84,13 @@ var _ = Describe("Replicating a MeshProject", func() {
 		})
 		expectReady(p)
 		Eventually(func(g Gomega) {
-			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("view")}, &rbacv1.RoleBinding{})
+			key := client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("view")}
+			err := fw.Client.Get(ctx, key, &rbacv1.RoleBinding{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "view RoleBinding still there: %v", err)
 			g.Expect(canCreateDeployments(g, p.NamespaceName(), "mesh:alice")).To(BeTrue())
 			g.Expect(eventNotes(g, p, "AccessRevoked")).To(ContainElement(
 				`User "mesh:bob" lost role view (ClusterRole view) in namespace ` + p.NamespaceName()))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("restores a managed RoleBinding that was deleted or edited by hand", func() {
@@ -97,22 +98,22 @@ var _ = Describe("Replicating a MeshProject", func() {
 		expectReady(p)
 
 		var rb *rbacv1.RoleBinding
-		Eventually(func(g Gomega) { rb = getRoleBinding(g, p, "admin") }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { rb = getRoleBinding(g, p, "admin") }).Should(Succeed())
 		Expect(fw.Client.Delete(ctx, rb)).To(Succeed())
 		Eventually(func(g Gomega) {
 			restored := getRoleBinding(g, p, "admin")
 			g.Expect(restored.UID).NotTo(Equal(rb.UID))
 			g.Expect(restored.Subjects).To(ConsistOf(user("mesh:alice")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		Eventually(func(g Gomega) {
 			edited := getRoleBinding(g, p, "admin")
 			edited.Subjects = append(edited.Subjects, user("mesh:mallory"))
 			g.Expect(fw.Client.Update(ctx, edited)).To(Succeed())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("reports a namespace deleted by hand as terminating, to be created again once gone", func() {
@@ -144,7 +145,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			rb := getRoleBinding(g, p, "admin")
 			g.Expect(rb.UID).NotTo(Equal(oldBinding.UID))
 			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:alice")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		expectReady(p)
 	})
 
@@ -158,13 +159,13 @@ var _ = Describe("Replicating a MeshProject", func() {
 			delete(ns.Labels, meshv1.LabelManagedBy)
 			ns.Labels["example.com/owner"] = "platform"
 			g.Expect(fw.Client.Update(ctx, ns)).To(Succeed())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Eventually(func(g Gomega) {
 			ns := getNamespace(g, p.NamespaceName())
 			g.Expect(ns.Labels).To(HaveKeyWithValue(meshv1.LabelCustomer, string(p.Spec.CustomerIdentifier)))
 			g.Expect(ns.Labels).To(HaveKeyWithValue(meshv1.LabelManagedBy, meshv1.ManagedByValue))
 			g.Expect(ns.Labels).To(HaveKeyWithValue("example.com/owner", "platform"))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		update(p, func(p *meshv1.MeshProject) { delete(p.Spec.Tags, "team") })
 		expectReady(p)
@@ -172,7 +173,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			ns := getNamespace(g, p.NamespaceName())
 			g.Expect(ns.Labels).NotTo(HaveKey("tags.meshcloud.io/team"))
 			g.Expect(ns.Labels).To(HaveKeyWithValue("tags.meshcloud.io/env", "dev"))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("keeps kubectl's last-applied-configuration on the namespace and RoleBindings it restores", func() {
@@ -196,7 +197,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			rb := getRoleBinding(g, p, "admin")
 			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:alice")))
 			g.Expect(rb.Annotations).To(HaveKeyWithValue(corev1.LastAppliedConfigAnnotation, applied))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("never touches RoleBindings it did not create", func() {
@@ -212,9 +213,10 @@ var _ = Describe("Replicating a MeshProject", func() {
 		update(p, func(p *meshv1.MeshProject) { p.Spec.RoleBindings = nil })
 		expectReady(p)
 		Eventually(func(g Gomega) {
-			err := fw.Client.Get(ctx, client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("admin")}, &rbacv1.RoleBinding{})
+			key := client.ObjectKey{Namespace: p.NamespaceName(), Name: replicator.RoleBindingName("admin")}
+			err := fw.Client.Get(ctx, key, &rbacv1.RoleBinding{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		after := &rbacv1.RoleBinding{}
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(foreign), after)).To(Succeed())
 		Expect(after.ResourceVersion).To(Equal(foreign.ResourceVersion))
@@ -227,12 +229,12 @@ var _ = Describe("Replicating a MeshProject", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(getRoleBinding(g, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
 			g.Expect(eventNotes(g, p, meshv1.ReasonUnknownRole)).NotTo(BeEmpty())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		By("counting it in meshstack_meshprojects by Ready status and reason, from the cache")
 		Eventually(func(g Gomega) {
 			g.Expect(projectsGauge(g, "False", meshv1.ReasonUnknownRole)).To(BeNumerically(">=", 1))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		unknownBefore := projectsGauge(Default, "False", meshv1.ReasonUnknownRole)
 		readyBefore := projectsGauge(Default, "True", meshv1.ReasonReconciled)
 
@@ -241,14 +243,14 @@ var _ = Describe("Replicating a MeshProject", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(projectsGauge(g, "False", meshv1.ReasonUnknownRole)).To(BeNumerically("<=", unknownBefore-1))
 			g.Expect(projectsGauge(g, "True", meshv1.ReasonReconciled)).To(BeNumerically(">=", readyBefore+1))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("waits for a missing ClusterRole and converges as soon as it is created", func() {
 		p := aProject().users("admin", "alice").users("auditor", "erin").create()
 		message := expectNotReady(p, meshv1.ReasonClusterRoleNotFound)
 		Expect(message).To(ContainSubstring(`ClusterRole "` + customClusterRole + `"`))
-		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }, timeout, interval).Should(Succeed())
+		Eventually(func(g Gomega) { getRoleBinding(g, p, "admin") }).Should(Succeed())
 
 		Expect(fw.Client.Create(ctx, &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: customClusterRole},
@@ -259,7 +261,7 @@ var _ = Describe("Replicating a MeshProject", func() {
 			rb := getRoleBinding(g, p, "auditor")
 			g.Expect(rb.RoleRef.Name).To(Equal(customClusterRole))
 			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:erin")))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 })
 
@@ -293,7 +295,7 @@ var _ = Describe("Objects the operator does not own", func() {
 		Eventually(func(g Gomega) {
 			err := fw.Client.Get(ctx, client.ObjectKeyFromObject(p), &meshv1.MeshProject{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(existing), ns)).To(Succeed())
 		Expect(ns.DeletionTimestamp).To(BeNil())
 		Expect(ns.ResourceVersion).To(Equal(existing.ResourceVersion))
@@ -319,12 +321,12 @@ var _ = Describe("Objects the operator does not own", func() {
 			g.Expect(rb.Subjects).To(ConsistOf(user("mesh:bob")))
 			g.Expect(rb.Finalizers).To(BeEmpty())
 			g.Expect(rb.Annotations).To(HaveKeyWithValue(meshv1.AnnotationMeshProject, p.Name))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Expect(getRoleBinding(Default, p, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
 		Eventually(func(g Gomega) {
 			g.Expect(eventNotes(g, p, meshv1.ReasonForeignObjectReplaced)).To(ContainElement(
 				ContainSubstring("Replaced RoleBinding " + p.NamespaceName() + "/" + replicator.RoleBindingName("view"))))
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("does not take over the namespace of another MeshProject with the same identifiers", func() {
@@ -337,13 +339,13 @@ var _ = Describe("Objects the operator does not own", func() {
 		Expect(message).To(ContainSubstring("belongs to MeshProject " + first.Name))
 		Consistently(func(g Gomega) {
 			g.Expect(getRoleBinding(g, first, "admin").Subjects).To(ConsistOf(user("mesh:alice")))
-		}, "1s", interval).Should(Succeed())
+		}, "1s").Should(Succeed())
 
 		Expect(fw.Client.Delete(ctx, second)).To(Succeed())
 		Eventually(func(g Gomega) {
 			err := fw.Client.Get(ctx, client.ObjectKeyFromObject(second), &meshv1.MeshProject{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 		Expect(getNamespace(Default, first.NamespaceName()).DeletionTimestamp).To(BeNil())
 	})
 })
@@ -360,7 +362,7 @@ var _ = Describe("Deleting a MeshProject", func() {
 			// envtest runs no namespace controller: a deleted namespace stays
 			// Terminating, so the deletion timestamp is the proof.
 			g.Expect(getNamespace(g, p.NamespaceName()).DeletionTimestamp).NotTo(BeNil())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 	})
 
 	It("leaves the namespace and its RoleBindings in place, unmanaged, when the policy is Retain", func() {
@@ -370,7 +372,7 @@ var _ = Describe("Deleting a MeshProject", func() {
 		Eventually(func(g Gomega) {
 			err := fw.Client.Get(ctx, client.ObjectKeyFromObject(p), &meshv1.MeshProject{})
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
-		}, timeout, interval).Should(Succeed())
+		}).Should(Succeed())
 
 		ns := getNamespace(Default, p.NamespaceName())
 		Expect(ns.DeletionTimestamp).To(BeNil())

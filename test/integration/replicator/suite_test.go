@@ -41,6 +41,9 @@ var (
 
 func TestReplicator(t *testing.T) {
 	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(framework.Timeout)
+	SetDefaultEventuallyPollingInterval(framework.PollInterval)
+	SetDefaultConsistentlyPollingInterval(framework.PollInterval)
 	RunSpecs(t, "Replicator suite")
 }
 

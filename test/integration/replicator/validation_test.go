@@ -85,7 +85,7 @@ var _ = Describe("Admission of MeshProjects", func() {
 				mutate(p)
 				err = fw.Client.Update(ctx, p)
 				g.Expect(apierrors.IsConflict(err)).To(BeFalse())
-			}, timeout, interval).Should(Succeed())
+			}).Should(Succeed())
 			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
 			Expect(err.Error()).To(ContainSubstring(field))
 			Expect(err.Error()).To(ContainSubstring("is immutable: delete and recreate the MeshProject to change it"))
@@ -108,7 +108,7 @@ var _ = Describe("Admission of MeshProjects", func() {
 var _ = Describe("Admission of MeshLandingZones", func() {
 	DescribeTable("rejects bad input with a message a person understands",
 		func(mutate func(*meshv1.MeshLandingZone), field, message string) {
-			z := aZone().mapping("admin", "admin").label("pod-security.kubernetes.io/enforce", "baseline").build()
+			z := aZone().mapping("admin", "admin").podSecurity("baseline").build()
 			mutate(z)
 			expectInvalid(fw.Client.Create(ctx, z), field, message)
 		},
@@ -146,7 +146,8 @@ var _ = Describe("Admission of MeshLandingZones", func() {
 		Entry("too many roles",
 			func(z *meshv1.MeshLandingZone) {
 				for i := range 32 {
-					z.Spec.RoleMappings = append(z.Spec.RoleMappings, meshv1.LandingZoneRoleMapping{Role: fmt.Sprintf("r%d", i), ClusterRoles: []meshv1.ClusterRoleName{"view"}})
+					z.Spec.RoleMappings = append(z.Spec.RoleMappings,
+						meshv1.LandingZoneRoleMapping{Role: fmt.Sprintf("r%d", i), ClusterRoles: []meshv1.ClusterRoleName{"view"}})
 				}
 			},
 			"spec.roleMappings", "must have at most 32 items"),
@@ -204,7 +205,7 @@ var _ = Describe("Admission of MeshLandingZones", func() {
 
 	It("accepts the issue's example, Pod Security labels included", func() {
 		z := aZone().mapping("admin", "admin").mapping("reader", "view", "my-custom-reader").
-			label("pod-security.kubernetes.io/enforce", "baseline").
+			podSecurity("baseline").
 			hard("requests.cpu", "4", "limits.memory", "16Gi", "pods", "50").maxQuota("requests.cpu", "16").
 			containerDefaults("500m", "512Mi", "100m", "128Mi").policy("default-deny-ingress", denyIngress).build()
 		Expect(fw.Client.Create(ctx, z)).To(Succeed())

@@ -7,12 +7,12 @@
 package faults
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 
 	"github.com/meshcloud/meshstack-operator/test/framework"
 )
@@ -37,86 +37,62 @@ var (
 	auditLog string
 )
 
-func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+// TestFaults runs the fault specs against one control plane with the chart
+// installed (BeforeSuite). The specs share it and take turns: each starts
+// afresh (startAfresh) rather than on a control plane of its own, which
+// would cost each one a kube-apiserver, a helm install and ServiceAccounts.
+func TestFaults(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(framework.Timeout)
+	SetDefaultEventuallyPollingInterval(framework.PollInterval)
+	RunSpecs(t, "Faults suite")
 }
 
-func run(m *testing.M) (int, error) {
+var _ = BeforeSuite(func(ctx SpecContext) {
 	var err error
-	if tmp, err = os.MkdirTemp("", "meshstack-faults-"); err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(tmp)
+	tmp, err = os.MkdirTemp("", "meshstack-faults-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, tmp)
 	binary = filepath.Join(tmp, "meshstack-operator")
-	build := exec.Command("go", "build", "-trimpath", "-o", binary, "./cmd")
-	build.Dir = framework.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building the operator: %w\n%s", err, out)
-	}
+	Expect(framework.BuildOperator(ctx, binary)).To(Succeed())
 
 	auditLog = filepath.Join(tmp, "audit.log")
 	policy := filepath.Join(tmp, "audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
-		return 0, err
-	}
+	Expect(os.WriteFile(policy, []byte(auditPolicy), 0o600)).To(Succeed())
 	certs := filepath.Join(tmp, "apiserver")
-	if err := os.Mkdir(certs, 0o700); err != nil {
-		return 0, err
-	}
-	if fw, err = framework.Start(
+	Expect(os.Mkdir(certs, 0o700)).To(Succeed())
+	fw, err = framework.Start(
 		framework.WithoutCRDs(), // helm install brings them
 		framework.WithRestartableAPIServer(certs),
 		framework.WithAPIServerFlag("audit-policy-file", policy),
 		framework.WithAPIServerFlag("audit-log-path", auditLog),
-	); err != nil {
-		return 0, err
-	}
-	defer func() { _ = fw.Stop() }()
+	)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = fw.Stop() })
 
-	ctx := context.Background()
 	admin, err := fw.AdminKubeconfig()
-	if err != nil {
-		return 0, err
-	}
+	Expect(err).NotTo(HaveOccurred())
 	adminKubeconfig := filepath.Join(tmp, "admin.kubeconfig")
-	if err := os.WriteFile(adminKubeconfig, admin, 0o600); err != nil {
-		return 0, err
-	}
+	Expect(os.WriteFile(adminKubeconfig, admin, 0o600)).To(Succeed())
 	// envtest runs no scheduler or kubelet: the chart's Deployments are
-	// created but never run. The tests run their args as processes.
-	// The tests delete the metering checkpoint as cluster admin between
-	// tests (resetCheckpoint), which the checkpoint policy refuses; it is
+	// created but never run. The specs run their args as processes.
+	// The specs delete the metering checkpoint as cluster admin between
+	// specs (resetCheckpoint), which the checkpoint policy refuses; it is
 	// tested in test/e2e/checkpoint_policy_test.go.
-	if _, err := framework.Helm(ctx, tmp, "install", "meshstack-operator", framework.ChartDir,
+	_, err = framework.Helm(ctx, tmp, "install", "meshstack-operator", framework.ChartDir,
 		"--namespace", releaseNamespace, "--create-namespace", "--kubeconfig", adminKubeconfig,
-		"--set", "admissionPolicies.meteringCheckpoint.enabled=false"); err != nil {
-		return 0, err
-	}
+		"--set", "admissionPolicies.meteringCheckpoint.enabled=false")
+	Expect(err).NotTo(HaveOccurred())
 	// envtest runs no aggregation controller: fill admin, edit and view.
-	if err := fw.FillAggregatedClusterRoles(ctx); err != nil {
-		return 0, err
-	}
-	if err := readDeploymentArgs(ctx); err != nil {
-		return 0, err
-	}
+	Expect(fw.FillAggregatedClusterRoles(ctx)).To(Succeed())
+	Expect(readDeploymentArgs(ctx)).To(Succeed())
 	for _, account := range []string{replicatorAccount, meteringAccount} {
 		data, err := fw.TokenKubeconfig(ctx, framework.ServiceAccount{Namespace: releaseNamespace, Name: account}, 3600)
-		if err != nil {
-			return 0, err
-		}
+		Expect(err).NotTo(HaveOccurred())
 		kubeconfigs[account] = filepath.Join(tmp, account+".kubeconfig")
-		if err := os.WriteFile(kubeconfigs[account], data, 0o600); err != nil {
-			return 0, err
-		}
+		Expect(os.WriteFile(kubeconfigs[account], data, 0o600)).To(Succeed())
 	}
-	return m.Run(), nil
-}
+})
 
 // auditPolicy records the metadata of every write request of the
 // replicator's ServiceAccount, and nothing else.

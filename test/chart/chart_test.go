@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -754,6 +755,101 @@ func TestValuesTable(t *testing.T) {
 	for k := range documented {
 		t.Errorf("the README's values table documents %s, which values.yaml does not have", k)
 	}
+}
+
+// TestValuesTableDefaults checks the Default column of the chart README's
+// values table against values.yaml wherever the column gives a literal (one
+// code span), so the one table of values cannot claim a default the chart
+// does not have. Defaults given in words (resources, security contexts)
+// are left to the reader.
+func TestValuesTableDefaults(t *testing.T) {
+	chart := filepath.Join(framework.RepoRoot(), framework.ChartDir)
+	data, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := utilyaml.Unmarshal(data, &values); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(chart, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\| `([^`]*)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		key, documented := m[1], m[2]
+		value, ok := lookupValue(values, key)
+		if !ok {
+			continue // TestValuesTable reports keys values.yaml lacks
+		}
+		if got := renderDefault(value); got != documented {
+			t.Errorf("the README's values table gives %s the default `%s`; values.yaml has `%s`", key, documented, got)
+		}
+		checked++
+	}
+	if checked < 50 {
+		t.Errorf("checked the defaults of only %d values; did the table's layout change?", checked)
+	}
+}
+
+// lookupValue finds a dotted key in values.
+func lookupValue(values map[string]any, key string) (any, bool) {
+	var v any = values
+	for _, part := range strings.Split(key, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// renderDefault writes a value as the README's table does: strings bare
+// ("" when empty), lists and maps in YAML flow style, a string that would
+// read as another type quoted.
+func renderDefault(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if v == "" {
+			return `""`
+		}
+		return v
+	case []any:
+		items := make([]string, len(v))
+		for i, item := range v {
+			items[i] = renderFlowItem(item)
+		}
+		return "[" + strings.Join(items, ", ") + "]"
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(v))
+		items := make([]string, len(keys))
+		for i, k := range keys {
+			items[i] = k + ": " + renderFlowItem(v[k])
+		}
+		return "{" + strings.Join(items, ", ") + "}"
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// renderFlowItem quotes a string inside a list or map that YAML would read
+// as a number or a boolean.
+func renderFlowItem(v any) string {
+	if s, ok := v.(string); ok {
+		var parsed any
+		if err := json.Unmarshal([]byte(s), &parsed); err == nil {
+			if _, isString := parsed.(string); !isString {
+				return fmt.Sprintf("%q", s)
+			}
+		}
+	}
+	return renderDefault(v)
 }
 
 func TestNames(t *testing.T) {

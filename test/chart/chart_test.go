@@ -714,15 +714,7 @@ func toYAML(v any) string {
 // TestValuesTable: the chart README's values table documents every value,
 // and nothing that is not a value.
 func TestValuesTable(t *testing.T) {
-	chart := filepath.Join(framework.RepoRoot(), framework.ChartDir)
-	data, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values map[string]any
-	if err := utilyaml.Unmarshal(data, &values); err != nil {
-		t.Fatal(err)
-	}
+	values, readme := chartValuesAndReadme(t)
 	// Objects passed to Kubernetes as a whole are documented as one value.
 	whole := map[string]bool{"roleMapping": true, "resources": true, "podSecurityContext": true, "securityContext": true,
 		"labels": true}
@@ -738,10 +730,6 @@ func TestValuesTable(t *testing.T) {
 		}
 	}
 	walk("", values)
-	readme, err := os.ReadFile(filepath.Join(chart, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	documented := map[string]bool{}
 	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
 		documented[m[1]] = true
@@ -757,12 +745,9 @@ func TestValuesTable(t *testing.T) {
 	}
 }
 
-// TestValuesTableDefaults checks the Default column of the chart README's
-// values table against values.yaml wherever the column gives a literal (one
-// code span), so the one table of values cannot claim a default the chart
-// does not have. Defaults given in words (resources, security contexts)
-// are left to the reader.
-func TestValuesTableDefaults(t *testing.T) {
+// chartValuesAndReadme reads the chart's values.yaml and README.md.
+func chartValuesAndReadme(t *testing.T) (map[string]any, []byte) {
+	t.Helper()
 	chart := filepath.Join(framework.RepoRoot(), framework.ChartDir)
 	data, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
 	if err != nil {
@@ -776,6 +761,16 @@ func TestValuesTableDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return values, readme
+}
+
+// TestValuesTableDefaults checks the Default column of the chart README's
+// values table against values.yaml wherever the column gives a literal (one
+// code span), so the one table of values cannot claim a default the chart
+// does not have. Defaults given in words (resources, security contexts)
+// are left to the reader.
+func TestValuesTableDefaults(t *testing.T) {
+	values, readme := chartValuesAndReadme(t)
 	checked := 0
 	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\| `([^`]*)` \\|").FindAllStringSubmatch(string(readme), -1) {
 		key, documented := m[1], m[2]
